@@ -1,0 +1,169 @@
+package lro
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Errors a Store returns. Backends wrap them (fmt.Errorf("...: %w", ErrNotFound))
+// or return them as they are; the Manager tests them with errors.Is.
+var (
+	// ErrNotFound means no record has the given name.
+	ErrNotFound = errors.New("lro: operation not found")
+	// ErrAlreadyExists means a record with the same name already exists.
+	ErrAlreadyExists = errors.New("lro: operation already exists")
+)
+
+// Record is one operation as a Store keeps it: the public Operation message
+// and the bookkeeping the Manager needs around it.
+//
+// Records cross the Store boundary by value: a backend never keeps a pointer
+// it was given, and every Record it returns belongs to the caller, who may
+// change it (Operation included) without affecting the store.
+type Record struct {
+	// Operation is the public state. Operation.Name is the record's key.
+	Operation *longrunningpb.Operation
+	// Parent is the part of the name before "/operations/{id}", or "" for a
+	// top-level "operations/{id}".
+	Parent string
+	// CreateTime is when the operation was created; List orders by it.
+	CreateTime time.Time
+	// UpdateTime is when the record last changed.
+	UpdateTime time.Time
+	// ExpireTime is when a done operation may be removed. It is zero while
+	// the operation runs.
+	ExpireTime time.Time
+	// RequestID is the AIP-155 request id the operation was started with, or
+	// "". Within one Parent, at most one record has a given non-empty
+	// RequestID.
+	RequestID string
+	// CancelRequested is set by CancelOperation while the work still runs.
+	CancelRequested bool
+	// Owner identifies the Manager running the work; "" when nothing in this
+	// library runs it (operations made with Create).
+	Owner string
+	// LeaseExpireTime is when Owner's claim lapses unless renewed.
+	LeaseExpireTime time.Time
+	// Kind names registered work (StartKind), or "" for a work function.
+	Kind string
+	// Request is the stored request of registered work, so another replica
+	// can run it again.
+	Request *anypb.Any
+	// Attempt counts the runs of registered work, starting at 1.
+	Attempt int32
+	// Version is assigned by the store and grows with every write.
+	Version int64
+}
+
+// Done reports whether the operation has finished.
+func (r *Record) Done() bool { return r != nil && r.Operation.GetDone() }
+
+// Event tells a watcher that a record changed.
+type Event struct {
+	// Name is the operation that changed.
+	Name string
+	// Done reports whether the operation is done after the change.
+	Done bool
+	// CancelRequested reports whether a cancellation is pending.
+	CancelRequested bool
+	// Deleted reports that the record is gone.
+	Deleted bool
+}
+
+// Cursor is a position in the List order: newest CreateTime first, ties
+// broken by ascending Name.
+type Cursor struct {
+	CreateTime time.Time
+	Name       string
+}
+
+// Before reports whether a record at (t, name) comes before c in List order.
+func (c Cursor) Before(t time.Time, name string) bool {
+	if !t.Equal(c.CreateTime) {
+		return t.After(c.CreateTime)
+	}
+	return name < c.Name
+}
+
+// ListQuery selects records for List.
+type ListQuery struct {
+	// AllParents lists every record, whatever its parent.
+	AllParents bool
+	// Parent is the parent whose operations are listed when AllParents is
+	// false. Segments equal to "-" match any single segment; "" is the
+	// top-level collection "operations".
+	Parent string
+	// After, when set, starts the listing strictly after this position.
+	After *Cursor
+	// Limit is the most records to return; List returns fewer only when the
+	// results end.
+	Limit int
+	// Match, when set, keeps only the records for which it returns true. A
+	// backend may narrow results first with its own means, but every record
+	// it returns must satisfy Match.
+	Match func(*Record) bool
+	// Done, when set, keeps only records whose done flag equals it. It is a
+	// hint a backend can push down; Match still has the final word.
+	Done *bool
+}
+
+// Store keeps operations. The in-memory store (NewMemoryStore) is the
+// default; package pgstore keeps them in PostgreSQL so that several
+// replicas share them. Every method is safe for concurrent use.
+//
+// Errors other than ErrNotFound and ErrAlreadyExists are infrastructure
+// failures; the Manager reports them as UNAVAILABLE unless they carry a gRPC
+// status of their own.
+type Store interface {
+	// Create inserts rec. When rec.RequestID is not empty and a record with
+	// the same Parent and RequestID exists, Create writes nothing and returns
+	// that record with created false. A name already taken gives
+	// ErrAlreadyExists.
+	Create(ctx context.Context, rec *Record) (stored *Record, created bool, err error)
+	// Get returns the record with the given name, or ErrNotFound.
+	Get(ctx context.Context, name string) (*Record, error)
+	// Update atomically reads the named record, calls fn with a copy it may
+	// change, and writes the result. If fn returns an error nothing is
+	// written and Update returns that error unchanged. fn may be called more
+	// than once (optimistic backends retry on conflict).
+	Update(ctx context.Context, name string, fn func(*Record) error) (*Record, error)
+	// Delete removes the named record, or returns ErrNotFound.
+	Delete(ctx context.Context, name string) error
+	// List returns up to q.Limit records selected by q, in List order.
+	List(ctx context.Context, q ListQuery) ([]*Record, error)
+	// DeleteExpired removes up to limit done records whose ExpireTime is not
+	// after now and returns how many it removed.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+	// RenewLeases sets LeaseExpireTime to until on every record that is not
+	// done and whose Owner is owner, and returns how many it renewed.
+	RenewLeases(ctx context.Context, owner string, until time.Time) (int, error)
+	// ClaimExpired gives owner up to limit records that are not done, have
+	// a non-empty Owner and a LeaseExpireTime before now: it sets Owner to
+	// owner and LeaseExpireTime to until, and returns the claimed records.
+	ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Record, error)
+	// Watch calls fn after every committed change to the named record,
+	// including its deletion, until stop is called. fn must be quick and
+	// must not call the Store; it may be called from any goroutine. Events
+	// may be coalesced but a change is never missed, except by a shared
+	// backend whose notifications are lost (see Poller).
+	Watch(name string, fn func(Event)) (stop func())
+}
+
+// Poller is implemented by stores whose notifications can be lost, such as
+// those that deliver them over a network. The Manager then also re-reads
+// records every PollInterval while it waits on them or runs their work.
+type Poller interface {
+	// PollInterval is how often to re-read as a fallback.
+	PollInterval() time.Duration
+}
+
+// TokenSecreter is implemented by stores shared between processes, so that
+// a page token made by one replica is accepted by another.
+type TokenSecreter interface {
+	// TokenSecret returns the key that signs page tokens.
+	TokenSecret(ctx context.Context) ([]byte, error)
+}
