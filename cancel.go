@@ -1,0 +1,68 @@
+package lro
+
+import (
+	"context"
+	"errors"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// CancelOperation asks for an operation to stop. Running work sees its
+// context cancelled (on whichever replica runs it) and, when it returns,
+// the operation ends with CANCELLED unless the work finished anyway. An
+// operation made by Create, which nothing here runs, ends with CANCELLED
+// at once. Cancelling a done operation changes nothing and succeeds.
+func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
+	name := req.GetName()
+	if err := m.checkName(ctx, MethodCancel, name); err != nil {
+		return nil, err
+	}
+	_, err := m.store.Update(ctx, name, func(r *Record) error {
+		if m.expired(r) {
+			return ErrNotFound
+		}
+		if r.Done() || r.CancelRequested {
+			return errNoChange
+		}
+		now := m.now()
+		r.UpdateTime = now
+		if r.Owner == "" {
+			r.Operation.Done = true
+			r.Operation.Result = &longrunningpb.Operation_Error{Error: status.New(codes.Canceled, "operation cancelled").Proto()}
+			r.ExpireTime = now.Add(m.cfg.retention)
+			return nil
+		}
+		r.CancelRequested = true
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return nil, storeError(err, name)
+	}
+	// Work running here hears of it at once; elsewhere, through the store.
+	m.mu.Lock()
+	t := m.running[name]
+	m.mu.Unlock()
+	if t != nil {
+		t.cancel(errCancelled)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// DeleteOperation removes an operation's record. Work still running is not
+// cancelled; its result is dropped.
+func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	name := req.GetName()
+	if err := m.checkName(ctx, MethodDelete, name); err != nil {
+		return nil, err
+	}
+	if _, err := m.lookup(ctx, name); err != nil {
+		return nil, err
+	}
+	if err := m.store.Delete(ctx, name); err != nil {
+		return nil, storeError(err, name)
+	}
+	return &emptypb.Empty{}, nil
+}

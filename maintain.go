@@ -1,0 +1,176 @@
+package lro
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// sweepLoop removes expired operations every sweep period.
+func (m *Manager) sweepLoop() {
+	defer m.bg.Done()
+	for {
+		t := m.clock.NewTimer(m.cfg.sweepPeriod)
+		select {
+		case <-m.closing:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		n := m.sweep(m.abandonCtx)
+		if m.afterSweep != nil {
+			m.afterSweep(n)
+		}
+	}
+}
+
+// sweep deletes expired operations in batches and returns how many.
+func (m *Manager) sweep(ctx context.Context) int {
+	total := 0
+	for {
+		n, err := m.store.DeleteExpired(ctx, m.now(), sweepBatch)
+		total += n
+		if err != nil {
+			m.log.Warn("lro: removing expired operations", "error", err)
+			return total
+		}
+		if n < sweepBatch {
+			return total
+		}
+	}
+}
+
+// leaseLoop renews the leases of the work this Manager runs, takes over
+// operations whose owner stopped renewing, and, for stores whose
+// notifications can be lost, re-checks running work for cancellation.
+func (m *Manager) leaseLoop() {
+	defer m.bg.Done()
+	period := m.cfg.lease / 3
+	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
+		period = min(period, p.PollInterval())
+	}
+	for {
+		t := m.clock.NewTimer(period)
+		select {
+		case <-m.stopBG:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		m.maintain(m.abandonCtx)
+	}
+}
+
+// maintain is one round of leaseLoop.
+func (m *Manager) maintain(ctx context.Context) {
+	now := m.now()
+	if _, err := m.store.RenewLeases(ctx, m.cfg.owner, now.Add(m.cfg.lease)); err != nil {
+		m.log.Warn("lro: renewing leases", "error", err)
+	}
+	if _, ok := m.store.(Poller); ok {
+		m.checkCancels(ctx)
+	}
+	select {
+	case <-m.closing:
+		return // a closing Manager takes on no new work
+	default:
+	}
+	claimed, err := m.store.ClaimExpired(ctx, m.cfg.owner, now, now.Add(m.cfg.lease), 100)
+	if err != nil {
+		m.log.Warn("lro: claiming orphaned operations", "error", err)
+		return
+	}
+	for _, r := range claimed {
+		m.adopt(ctx, r)
+	}
+}
+
+// checkCancels re-reads the running operations for cancellation requests
+// whose notification may have been lost.
+func (m *Manager) checkCancels(ctx context.Context) {
+	m.mu.Lock()
+	tasks := make([]*task, 0, len(m.running))
+	for _, t := range m.running {
+		tasks = append(tasks, t)
+	}
+	m.mu.Unlock()
+	for _, t := range tasks {
+		r, err := m.store.Get(ctx, t.name)
+		if err == nil && r.CancelRequested {
+			t.cancel(errCancelled)
+		}
+	}
+}
+
+// adopt takes over an operation whose owner was lost: registered work runs
+// again; anything else ends with UNAVAILABLE.
+func (m *Manager) adopt(ctx context.Context, r *Record) {
+	name := r.Operation.GetName()
+	m.mu.Lock()
+	if m.running[name] != nil {
+		m.mu.Unlock()
+		return // ours all along; the claim renewed its lease
+	}
+	h := m.kinds[r.Kind]
+	if r.Kind == "" || h == nil || r.Request == nil || r.CancelRequested || m.closed {
+		m.mu.Unlock()
+		m.abandonOrphan(ctx, r)
+		return
+	}
+	t := m.newTask(context.Background(), name)
+	m.work.Add(1)
+	m.mu.Unlock()
+
+	var attempt int32
+	_, err := m.store.Update(ctx, name, func(cur *Record) error {
+		if cur.Owner != m.cfg.owner || cur.Done() {
+			return errLeaseLost
+		}
+		cur.Attempt++
+		attempt = cur.Attempt
+		cur.UpdateTime = m.now()
+		return nil
+	})
+	if err != nil {
+		m.dropTask(t)
+		m.work.Done()
+		return
+	}
+	req := r.Request
+	go m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
+		return h(ctx, op, req)
+	}, attempt)
+}
+
+// abandonOrphan ends an operation whose owner was lost and that cannot be
+// run again here.
+func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
+	prev := r.Owner
+	_, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
+		if cur.Owner != m.cfg.owner || cur.Done() {
+			return errLeaseLost
+		}
+		now := m.now()
+		var st *status.Status
+		if cur.CancelRequested {
+			st = status.New(codes.Canceled, "operation cancelled")
+		} else {
+			st = status.Newf(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
+		}
+		cur.Operation.Done = true
+		cur.Operation.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
+		cur.CancelRequested = false
+		cur.UpdateTime = now
+		cur.ExpireTime = now.Add(m.cfg.retention)
+		cur.LeaseExpireTime = time.Time{}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, ErrNotFound) {
+		m.log.Warn("lro: ending an orphaned operation", "operation", r.Operation.GetName(), "previous_owner", prev, "error", err)
+	}
+}

@@ -1,0 +1,455 @@
+package lro
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/google/btree"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// MemoryStore is the in-memory Store, the default of a Manager. It keeps
+// each operation as its protobuf encoding, so a retained operation costs
+// little more than its wire size. Operations are lost when the process
+// exits; use package pgstore to keep them.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	version  int64
+	recs     map[string]*memRec
+	all      *btree.BTreeG[*memRec]            // every record, in List order
+	byParent map[string]*btree.BTreeG[*memRec] // per parent, in List order
+	expiry   *btree.BTreeG[*memRec]            // done records by ExpireTime
+	owned    map[string]map[*memRec]struct{}   // running records by Owner
+	requests map[requestKey]*memRec
+	watchers map[string][]*memWatcher
+}
+
+// memRec is a stored record: the bookkeeping fields of Record, with the
+// Operation kept as its encoding.
+type memRec struct {
+	name string
+	rec  Record // Operation is always nil here
+	op   []byte
+	done bool
+}
+
+type requestKey struct{ parent, id string }
+
+type memWatcher struct{ fn func(Event) }
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty in-memory Store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{
+		recs:     make(map[string]*memRec),
+		all:      btree.NewG(32, listLess),
+		byParent: make(map[string]*btree.BTreeG[*memRec]),
+		expiry:   btree.NewG(32, expiryLess),
+		owned:    make(map[string]map[*memRec]struct{}),
+		requests: make(map[requestKey]*memRec),
+		watchers: make(map[string][]*memWatcher),
+	}
+}
+
+// listLess orders records newest first, ties broken by ascending name.
+func listLess(a, b *memRec) bool {
+	if !a.rec.CreateTime.Equal(b.rec.CreateTime) {
+		return a.rec.CreateTime.After(b.rec.CreateTime)
+	}
+	return a.name < b.name
+}
+
+func expiryLess(a, b *memRec) bool {
+	if !a.rec.ExpireTime.Equal(b.rec.ExpireTime) {
+		return a.rec.ExpireTime.Before(b.rec.ExpireTime)
+	}
+	return a.name < b.name
+}
+
+// encode turns a caller's record into a stored one.
+func encodeRecord(r *Record) (*memRec, error) {
+	op := r.Operation
+	if op == nil {
+		return nil, fmt.Errorf("lro: record has no operation")
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	if err != nil {
+		return nil, fmt.Errorf("lro: encoding operation %q: %w", op.GetName(), err)
+	}
+	m := &memRec{name: op.GetName(), rec: *r, op: b, done: op.GetDone()}
+	m.rec.Operation = nil
+	if r.Request != nil {
+		m.rec.Request = proto.Clone(r.Request).(*anypb.Any)
+	}
+	return m, nil
+}
+
+// decode returns a caller-owned copy of a stored record.
+func (m *memRec) decode() (*Record, error) {
+	r := m.rec
+	op := new(longrunningpb.Operation)
+	if err := proto.Unmarshal(m.op, op); err != nil {
+		return nil, fmt.Errorf("lro: decoding operation %q: %w", m.name, err)
+	}
+	r.Operation = op
+	if m.rec.Request != nil {
+		r.Request = proto.Clone(m.rec.Request).(*anypb.Any)
+	}
+	return &r, nil
+}
+
+func (s *MemoryStore) event(m *memRec, deleted bool) {
+	ws := s.watchers[m.name]
+	if len(ws) == 0 {
+		return
+	}
+	ev := Event{Name: m.name, Done: m.done, CancelRequested: m.rec.CancelRequested, Deleted: deleted}
+	for _, w := range ws {
+		w.fn(ev)
+	}
+}
+
+// index adds m to every index. The caller holds s.mu.
+func (s *MemoryStore) index(m *memRec) {
+	s.recs[m.name] = m
+	s.all.ReplaceOrInsert(m)
+	t := s.byParent[m.rec.Parent]
+	if t == nil {
+		t = btree.NewG(32, listLess)
+		s.byParent[m.rec.Parent] = t
+	}
+	t.ReplaceOrInsert(m)
+	if m.done {
+		if !m.rec.ExpireTime.IsZero() {
+			s.expiry.ReplaceOrInsert(m)
+		}
+	} else if m.rec.Owner != "" {
+		o := s.owned[m.rec.Owner]
+		if o == nil {
+			o = make(map[*memRec]struct{})
+			s.owned[m.rec.Owner] = o
+		}
+		o[m] = struct{}{}
+	}
+	if m.rec.RequestID != "" {
+		s.requests[requestKey{m.rec.Parent, m.rec.RequestID}] = m
+	}
+}
+
+// unindex removes m from every index. The caller holds s.mu.
+func (s *MemoryStore) unindex(m *memRec) {
+	delete(s.recs, m.name)
+	s.all.Delete(m)
+	if t := s.byParent[m.rec.Parent]; t != nil {
+		t.Delete(m)
+		if t.Len() == 0 {
+			delete(s.byParent, m.rec.Parent)
+		}
+	}
+	if m.done && !m.rec.ExpireTime.IsZero() {
+		s.expiry.Delete(m)
+	}
+	if o := s.owned[m.rec.Owner]; o != nil {
+		delete(o, m)
+		if len(o) == 0 {
+			delete(s.owned, m.rec.Owner)
+		}
+	}
+	if m.rec.RequestID != "" {
+		k := requestKey{m.rec.Parent, m.rec.RequestID}
+		if s.requests[k] == m {
+			delete(s.requests, k)
+		}
+	}
+}
+
+// Create implements Store.
+func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, error) {
+	m, err := encodeRecord(rec)
+	if err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.rec.RequestID != "" {
+		if prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]; prev != nil {
+			r, err := prev.decode()
+			return r, false, err
+		}
+	}
+	if _, ok := s.recs[m.name]; ok {
+		return nil, false, fmt.Errorf("creating %q: %w", m.name, ErrAlreadyExists)
+	}
+	s.version++
+	m.rec.Version = s.version
+	s.index(m)
+	r, err := m.decode()
+	return r, true, err
+}
+
+// Get implements Store.
+func (s *MemoryStore) Get(ctx context.Context, name string) (*Record, error) {
+	s.mu.RLock()
+	m := s.recs[name]
+	s.mu.RUnlock()
+	if m == nil {
+		return nil, fmt.Errorf("getting %q: %w", name, ErrNotFound)
+	}
+	// Stored records are immutable once indexed, so decoding outside the
+	// lock is safe.
+	return m.decode()
+}
+
+// Update implements Store.
+func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) error) (*Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.recs[name]
+	if old == nil {
+		return nil, fmt.Errorf("updating %q: %w", name, ErrNotFound)
+	}
+	r, err := old.decode()
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(r); err != nil {
+		return nil, err
+	}
+	if r.Operation.GetName() != name {
+		return nil, fmt.Errorf("updating %q: the update renamed the operation to %q", name, r.Operation.GetName())
+	}
+	m, err := encodeRecord(r)
+	if err != nil {
+		return nil, err
+	}
+	s.version++
+	m.rec.Version = s.version
+	s.unindex(old)
+	s.index(m)
+	s.event(m, false)
+	r.Version = m.rec.Version
+	return r, nil
+}
+
+// Delete implements Store.
+func (s *MemoryStore) Delete(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.recs[name]
+	if m == nil {
+		return fmt.Errorf("deleting %q: %w", name, ErrNotFound)
+	}
+	s.unindex(m)
+	s.event(m, true)
+	return nil
+}
+
+// List implements Store.
+func (s *MemoryStore) List(ctx context.Context, q ListQuery) ([]*Record, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tree := s.all
+	var pattern []string
+	switch {
+	case q.AllParents:
+	case !hasWildcard(q.Parent):
+		tree = s.byParent[q.Parent]
+		if tree == nil {
+			return nil, nil
+		}
+	default:
+		pattern = strings.Split(q.Parent, "/")
+	}
+	var (
+		out     []*Record
+		err     error
+		checked int
+	)
+	visit := func(m *memRec) bool {
+		if q.After != nil && !q.After.Before(m.rec.CreateTime, m.name) {
+			return true
+		}
+		if pattern != nil && !parentMatches(pattern, m.rec.Parent) {
+			return true
+		}
+		if q.Done != nil && *q.Done != m.done {
+			return true
+		}
+		checked++
+		if checked%1024 == 0 && ctx.Err() != nil {
+			err = ctx.Err()
+			return false
+		}
+		var r *Record
+		if r, err = m.decode(); err != nil {
+			return false
+		}
+		if q.Match != nil && !q.Match(r) {
+			return true
+		}
+		out = append(out, r)
+		return len(out) < q.Limit
+	}
+	if q.After != nil {
+		pivot := &memRec{name: q.After.Name, rec: Record{CreateTime: q.After.CreateTime}}
+		tree.AscendGreaterOrEqual(pivot, visit)
+	} else {
+		tree.Ascend(visit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing: %w", err)
+	}
+	return out, nil
+}
+
+func hasWildcard(parent string) bool {
+	for _, seg := range strings.Split(parent, "/") {
+		if seg == "-" {
+			return true
+		}
+	}
+	return false
+}
+
+// parentMatches reports whether parent matches pattern, whose "-" segments
+// match any one segment.
+func parentMatches(pattern []string, parent string) bool {
+	n := 0
+	for len(parent) > 0 || n < len(pattern) {
+		if n >= len(pattern) {
+			return false
+		}
+		seg, rest, found := strings.Cut(parent, "/")
+		if pattern[n] != "-" && pattern[n] != seg {
+			return false
+		}
+		if pattern[n] == "-" && seg == "" {
+			return false
+		}
+		n++
+		parent = rest
+		if !found {
+			return n == len(pattern)
+		}
+	}
+	return n == len(pattern)
+}
+
+// DeleteExpired implements Store.
+func (s *MemoryStore) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []*memRec
+	s.expiry.Ascend(func(m *memRec) bool {
+		if len(gone) >= limit || m.rec.ExpireTime.After(now) {
+			return false
+		}
+		gone = append(gone, m)
+		return true
+	})
+	for _, m := range gone {
+		s.unindex(m)
+		s.event(m, true)
+	}
+	return len(gone), nil
+}
+
+// RenewLeases implements Store.
+func (s *MemoryStore) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.owned[owner]
+	renew := make([]*memRec, 0, len(set))
+	for m := range set {
+		renew = append(renew, m)
+	}
+	n := 0
+	for _, m := range renew {
+		// Stored records are immutable: replace rather than change.
+		s.version++
+		cp := *m
+		cp.rec.LeaseExpireTime = until
+		cp.rec.Version = s.version
+		s.unindex(m)
+		s.index(&cp)
+		n++
+	}
+	return n, nil
+}
+
+// ClaimExpired implements Store.
+func (s *MemoryStore) ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var claim []*memRec
+	for _, set := range s.owned {
+		for m := range set {
+			if len(claim) >= limit {
+				break
+			}
+			if m.rec.LeaseExpireTime.Before(now) {
+				claim = append(claim, m)
+			}
+		}
+	}
+	out := make([]*Record, 0, len(claim))
+	for _, m := range claim {
+		s.version++
+		cp := *m
+		cp.rec.Owner = owner
+		cp.rec.LeaseExpireTime = until
+		cp.rec.Version = s.version
+		s.unindex(m)
+		s.index(&cp)
+		r, err := cp.decode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Watch implements Store. Events are delivered synchronously, in commit
+// order, before the writing call returns.
+func (s *MemoryStore) Watch(name string, fn func(Event)) (stop func()) {
+	w := &memWatcher{fn: fn}
+	s.mu.Lock()
+	s.watchers[name] = append(s.watchers[name], w)
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			ws := s.watchers[name]
+			for i, x := range ws {
+				if x == w {
+					ws = append(ws[:i:i], ws[i+1:]...)
+					break
+				}
+			}
+			if len(ws) == 0 {
+				delete(s.watchers, name)
+			} else {
+				s.watchers[name] = ws
+			}
+		})
+	}
+}
+
+// Len returns how many operations the store holds.
+func (s *MemoryStore) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.recs)
+}

@@ -1,0 +1,228 @@
+package lro
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Defaults of a Manager.
+const (
+	DefaultRetention   = 30 * 24 * time.Hour
+	DefaultMaxWait     = 5 * time.Minute
+	DefaultPageSize    = 50
+	MaxPageSize        = 1000
+	DefaultLease       = 30 * time.Second
+	defaultSweepPeriod = time.Minute
+	sweepBatch         = 1000
+)
+
+// The methods an Authorizer is asked about.
+const (
+	MethodGet    = "google.longrunning.Operations/GetOperation"
+	MethodList   = "google.longrunning.Operations/ListOperations"
+	MethodWait   = "google.longrunning.Operations/WaitOperation"
+	MethodCancel = "google.longrunning.Operations/CancelOperation"
+	MethodDelete = "google.longrunning.Operations/DeleteOperation"
+)
+
+// Authorizer decides whether the caller in ctx may call method on name:
+// an operation name, or for List the collection as the request gave it.
+// It returns nil to allow, or an error whose gRPC status (PERMISSION_DENIED,
+// or NOT_FOUND to hide that the operation exists) the RPC returns. An error
+// without a status counts as PERMISSION_DENIED.
+//
+// When List is asked for every operation (an empty name), the Authorizer is
+// also asked about each operation with MethodGet, and the operations it
+// denies are left out.
+type Authorizer func(ctx context.Context, method, name string) error
+
+// ErrorMapper turns an error returned by work into the status the
+// operation ends with. It returns nil to use the default: the error's own
+// gRPC status if it has one, otherwise UNKNOWN with the error's message.
+type ErrorMapper func(error) *status.Status
+
+// TypeResolver finds message types by type URL, to evaluate filters on the
+// fields of metadata and responses. *protoregistry.Types satisfies it.
+type TypeResolver interface {
+	FindMessageByURL(url string) (protoreflect.MessageType, error)
+}
+
+// An Option configures a Manager.
+type Option func(*config) error
+
+type config struct {
+	store       Store
+	retention   time.Duration
+	maxWait     time.Duration
+	pageSize    int
+	maxPageSize int
+	authorize   Authorizer
+	mapError    ErrorMapper
+	logger      *slog.Logger
+	clock       Clock
+	resolver    TypeResolver
+	owner       string
+	lease       time.Duration
+	sweepPeriod time.Duration
+	tokenKey    []byte
+}
+
+// WithStore sets where operations are kept. The default is a new
+// MemoryStore. The Manager does not close the store.
+func WithStore(s Store) Option {
+	return func(c *config) error {
+		if s == nil {
+			return fmt.Errorf("lro: WithStore: nil store")
+		}
+		c.store = s
+		return nil
+	}
+}
+
+// WithRetention sets how long done operations are kept before they are
+// removed (default 30 days).
+func WithRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("lro: WithRetention: %v is not positive", d)
+		}
+		c.retention = d
+		return nil
+	}
+}
+
+// WithMaxWait caps how long one WaitOperation call blocks (default 5
+// minutes), whatever timeout the client asks for.
+func WithMaxWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("lro: WithMaxWait: %v is not positive", d)
+		}
+		c.maxWait = d
+		return nil
+	}
+}
+
+// WithPageSize sets List's default page size (used when the request asks
+// for 0) and its maximum (larger requests are capped to it).
+func WithPageSize(def, max int) Option {
+	return func(c *config) error {
+		if def <= 0 || max < def {
+			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", def, max)
+		}
+		c.pageSize, c.maxPageSize = def, max
+		return nil
+	}
+}
+
+// WithAuthorizer checks every RPC with a (see Authorizer).
+func WithAuthorizer(a Authorizer) Option {
+	return func(c *config) error { c.authorize = a; return nil }
+}
+
+// WithErrorMapper sets how errors returned by work become statuses.
+func WithErrorMapper(f ErrorMapper) Option {
+	return func(c *config) error { c.mapError = f; return nil }
+}
+
+// WithLogger sets the logger for failures the Manager cannot return to a
+// caller, such as a lost completion. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithClock replaces the system clock, for tests.
+func WithClock(clk Clock) Option {
+	return func(c *config) error { c.clock = clk; return nil }
+}
+
+// WithTypeResolver sets how filters find metadata and response types
+// (default protoregistry.GlobalTypes).
+func WithTypeResolver(r TypeResolver) Option {
+	return func(c *config) error { c.resolver = r; return nil }
+}
+
+// WithOwner names this Manager among the replicas sharing a Store; the
+// default is a random id. Operations it runs carry the name as their owner.
+func WithOwner(id string) Option {
+	return func(c *config) error {
+		if id == "" {
+			return fmt.Errorf("lro: WithOwner: empty id")
+		}
+		c.owner = id
+		return nil
+	}
+}
+
+// WithLease sets how long a replica's claim on the work it runs lasts
+// without renewal (default 30 s). It renews every third of that; another
+// replica takes over operations whose lease has lapsed.
+func WithLease(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("lro: WithLease: %v is not positive", d)
+		}
+		c.lease = d
+		return nil
+	}
+}
+
+// WithSweepPeriod sets how often expired operations are removed from the
+// store (default one minute). Expired operations are NOT_FOUND at once,
+// whether or not a sweep has removed them yet.
+func WithSweepPeriod(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("lro: WithSweepPeriod: %v is not positive", d)
+		}
+		c.sweepPeriod = d
+		return nil
+	}
+}
+
+// WithPageTokenKey sets the key that signs page tokens. Replicas that
+// share a store must share the key unless the store provides one
+// (TokenSecreter); the default is a random key per Manager.
+func WithPageTokenKey(key []byte) Option {
+	return func(c *config) error {
+		if len(key) < 16 {
+			return fmt.Errorf("lro: WithPageTokenKey: key shorter than 16 bytes")
+		}
+		c.tokenKey = append([]byte(nil), key...)
+		return nil
+	}
+}
+
+// A StartOption configures one operation made by Start, StartKind or
+// Create.
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	metadata  proto.Message
+	parent    string
+	requestID string
+}
+
+// WithMetadata sets the operation's initial metadata.
+func WithMetadata(md proto.Message) StartOption {
+	return func(c *startConfig) { c.metadata = md }
+}
+
+// WithParent places the operation under parent, naming it
+// "{parent}/operations/{id}". Without it the name is "operations/{id}".
+func WithParent(parent string) StartOption {
+	return func(c *startConfig) { c.parent = parent }
+}
+
+// WithRequestID makes the start idempotent (AIP-155): a second start with
+// the same request id under the same parent returns the first operation
+// and does not run the work again, even when both calls race.
+func WithRequestID(id string) StartOption {
+	return func(c *startConfig) { c.requestID = id }
+}

@@ -1,0 +1,159 @@
+package lro
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// authorize asks the Authorizer, if any, about method on name.
+func (m *Manager) authorize(ctx context.Context, method, name string) error {
+	if m.cfg.authorize == nil {
+		return nil
+	}
+	if err := m.cfg.authorize(ctx, method, name); err != nil {
+		return authError(err)
+	}
+	return nil
+}
+
+// expired reports whether a done record is past its retention.
+func (m *Manager) expired(r *Record) bool {
+	return r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(m.now())
+}
+
+// lookup reads a live record for an RPC on name.
+func (m *Manager) lookup(ctx context.Context, name string) (*Record, error) {
+	r, err := m.store.Get(ctx, name)
+	if err != nil {
+		return nil, storeError(err, name)
+	}
+	if m.expired(r) {
+		return nil, notFound(name)
+	}
+	return r, nil
+}
+
+// checkName validates an operation name from a request and authorizes
+// method on it.
+func (m *Manager) checkName(ctx context.Context, method, name string) error {
+	if _, err := parseOperationName(name); err != nil {
+		return invalidArgument("%v", err)
+	}
+	return m.authorize(ctx, method, name)
+}
+
+// GetOperation returns the latest state of an operation.
+func (m *Manager) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	if err := m.checkName(ctx, MethodGet, req.GetName()); err != nil {
+		return nil, err
+	}
+	r, err := m.lookup(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return r.Operation, nil
+}
+
+// ListOperations lists the operations of a collection, newest first, a
+// page at a time. The name is "" (every operation), "operations",
+// "{parent}/operations" or "{parent}"; a "-" segment matches any segment.
+func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	all, parent, err := parseCollection(req.GetName())
+	if err != nil {
+		return nil, invalidArgument("%v", err)
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, invalidArgument("page_size %d is negative", size)
+	case size == 0:
+		size = m.cfg.pageSize
+	case size > m.cfg.maxPageSize:
+		size = m.cfg.maxPageSize
+	}
+	f, err := compileFilter(req.GetFilter(), m.cfg.resolver)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.authorize(ctx, MethodList, req.GetName()); err != nil {
+		return nil, err
+	}
+	key, err := m.pageTokenKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	binding := listBinding(req.GetName(), f.String())
+	q := ListQuery{AllParents: all, Parent: parent, Limit: size + 1, Done: f.DoneHint()}
+	if tok := req.GetPageToken(); tok != "" {
+		c, err := decodePageToken(key, binding, tok)
+		if err != nil {
+			return nil, invalidArgument("page_token: %v", err)
+		}
+		q.After = &c
+	}
+	now := m.now()
+	perOp := all && m.cfg.authorize != nil
+	q.Match = func(r *Record) bool {
+		if r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(now) {
+			return false
+		}
+		if perOp && m.cfg.authorize(ctx, MethodGet, r.Operation.GetName()) != nil {
+			return false
+		}
+		return f.Match(r.Operation)
+	}
+	recs, err := m.store.List(ctx, q)
+	if err != nil {
+		return nil, storeError(err, req.GetName())
+	}
+	resp := &longrunningpb.ListOperationsResponse{}
+	if len(recs) > size {
+		recs = recs[:size]
+		last := recs[size-1]
+		resp.NextPageToken = encodePageToken(key, binding, Cursor{CreateTime: last.CreateTime, Name: last.Operation.GetName()})
+	}
+	resp.Operations = make([]*longrunningpb.Operation, len(recs))
+	for i, r := range recs {
+		resp.Operations[i] = r.Operation
+	}
+	return resp, nil
+}
+
+// pageTokenKey returns the key that signs page tokens: the configured one,
+// the store's, or a random one made once.
+func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
+	m.mu.Lock()
+	key := m.tokenKey
+	m.mu.Unlock()
+	if key != nil {
+		return key, nil
+	}
+	if ts, ok := m.store.(TokenSecreter); ok {
+		k, err := ts.TokenSecret(ctx)
+		if err != nil {
+			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
+		}
+		if len(k) == 0 {
+			return nil, status.Error(codes.Unavailable, "operation store: empty page token key")
+		}
+		key = k
+	} else {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	m.mu.Lock()
+	if m.tokenKey == nil {
+		m.tokenKey = key
+	}
+	key = m.tokenKey
+	m.mu.Unlock()
+	return key, nil
+}
+
+var _ = errors.Is

@@ -1,0 +1,99 @@
+package lro
+
+import (
+	"context"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/status"
+)
+
+// WaitOperation blocks until the operation is done or until the shortest of
+// the request's timeout, the RPC deadline and the server cap (WithMaxWait)
+// has passed, then returns its latest state: a timeout is not an error. An
+// unset timeout means the server cap; a negative one is INVALID_ARGUMENT.
+// Waiters are woken by the store's change notification, never by polling
+// an in-process store.
+func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
+	name := req.GetName()
+	if err := m.checkName(ctx, MethodWait, name); err != nil {
+		return nil, err
+	}
+	wait := m.cfg.maxWait
+	if req.Timeout != nil {
+		if err := req.Timeout.CheckValid(); err != nil {
+			return nil, invalidArgument("timeout: %v", err)
+		}
+		d := req.Timeout.AsDuration()
+		if d < 0 {
+			return nil, invalidArgument("timeout %v is negative", d)
+		}
+		wait = min(wait, d)
+	}
+
+	wake := make(chan struct{}, 1)
+	stop := m.store.Watch(name, func(ev Event) {
+		if ev.Done || ev.Deleted {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer stop()
+
+	r, err := m.lookup(ctx, name)
+	if err != nil || r.Done() || wait == 0 {
+		return r.opOrNil(), err
+	}
+
+	timer := m.clock.NewTimer(wait)
+	defer timer.Stop()
+	// Answer a little before the RPC deadline so the answer still arrives.
+	var deadline <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		t := time.NewTimer(max(left-min(left/10, 100*time.Millisecond), 0))
+		defer t.Stop()
+		deadline = t.C
+	}
+	var poll <-chan time.Time
+	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
+		tick := time.NewTicker(p.PollInterval())
+		defer tick.Stop()
+		poll = tick.C
+	}
+	for {
+		select {
+		case <-wake:
+		case <-poll:
+		case <-timer.C():
+			return m.latest(ctx, name, r)
+		case <-deadline:
+			return m.latest(context.WithoutCancel(ctx), name, r)
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-m.closing:
+			return m.latest(ctx, name, r)
+		}
+		if r, err = m.lookup(ctx, name); err != nil || r.Done() {
+			return r.opOrNil(), err
+		}
+	}
+}
+
+// latest re-reads the operation when a wait ends without it being done.
+func (m *Manager) latest(ctx context.Context, name string, prev *Record) (*longrunningpb.Operation, error) {
+	r, err := m.lookup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return r.Operation, nil
+}
+
+func (r *Record) opOrNil() *longrunningpb.Operation {
+	if r == nil {
+		return nil
+	}
+	return r.Operation
+}
