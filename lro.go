@@ -61,8 +61,8 @@ type Manager struct {
 	// abandonCtx ends when Close's context does: finishing stops retrying.
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
-	work    sync.WaitGroup
-	bg      sync.WaitGroup
+	work          sync.WaitGroup
+	bg            sync.WaitGroup
 
 	// Test hooks, nil outside tests.
 	afterSweep func(n int)
@@ -527,3 +527,6 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.bg.Wait()
 	return err
 }
+
+// Store returns the store the Manager keeps its operations in.
+func (m *Manager) Store() Store { return m.store }

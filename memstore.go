@@ -275,7 +275,7 @@ func (s *MemoryStore) List(ctx context.Context, q ListQuery) ([]*Record, error) 
 		checked int
 	)
 	visit := func(m *memRec) bool {
-		if q.After != nil && !q.After.Before(m.rec.CreateTime, m.name) {
+		if q.After != nil && !q.After.Precedes(m.rec.CreateTime, m.name) {
 			return true
 		}
 		if pattern != nil && !parentMatches(pattern, m.rec.Parent) {

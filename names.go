@@ -34,6 +34,19 @@ func operationName(parent, id string) string {
 	return parent + "/" + collectionID + "/" + id
 }
 
+// validateName checks the characters and segments of a resource name.
+// Full resource names ("//service/...") and leading slashes are refused:
+// operation names are relative.
+func validateName(name string) error {
+	if strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
+		return fmt.Errorf("name %q: must not start or end with a slash", name)
+	}
+	if err := resourcename.Validate(name); err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	return nil
+}
+
 // validateParent checks a parent given to Start or Create.
 func validateParent(parent string) error {
 	if parent == "" {
@@ -42,8 +55,8 @@ func validateParent(parent string) error {
 	if len(parent) > maxNameLength/2 {
 		return fmt.Errorf("parent is longer than %d bytes", maxNameLength/2)
 	}
-	if err := resourcename.Validate(parent); err != nil {
-		return fmt.Errorf("parent %q: %w", parent, err)
+	if err := validateName(parent); err != nil {
+		return fmt.Errorf("parent: %w", err)
 	}
 	if resourcename.ContainsWildcard(parent) {
 		return fmt.Errorf("parent %q: contains the wildcard segment %q", parent, resourcename.Wildcard)
@@ -60,8 +73,8 @@ func parseOperationName(name string) (parent string, err error) {
 	if len(name) > maxNameLength {
 		return "", fmt.Errorf("name is longer than %d bytes", maxNameLength)
 	}
-	if err := resourcename.Validate(name); err != nil {
-		return "", fmt.Errorf("name %q: %w", name, err)
+	if err := validateName(name); err != nil {
+		return "", err
 	}
 	if resourcename.ContainsWildcard(name) {
 		return "", fmt.Errorf("name %q: wildcards are not allowed in an operation name", name)
@@ -90,8 +103,8 @@ func parseCollection(name string) (all bool, parent string, err error) {
 	if len(name) > maxNameLength {
 		return false, "", fmt.Errorf("name is longer than %d bytes", maxNameLength)
 	}
-	if err := resourcename.Validate(name); err != nil {
-		return false, "", fmt.Errorf("name %q: %w", name, err)
+	if err := validateName(name); err != nil {
+		return false, "", err
 	}
 	if name == collectionID {
 		return false, "", nil

@@ -81,12 +81,13 @@ type Cursor struct {
 	Name       string
 }
 
-// Before reports whether a record at (t, name) comes before c in List order.
-func (c Cursor) Before(t time.Time, name string) bool {
+// Precedes reports whether c comes strictly before a record at (t, name) in
+// List order, that is whether a listing after c includes that record.
+func (c Cursor) Precedes(t time.Time, name string) bool {
 	if !t.Equal(c.CreateTime) {
-		return t.After(c.CreateTime)
+		return t.Before(c.CreateTime)
 	}
-	return name < c.Name
+	return name > c.Name
 }
 
 // ListQuery selects records for List.

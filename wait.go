@@ -73,7 +73,8 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 			return m.latest(context.WithoutCancel(ctx), name, r)
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
-		case <-m.closing:
+		case <-m.stopBG:
+			// Closed: nothing here will finish the operation any more.
 			return m.latest(ctx, name, r)
 		}
 		if r, err = m.lookup(ctx, name); err != nil || r.Done() {

@@ -1,0 +1,7 @@
+package lro
+
+// SetAfterSweep installs a hook called after every sweep, for tests.
+func SetAfterSweep(m *Manager, f func(n int)) { m.afterSweep = f }
+
+// Maintain runs one round of lease renewal and orphan recovery, for tests.
+var Maintain = (*Manager).maintain
