@@ -65,7 +65,8 @@ type Manager struct {
 	bg            sync.WaitGroup
 
 	// Test hooks, nil outside tests.
-	afterSweep func(n int)
+	afterSweep    func(n int)
+	afterMaintain func()
 }
 
 // task is work running in this Manager.

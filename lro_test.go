@@ -44,19 +44,21 @@ func newManager(t *testing.T, opts ...lro.Option) *lro.Manager {
 		if err := m.Close(ctx); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		checkNoManagerGoroutines(t)
+		checkNoManagerGoroutines(t, m)
 	})
 	return m
 }
 
-// checkNoManagerGoroutines fails if a goroutine is still running Manager
-// code (Close must have waited for all of them).
-func checkNoManagerGoroutines(t *testing.T) {
+// checkNoManagerGoroutines fails if a goroutine is still running a method
+// of m (Close must have waited for all of them). Stack traces print the
+// receiver's address as the first argument.
+func checkNoManagerGoroutines(t *testing.T, m *lro.Manager) {
 	t.Helper()
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 4<<20)
 	n := runtime.Stack(buf, true)
+	self := fmt.Sprintf("(%p", m)
 	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-		if strings.Contains(g, "github.com/lrokit/lro.(*Manager)") && !strings.Contains(g, "_test.") {
+		if strings.Contains(g, "github.com/lrokit/lro.(*Manager).") && strings.Contains(g, self) {
 			t.Errorf("goroutine outlived Close:\n%s", g)
 		}
 	}
@@ -724,7 +726,7 @@ func TestStartAfterClose(t *testing.T) {
 	if err := m.Close(context.Background()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	checkNoManagerGoroutines(t)
+	checkNoManagerGoroutines(t, m)
 }
 
 func TestCloseLetsWorkFinishThenCutsItShort(t *testing.T) {
@@ -755,7 +757,7 @@ func TestCloseLetsWorkFinishThenCutsItShort(t *testing.T) {
 	if err := <-closed; !errors.Is(err, context.Canceled) {
 		t.Errorf("Close = %v, want it to report the cut-short work", err)
 	}
-	checkNoManagerGoroutines(t)
+	checkNoManagerGoroutines(t, m)
 	if got := get(t, m, polite.GetName()); got.GetResponse() == nil {
 		t.Errorf("work finished during Close lost its response: %v", got)
 	}

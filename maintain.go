@@ -63,6 +63,9 @@ func (m *Manager) leaseLoop() {
 		case <-t.C():
 		}
 		m.maintain(m.abandonCtx)
+		if m.afterMaintain != nil {
+			m.afterMaintain()
+		}
 	}
 }
 

@@ -1,0 +1,205 @@
+package lro_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// exportHandler answers with the request and the attempt it ran on.
+func exportHandler(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
+	return wrapperspb.String(req.GetValue() + "#" + string(rune('0'+op.Attempt()))), nil
+}
+
+func TestStartKind(t *testing.T) {
+	m := newManager(t)
+	ctx := context.Background()
+	if err := lro.Register(m, "export", exportHandler); err != nil {
+		t.Fatal(err)
+	}
+	if err := lro.Register(m, "export", exportHandler); err == nil {
+		t.Error("registering a kind twice: want an error")
+	}
+	op, err := m.StartKind(ctx, "export", wrapperspb.String("books"), lro.WithRequestID("r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitDone(t, m, op.GetName())
+	var resp wrapperspb.StringValue
+	if err := done.GetResponse().UnmarshalTo(&resp); err != nil || resp.GetValue() != "books#1" {
+		t.Fatalf("response %q, %v; want books#1", resp.GetValue(), err)
+	}
+	rec, err := m.Store().Get(ctx, op.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Kind != "export" || rec.Attempt != 1 || rec.Request == nil {
+		t.Errorf("stored record kind %q attempt %d request %v", rec.Kind, rec.Attempt, rec.Request)
+	}
+	_, err = m.StartKind(ctx, "nope", wrapperspb.String("x"))
+	wantCode(t, err, codes.InvalidArgument)
+}
+
+// orphan stores a running operation whose owner died.
+func orphan(t *testing.T, s lro.Store, name, kind string, req proto.Message, cancelRequested bool) {
+	t.Helper()
+	rec := lrotest.NewRecord(name, epoch.Add(-time.Hour))
+	rec.Owner = "dead-replica"
+	rec.LeaseExpireTime = epoch.Add(-time.Second)
+	rec.Kind = kind
+	rec.Attempt = 1
+	rec.CancelRequested = cancelRequested
+	if req != nil {
+		a, err := anypb.New(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Request = a
+	}
+	if _, _, err := s.Create(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOrphansAreRecovered(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	store := lro.NewMemoryStore()
+	m := newManager(t, lro.WithStore(store), lro.WithClock(clk), lro.WithOwner("survivor"))
+	if err := lro.Register(m, "export", exportHandler); err != nil {
+		t.Fatal(err)
+	}
+	orphan(t, store, "operations/kind", "export", wrapperspb.String("books"), false)
+	orphan(t, store, "operations/func", "", nil, false)
+	orphan(t, store, "operations/unknownkind", "import", wrapperspb.String("x"), false)
+	orphan(t, store, "operations/cancelled", "export", wrapperspb.String("x"), true)
+	rounds := make(chan struct{}, 10)
+	lro.SetAfterMaintain(m, func() { rounds <- struct{}{} })
+	clk.WaitForTimers(2, nil)
+	clk.Advance(lro.DefaultLease / 3)
+	<-rounds
+
+	done := waitDone(t, m, "operations/kind")
+	var resp wrapperspb.StringValue
+	if err := done.GetResponse().UnmarshalTo(&resp); err != nil || resp.GetValue() != "books#2" {
+		t.Errorf("registered work of a dead replica: response %q, %v; want it run again as attempt 2", resp.GetValue(), err)
+	}
+	for _, name := range []string{"operations/func", "operations/unknownkind"} {
+		got := get(t, m, name)
+		checkDone(t, got)
+		if codes.Code(got.GetError().GetCode()) != codes.Unavailable || !strings.Contains(got.GetError().GetMessage(), "lease") {
+			t.Errorf("%s: %v, want UNAVAILABLE saying its owner was lost", name, got.GetError())
+		}
+	}
+	got := get(t, m, "operations/cancelled")
+	if got.GetError().GetCode() != int32(codes.Canceled) {
+		t.Errorf("orphan with a pending cancel: %v, want CANCELLED", got.GetError())
+	}
+}
+
+func TestLeasesAreRenewed(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	store := lro.NewMemoryStore()
+	a := newManager(t, lro.WithStore(store), lro.WithClock(clk), lro.WithOwner("a"), lro.WithLease(30*time.Second))
+	rounds := make(chan struct{}, 10)
+	lro.SetAfterMaintain(a, func() { rounds <- struct{}{} })
+	started := make(chan string, 1)
+	release := make(chan proto.Message)
+	op, _ := a.Start(context.Background(), blockingWork(started, release))
+	<-started
+	for range 4 { // two whole leases pass; a keeps renewing
+		clk.WaitForTimers(2, nil)
+		clk.Advance(10 * time.Second)
+		<-rounds
+	}
+	claimed, err := store.ClaimExpired(context.Background(), "b", clk.Now(), clk.Now().Add(time.Minute), 10)
+	if err != nil || len(claimed) != 0 {
+		t.Fatalf("a renewed its lease, yet b claimed %d operations (%v)", len(claimed), err)
+	}
+	rec, _ := store.Get(context.Background(), op.GetName())
+	if !rec.LeaseExpireTime.After(clk.Now()) || rec.Owner != "a" {
+		t.Errorf("lease %v owner %q at %v", rec.LeaseExpireTime, rec.Owner, clk.Now())
+	}
+	release <- nil
+	waitDone(t, a, op.GetName())
+}
+
+// TestLostLeaseRefusesCompletion: a replica whose operation was taken over
+// cannot finish it or update it: it is finished exactly once, by the new
+// owner.
+func TestLostLeaseRefusesCompletion(t *testing.T) {
+	store := lro.NewMemoryStore()
+	a, err := lro.New(lro.WithStore(store), lro.WithOwner("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	mdErr := make(chan error, 1)
+	takenOver := make(chan struct{})
+	op, _ := a.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		<-takenOver
+		mdErr <- op.SetMetadata(ctx, wrapperspb.Int32(99))
+		return wrapperspb.String("late result"), nil
+	})
+	// Another replica claims the operation.
+	if _, err := store.Update(ctx, op.GetName(), func(r *lro.Record) error {
+		r.Owner = "b"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(takenOver)
+	if err := a.Close(ctx); err != nil { // waits for the work to end
+		t.Fatal(err)
+	}
+	if err := <-mdErr; status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("SetMetadata after losing the lease: %v, want FAILED_PRECONDITION", err)
+	}
+	rec, err := store.Get(ctx, op.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Done() || rec.Owner != "b" || rec.Operation.GetMetadata() != nil {
+		t.Fatalf("a replica without the lease changed the operation: %v", rec)
+	}
+}
+
+// TestSharedStoreReplicas: two Managers on one store behave as one server.
+func TestSharedStoreReplicas(t *testing.T) {
+	store := lro.NewMemoryStore()
+	a := newManager(t, lro.WithStore(store), lro.WithOwner("a"))
+	b := newManager(t, lro.WithStore(store), lro.WithOwner("b"))
+	ctx := context.Background()
+
+	// Cancel on b reaches the work running on a.
+	started := make(chan string, 1)
+	op, _ := a.Start(ctx, blockingWork(started, nil))
+	<-started
+	if _, err := b.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitDone(t, b, op.GetName())
+	if got.GetError().GetCode() != int32(codes.Canceled) {
+		t.Errorf("cancel through b: %v, want CANCELLED", got.GetError())
+	}
+
+	// Wait on b wakes when a completes.
+	release := make(chan proto.Message)
+	op2, _ := a.Start(ctx, blockingWork(started, release))
+	<-started
+	waited := make(chan *longrunningpb.Operation, 1)
+	go func() { waited <- waitDone(t, b, op2.GetName()) }()
+	release <- wrapperspb.String("done on a")
+	if w := <-waited; w.GetResponse() == nil {
+		t.Errorf("wait on b: %v", w)
+	}
+}
