@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/examples/exportsvc/proto/exportpb"
+)
+
+// exportKind names the registered work behind ExportBooks operations.
+// Because the work is registered by kind, its request is stored with the
+// operation, and a replica sharing a persistent store could run it again.
+const exportKind = "export"
+
+// exportSteps is how many steps an export takes: progress moves by about
+// 100/exportSteps percent per step.
+const exportSteps = 10
+
+// book is one book of the catalogue.
+type book struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Author string `json:"author"`
+	Year   int    `json:"year"`
+}
+
+// catalogue is the service's fixed, made-up library: shelf name → books.
+var catalogue = map[string][]book{
+	"shelves/fiction": makeBooks("fiction", 120),
+	"shelves/science": makeBooks("science", 45),
+	"shelves/poetry":  makeBooks("poetry", 12),
+}
+
+// makeBooks makes n deterministic books for a shelf.
+func makeBooks(shelf string, n int) []book {
+	adjectives := []string{"Silent", "Crimson", "Endless", "Hidden", "Lonely", "Golden", "Broken", "Distant"}
+	nouns := []string{"Harbour", "Orbit", "Garden", "Archive", "Lighthouse", "Equation", "River", "Winter"}
+	authors := []string{"A. Okafor", "B. Lindqvist", "C. Moreau", "D. Tanaka", "E. Novak", "F. Almeida"}
+	books := make([]book, n)
+	for i := range books {
+		books[i] = book{
+			ID:     fmt.Sprintf("%s-%03d", shelf, i+1),
+			Title:  "The " + adjectives[i%len(adjectives)] + " " + nouns[(i/len(adjectives))%len(nouns)],
+			Author: authors[(i*7)%len(authors)],
+			Year:   1950 + (i*13)%75,
+		}
+	}
+	return books
+}
+
+// exportService implements ExportService. ExportBooks validates the request
+// and starts an operation of the "export" kind; the work (export) runs in the
+// Manager.
+type exportService struct {
+	exportpb.UnimplementedExportServiceServer
+	ops *lro.Manager
+	// step is how long each of the exportSteps steps of an export waits, to
+	// stand in for slow I/O.
+	step time.Duration
+}
+
+// newExportService registers the export kind with ops and returns the
+// service.
+func newExportService(ops *lro.Manager, step time.Duration) (*exportService, error) {
+	s := &exportService{ops: ops, step: step}
+	if err := lro.Register(ops, exportKind, s.export); err != nil {
+		return nil, fmt.Errorf("registering the %q kind: %w", exportKind, err)
+	}
+	return s, nil
+}
+
+// ExportBooks implements ExportService: it starts an export and returns its
+// operation, not done. A repeated request_id returns the first operation.
+func (s *exportService) ExportBooks(ctx context.Context, req *exportpb.ExportBooksRequest) (*longrunningpb.Operation, error) {
+	shelf := req.GetShelf()
+	if !strings.HasPrefix(shelf, "shelves/") || strings.Count(shelf, "/") != 1 || shelf == "shelves/" {
+		return nil, status.Errorf(codes.InvalidArgument, "shelf %q: want shelves/{shelf}", shelf)
+	}
+	books, ok := catalogue[shelf]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "shelf %q not found", shelf)
+	}
+	if _, ok := exportpb.Format_name[int32(req.GetFormat())]; !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "format %d is not a known format", req.GetFormat())
+	}
+	if len(req.GetRequestId()) > 64 {
+		return nil, status.Error(codes.InvalidArgument, "request_id is longer than 64 characters")
+	}
+	md := &exportpb.ExportBooksMetadata{
+		Shelf:      shelf,
+		TotalBooks: int32(len(books)),
+		StartTime:  timestamppb.Now(),
+	}
+	return s.ops.StartKind(ctx, exportKind, req, lro.WithMetadata(md), lro.WithRequestID(req.GetRequestId()))
+}
+
+// export is the work of an export operation: it encodes the shelf's books
+// in exportSteps batches, publishing progress after each, and returns an
+// ExportBooksResponse. Cancelling the operation cancels ctx; export then
+// stops and the operation ends with CANCELLED. A run after the first
+// (op.Attempt() > 1, when a replica sharing a persistent store takes over a
+// lost one) simply starts the export again: it has no side effects to undo.
+func (s *exportService) export(ctx context.Context, op *lro.Op, req *exportpb.ExportBooksRequest) (proto.Message, error) {
+	books, ok := catalogue[req.GetShelf()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "shelf %q not found", req.GetShelf())
+	}
+	md := &exportpb.ExportBooksMetadata{
+		Shelf:      req.GetShelf(),
+		TotalBooks: int32(len(books)),
+		StartTime:  timestamppb.Now(),
+	}
+	hash := sha256.New()
+	out := &countingWriter{w: hash}
+	enc := newEncoder(req.GetFormat(), out)
+	batch := (len(books) + exportSteps - 1) / exportSteps
+	for i := 0; i < len(books); i += batch {
+		if err := s.pause(ctx); err != nil {
+			return nil, err
+		}
+		end := min(i+batch, len(books))
+		for _, b := range books[i:end] {
+			if err := enc.encode(b); err != nil {
+				return nil, fmt.Errorf("encoding book %s: %w", b.ID, err)
+			}
+		}
+		md.BooksExported = int32(end)
+		md.ProgressPercent = int32(100 * end / len(books))
+		if err := op.SetMetadata(ctx, md); err != nil {
+			return nil, fmt.Errorf("publishing progress: %w", err)
+		}
+	}
+	if err := enc.flush(); err != nil {
+		return nil, fmt.Errorf("finishing the export: %w", err)
+	}
+	return &exportpb.ExportBooksResponse{
+		Shelf:         req.GetShelf(),
+		Format:        req.GetFormat(),
+		BooksExported: int32(len(books)),
+		SizeBytes:     out.n,
+		Sha256:        hex.EncodeToString(hash.Sum(nil)),
+		EndTime:       timestamppb.Now(),
+	}, nil
+}
+
+// pause waits one step, or returns ctx's error if ctx ends first.
+func (s *exportService) pause(ctx context.Context) error {
+	if s.step <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(s.step)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// encoder writes books in one export format.
+type encoder struct {
+	encode func(book) error
+	flush  func() error
+}
+
+// newEncoder returns the encoder for format, writing to w.
+func newEncoder(format exportpb.Format, w io.Writer) encoder {
+	if format == exportpb.Format_CSV {
+		cw := csv.NewWriter(w)
+		header := false
+		return encoder{
+			encode: func(b book) error {
+				if !header {
+					header = true
+					if err := cw.Write([]string{"id", "title", "author", "year"}); err != nil {
+						return err
+					}
+				}
+				return cw.Write([]string{b.ID, b.Title, b.Author, strconv.Itoa(b.Year)})
+			},
+			flush: func() error { cw.Flush(); return cw.Error() },
+		}
+	}
+	je := json.NewEncoder(w)
+	return encoder{encode: func(b book) error { return je.Encode(b) }, flush: func() error { return nil }}
+}
