@@ -71,9 +71,10 @@ type Manager struct {
 
 // task is work running in this Manager.
 type task struct {
-	name   string
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	name      string
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stopWatch func()
 }
 
 var (
@@ -262,15 +263,23 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	return stored.Operation, nil
 }
 
-// newTask registers running work. The caller holds m.mu.
+// newTask registers running work and starts watching its record for
+// cancellation requests, which may come from another replica. The caller
+// holds m.mu.
 func (m *Manager) newTask(ctx context.Context, name string) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	t := &task{name: name, ctx: wctx, cancel: cancel}
+	t.stopWatch = sync.OnceFunc(m.store.Watch(name, func(ev Event) {
+		if ev.CancelRequested {
+			t.cancel(errCancelled)
+		}
+	}))
 	m.running[name] = t
 	return t
 }
 
 func (m *Manager) dropTask(t *task) {
+	t.stopWatch()
 	m.mu.Lock()
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
@@ -284,13 +293,8 @@ func (m *Manager) dropTask(t *task) {
 func (m *Manager) run(t *task, work WorkFunc, attempt int32) {
 	defer m.work.Done()
 	defer m.dropTask(t)
-	stop := m.store.Watch(t.name, func(ev Event) {
-		if ev.CancelRequested {
-			t.cancel(errCancelled)
-		}
-	})
 	resp, err := callWork(t.ctx, work, &Op{m: m, name: t.name, attempt: attempt})
-	stop()
+	t.stopWatch()
 	m.finish(t, resp, err)
 }
 
