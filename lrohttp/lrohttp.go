@@ -25,6 +25,12 @@
 //
 // with the HTTP status that google.rpc.Code documents for the gRPC code
 // (see HTTPStatus).
+//
+// A request body is read as JSON when its Content-Type is absent or
+// application/json (with any parameters), or when it is
+// application/x-www-form-urlencoded and the body is JSON, which is what a
+// plain curl -d '{"timeout": "30s"}' sends. Other types (text/xml,
+// multipart/form-data, a form body that is not JSON...) get 415.
 package lrohttp
 
 import (
@@ -420,14 +426,28 @@ func (h *handler) wait(ctx context.Context, w http.ResponseWriter, r *http.Reque
 
 // readBody decodes a JSON request body into m. An empty body leaves m as it
 // is. Query parameters are refused: the bindings put everything in the body.
+//
+// The body is read as JSON when its Content-Type is missing or is
+// application/json (whatever its parameters), and also when it is
+// application/x-www-form-urlencoded but the body is JSON: that is what
+// "curl -d '{...}'" sends. Any other type, and a form body that is not
+// JSON, is refused with 415 Unsupported Media Type.
 func (h *handler) readBody(r *http.Request, m proto.Message) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	ct := r.Header.Get("Content-Type")
+	form := false
+	if ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return httpError{http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument, "unsupported Content-Type %q: want application/json", ct)}
+		switch {
+		case err != nil:
+			return unsupportedType(ct)
+		case mt == "application/json":
+		case mt == "application/x-www-form-urlencoded":
+			form = true
+		default:
+			return unsupportedType(ct)
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
@@ -440,10 +460,20 @@ func (h *handler) readBody(r *http.Request, m proto.Message) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
+	if form && !json.Valid(body) {
+		return httpError{http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument,
+			"unsupported Content-Type %q: the body is not JSON; send JSON, with Content-Type application/json", ct)}
+	}
 	if err := h.uo.Unmarshal(body, m); err != nil {
 		return status.Errorf(codes.InvalidArgument, "malformed request body: %v", err)
 	}
 	return nil
+}
+
+// unsupportedType is the 415 error for a request body of a type other than
+// JSON.
+func unsupportedType(ct string) error {
+	return httpError{http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument, "unsupported Content-Type %q: want application/json", ct)}
 }
 
 // operationJSON is the JSON form of longrunningpb.Operation. It is built by

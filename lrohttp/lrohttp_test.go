@@ -249,6 +249,21 @@ func TestRoutes(t *testing.T) {
 		{name: "cancel not found", method: "POST", path: "/v1/operations/nope:cancel", wantCode: 404, wantStatus: "NOT_FOUND"},
 		{name: "cancel malformed JSON", method: "POST", path: "/v1/operations/running:cancel", body: `{"name":`, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "cancel wrong content type", method: "POST", path: "/v1/operations/running:cancel", contentType: "text/plain", body: "x", wantCode: 415, wantStatus: "INVALID_ARGUMENT"},
+		{name: "cancel JSON body with charset", method: "POST", path: "/v1/operations/running:cancel", contentType: "application/json; charset=utf-8", body: "{}", wantCode: 200, want: map[string]any{}},
+		{name: "cancel JSON body as curl -d sends it", method: "POST", path: "/v1/operations/running:cancel", contentType: "application/x-www-form-urlencoded", body: "{}", wantCode: 200, want: map[string]any{}},
+		{name: "cancel empty form body", method: "POST", path: "/v1/operations/running:cancel", contentType: "application/x-www-form-urlencoded", wantCode: 200, want: map[string]any{}},
+		{name: "cancel form body that is not JSON", method: "POST", path: "/v1/operations/running:cancel", contentType: "application/x-www-form-urlencoded", body: "name=operations%2Frunning", wantCode: 415, wantStatus: "INVALID_ARGUMENT"},
+		{name: "cancel form body with bad JSON field", method: "POST", path: "/v1/operations/running:cancel", contentType: "application/x-www-form-urlencoded", body: `{"name":"operations/ok"}`, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "cancel XML body", method: "POST", path: "/v1/operations/running:cancel", contentType: "text/xml", body: "<cancel/>", wantCode: 415, wantStatus: "INVALID_ARGUMENT"},
+		{name: "cancel multipart body", method: "POST", path: "/v1/operations/running:cancel", contentType: "multipart/form-data; boundary=x", body: "--x--", wantCode: 415, wantStatus: "INVALID_ARGUMENT"},
+		{name: "cancel malformed content type", method: "POST", path: "/v1/operations/running:cancel", contentType: "application/json; charset", body: "{}", wantCode: 415, wantStatus: "INVALID_ARGUMENT"},
+		{
+			name: "wait JSON body as curl -d sends it", method: "POST", path: "/v1/operations/running:wait", contentType: "application/x-www-form-urlencoded", body: `{"timeout": "5s"}`, wantCode: 200,
+			want: map[string]any{"name": "operations/running", "metadata": map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "half"}},
+		},
+		{name: "wait form body with bad duration", method: "POST", path: "/v1/operations/running:wait", contentType: "application/x-www-form-urlencoded", body: `{"timeout": "soon"}`, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "wait form body that is not JSON", method: "POST", path: "/v1/operations/running:wait", contentType: "application/x-www-form-urlencoded", body: "timeout=5s", wantCode: 415, wantStatus: "INVALID_ARGUMENT"},
+		{name: "wait JSON body in upper case type", method: "POST", path: "/v1/operations/ok:wait", contentType: "Application/JSON", body: `{"timeout": "5s"}`, wantCode: 200},
 		{
 			name: "wait with timeout", method: "POST", path: "/v1/operations/running:wait", body: `{"timeout": "5s"}`, wantCode: 200,
 			want: map[string]any{"name": "operations/running", "metadata": map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "half"}},
@@ -318,7 +333,10 @@ func TestRoutes(t *testing.T) {
 	if d := cmp.Diff([]string{"operations/ok"}, fake.deleted); d != "" {
 		t.Errorf("deleted (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]string{"operations/running", "operations/running", "projects/p/locations/l/operations/nested"}, fake.canceled); d != "" {
+	if d := cmp.Diff([]string{
+		"operations/running", "operations/running", "projects/p/locations/l/operations/nested",
+		"operations/running", "operations/running", "operations/running", // JSON with charset, curl -d, empty form body
+	}, fake.canceled); d != "" {
 		t.Errorf("canceled (-want +got):\n%s", d)
 	}
 }

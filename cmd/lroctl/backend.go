@@ -65,6 +65,7 @@ type waitConfig struct {
 	refresh  time.Duration // timeout of each WaitOperation call
 	pollOnly bool          // GetOperation only
 	pollMax  time.Duration // cap of the pause between polls
+	retryFor time.Duration // how long transient errors in a row are retried
 }
 
 // pollMin is the first pause between polls (or less, when pollMax is).
@@ -108,9 +109,11 @@ func parseOp(b []byte) (*opView, error) {
 }
 
 // resolver finds message types in the global registry, then in the
-// descriptor sets given with --descriptor-set.
+// descriptor sets given with --descriptor-set, then, over gRPC unless
+// --no-reflection is given, through the server's reflection service.
 type resolver struct {
-	extra *protoregistry.Types
+	extra   *protoregistry.Types
+	reflect *reflector // nil: no reflection
 }
 
 func newResolver(files []string) (*resolver, error) {
@@ -167,14 +170,22 @@ func (r *resolver) FindMessageByName(n protoreflect.FullName) (protoreflect.Mess
 	if mt, err := protoregistry.GlobalTypes.FindMessageByName(n); err == nil {
 		return mt, nil
 	}
-	return r.extra.FindMessageByName(n)
+	mt, err := r.extra.FindMessageByName(n)
+	if err != nil && r.reflect != nil {
+		return r.reflect.find(n)
+	}
+	return mt, err
 }
 
 func (r *resolver) FindMessageByURL(u string) (protoreflect.MessageType, error) {
 	if mt, err := protoregistry.GlobalTypes.FindMessageByURL(u); err == nil {
 		return mt, nil
 	}
-	return r.extra.FindMessageByURL(u)
+	mt, err := r.extra.FindMessageByURL(u)
+	if err != nil && r.reflect != nil {
+		return r.reflect.find(typeName(u))
+	}
+	return mt, err
 }
 
 func (r *resolver) FindExtensionByName(n protoreflect.FullName) (protoreflect.ExtensionType, error) {
@@ -209,7 +220,10 @@ type grpcBackend struct {
 	mo      protojson.MarshalOptions
 }
 
-func newGRPCBackend(addr string, plaintext bool, tlsConf *tls.Config, headers [][2]string, res *resolver) (*grpcBackend, error) {
+// newGRPCBackend connects to addr. Unless noReflection, message types that
+// res does not know are looked up through the server's reflection service,
+// under ctx (the context of the run).
+func newGRPCBackend(ctx context.Context, addr string, plaintext bool, tlsConf *tls.Config, headers [][2]string, res *resolver, noReflection bool) (*grpcBackend, error) {
 	creds := credentials.NewTLS(tlsConf)
 	if plaintext {
 		creds = insecure.NewCredentials()
@@ -218,7 +232,11 @@ func newGRPCBackend(addr string, plaintext bool, tlsConf *tls.Config, headers []
 	if err != nil {
 		return nil, fmt.Errorf("--addr %q: %w", addr, err)
 	}
-	return &grpcBackend{conn: conn, client: longrunningpb.NewOperationsClient(conn), headers: headers, mo: protojson.MarshalOptions{Resolver: res}}, nil
+	b := &grpcBackend{conn: conn, client: longrunningpb.NewOperationsClient(conn), headers: headers, mo: protojson.MarshalOptions{Resolver: res}}
+	if !noReflection {
+		res.reflect = newReflector(b.ctx(ctx), conn)
+	}
+	return b, nil
 }
 
 func (b *grpcBackend) close() { _ = b.conn.Close() }
@@ -315,7 +333,8 @@ func (b *grpcBackend) waitFor(ctx context.Context, name string, c waitConfig, ob
 	if c.pollOnly {
 		opts = append(opts, lroclient.WithPollOnly())
 	}
-	op, err := lroclient.Wait(b.ctx(ctx), b.client, name, nil, opts...)
+	client := budgetClient{b.client, newRetryBudget(c.retryFor, nil)}
+	op, err := lroclient.Wait(b.ctx(ctx), client, name, nil, opts...)
 	var oe *lroclient.OperationError
 	if err != nil && !errors.As(err, &oe) {
 		return nil, err
@@ -542,6 +561,7 @@ func (b *restBackend) wait(ctx context.Context, name string, timeout time.Durati
 func (b *restBackend) waitFor(ctx context.Context, name string, c waitConfig, observe func(*opView)) (*opView, error) {
 	bo := &backoff.ExponentialBackOff{InitialInterval: min(pollMin, c.pollMax), RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: c.pollMax}
 	bo.Reset()
+	budget := newRetryBudget(c.retryFor, nil)
 	longPoll := !c.pollOnly
 	for {
 		var (
@@ -560,8 +580,8 @@ func (b *restBackend) waitFor(ctx context.Context, name string, c waitConfig, ob
 		} else {
 			op, err = b.get(ctx, name)
 		}
-		if err != nil {
-			if sc := status.Code(err); (sc == codes.Unavailable || sc == codes.DeadlineExceeded) && ctx.Err() == nil {
+		if err := budget.check(ctx, err); err != nil {
+			if transient(ctx, err) {
 				if err := sleepCtx(ctx, min(bo.NextBackOff(), c.pollMax)); err != nil {
 					return nil, err
 				}

@@ -389,6 +389,7 @@ func TestGoldenUsage(t *testing.T) {
 		{"usage_bad_rest_url", []string{"--rest", "localhost:8080", "get", "operations/x"}, 2},
 		{"usage_plaintext_rest", []string{"--rest", "http://localhost:1", "--plaintext", "get", "operations/x"}, 2},
 		{"usage_bad_timeout", []string{"--addr", "localhost:1", "--timeout", "soon", "get", "operations/x"}, 2},
+		{"usage_bad_retry_for", []string{"--addr", "localhost:1", "wait", "--retry-for", "-1s", "operations/x"}, 2},
 		{"usage_missing_descriptor_set", []string{"--addr", "localhost:1", "--descriptor-set", "testdata/nope.pb", "get", "operations/x"}, 2},
 	}
 	for _, tt := range tests {

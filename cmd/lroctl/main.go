@@ -4,7 +4,10 @@
 // It lists, gets, waits for, cancels and deletes operations over gRPC
 // (--addr, with TLS or --plaintext) or over REST/JSON (--rest, the routes
 // that package lrohttp serves and Google's REST APIs use). Output is a
-// human-readable table or listing by default and JSON with --json.
+// human-readable table or listing by default and JSON with --json. Over
+// gRPC, metadata and response types that lroctl does not link in are
+// decoded from --descriptor-set files or, when the server offers it,
+// through gRPC server reflection.
 //
 // Exit status: 0 on success, 1 when an operation failed or a call returned
 // an error, 2 for a usage error.
@@ -134,6 +137,8 @@ type globalFlags struct {
 	json       bool
 	timeout    time.Duration
 	descriptor []string
+	// noReflection turns off type lookups through gRPC reflection.
+	noReflection bool
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -153,11 +158,13 @@ Choose the server with exactly one of:
 Operation names are full resource names, such as operations/abc123 or
 projects/p/locations/l/operations/abc123.
 
-Metadata and responses are shown as JSON. Message types linked into lroctl
-(the google.protobuf well-known types, google.rpc error details,
-google.longrunning) are decoded over gRPC; give others with
---descriptor-set. An Any that cannot be decoded is shown as its type URL and
-base64 bytes. Over REST the server decodes them.
+Metadata and responses are shown as JSON. Over gRPC, lroctl decodes the
+message types linked into it (the google.protobuf well-known types,
+google.rpc error details, google.longrunning), those of --descriptor-set
+files, and any other type the server describes through gRPC server
+reflection (v1 or v1alpha), unless --no-reflection is given. An Any that
+cannot be decoded is shown as its type URL and base64 bytes. Over REST the
+server decodes them.
 
 Exit status: 0 on success, 1 when an operation failed or a call returned an
 error, 2 for a usage error.`,
@@ -188,6 +195,7 @@ error, 2 for a usage error.`,
 	pf.BoolVar(&g.json, "json", false, "print JSON (lowerCamelCase, as the REST API answers) instead of text")
 	pf.DurationVar(&g.timeout, "timeout", 0, "give up after this `duration` (e.g. 30s, 10m); 0 means no limit")
 	pf.StringArrayVar(&g.descriptor, "descriptor-set", nil, "FileDescriptorSet `file` (protoc --descriptor_set_out --include_imports, or buf build -o) whose message types decode metadata and responses over gRPC (repeatable)")
+	pf.BoolVar(&g.noReflection, "no-reflection", false, "do not ask the gRPC server's reflection service for message types lroctl does not know")
 
 	root.AddCommand(newListCmd(g), newGetCmd(g), newWaitCmd(g), newCancelCmd(g), newDeleteCmd(g))
 	return root
@@ -221,19 +229,20 @@ func connect(cmd *cobra.Command, g *globalFlags) (context.Context, context.Cance
 	if err != nil {
 		return nil, nil, nil, usageError{err}
 	}
-	var be backend
-	if g.addr != "" {
-		be, err = newGRPCBackend(g.addr, g.plaintext, tlsConf, hdrs, res)
-	} else {
-		be, err = newRESTBackend(g.restURL, tlsConf, hdrs)
-	}
-	if err != nil {
-		return nil, nil, nil, usageError{err}
-	}
 	ctx := cmd.Context()
 	cancel := context.CancelFunc(func() {})
 	if g.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	}
+	var be backend
+	if g.addr != "" {
+		be, err = newGRPCBackend(ctx, g.addr, g.plaintext, tlsConf, hdrs, res, g.noReflection)
+	} else {
+		be, err = newRESTBackend(g.restURL, tlsConf, hdrs)
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, nil, usageError{err}
 	}
 	return ctx, func() { cancel(); be.close() }, be, nil
 }
@@ -341,9 +350,10 @@ get exits 0 whatever the operation's state; use wait to act on the outcome.`,
 
 func newWaitCmd(g *globalFlags) *cobra.Command {
 	var (
-		refresh time.Duration
-		poll    bool
-		pollMax time.Duration
+		refresh  time.Duration
+		poll     bool
+		pollMax  time.Duration
+		retryFor time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "wait NAME",
@@ -361,15 +371,24 @@ progressPercent, progress_percent, percentComplete, progress.percent, or
 completedWork/estimatedWork), a spinner when it does not; and plain
 "NAME: N%" lines when standard error is not a terminal.
 
+A call that fails with UNAVAILABLE (the server is down or restarting) or
+DEADLINE_EXCEEDED is retried with backoff (capped by --poll-max) until such
+failures have gone on for --retry-for in a row; the first failure after
+that ends the wait, and its error is printed. Other errors end the wait at
+once.
+
 wait exits 0 when the operation succeeded and 1 when it failed (its status
-is printed to standard error), when a call fails, or when --timeout ends
-the wait first.`,
+is printed to standard error), when a call fails, when retries run out, or
+when --timeout ends the wait first.`,
 		Example: `  lroctl --addr localhost:9090 --plaintext wait operations/abc123
   lroctl --rest http://localhost:8080/v1 --timeout 10m --json wait operations/abc123`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if refresh <= 0 || pollMax <= 0 {
 				return usageError{errors.New("--refresh and --poll-max must be positive")}
+			}
+			if retryFor < 0 {
+				return usageError{fmt.Errorf("--retry-for %s is negative", retryFor)}
 			}
 			ctx, done, be, err := connect(cmd, g)
 			if err != nil {
@@ -378,7 +397,7 @@ the wait first.`,
 			defer done()
 			name := args[0]
 			pr := newProgress(cmd.ErrOrStderr(), name)
-			op, err := be.waitFor(ctx, name, waitConfig{refresh: refresh, pollOnly: poll, pollMax: pollMax}, pr.update)
+			op, err := be.waitFor(ctx, name, waitConfig{refresh: refresh, pollOnly: poll, pollMax: pollMax, retryFor: retryFor}, pr.update)
 			pr.finish(op)
 			if err != nil {
 				return err
@@ -396,6 +415,7 @@ the wait first.`,
 	f.DurationVar(&refresh, "refresh", time.Second, "`duration` asked as the timeout of each WaitOperation call, and so how often progress refreshes")
 	f.BoolVar(&poll, "poll", false, "poll with GetOperation only, for servers without WaitOperation")
 	f.DurationVar(&pollMax, "poll-max", 5*time.Second, "longest pause (a `duration`) between GetOperation polls")
+	f.DurationVar(&retryFor, "retry-for", 30*time.Second, "keep retrying UNAVAILABLE and DEADLINE_EXCEEDED calls for this `duration` of failures in a row, then give up; 0 gives up at the first")
 	return cmd
 }
 
