@@ -1,0 +1,428 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/lrokit/lro"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// columns are the lro_operations columns scanRecord reads, in order.
+const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation`
+
+// maxInlineName is the longest name sent as it is in a notification
+// payload; longer ones are sent as a SHA-256 hash, since PostgreSQL limits
+// payloads to 8000 bytes.
+const maxInlineName = 7000
+
+// Notification payloads are one flag character followed by the name, or by
+// the hex SHA-256 of the name when it is longer than maxInlineName. The
+// flags are a bit set (done=1, cancel requested=2, deleted=4), written as
+// '0'+flags for a plain name and 'a'+flags for a hashed one.
+const (
+	flagDone    = 1
+	flagCancel  = 2
+	flagDeleted = 4
+)
+
+// notifyExpr returns the SQL that notifies about the row alias (which has
+// name, done and cancel_requested columns). $1 is always the channel.
+func notifyExpr(alias string, deleted bool) string {
+	d := 0
+	if deleted {
+		d = flagDeleted
+	}
+	flags := fmt.Sprintf(`(CASE WHEN %[1]s.done THEN %[2]d ELSE 0 END + CASE WHEN %[1]s.cancel_requested THEN %[3]d ELSE 0 END + %[4]d)`,
+		alias, flagDone, flagCancel, d)
+	return fmt.Sprintf(`pg_notify($1, CASE WHEN octet_length(%[1]s.name) <= %[3]d THEN chr(48 + %[2]s) || %[1]s.name `+
+		`ELSE chr(97 + %[2]s) || encode(sha256(convert_to(%[1]s.name, 'UTF8')), 'hex') END)`,
+		alias, flags, maxInlineName)
+}
+
+// The statements that write. In each but insertSQL, $1 is the notification
+// channel; the record columns follow in the order of recordArgs.
+var (
+	// Creation sends no notification: nobody watches a record that does
+	// not exist yet, and a late notification would describe a state older
+	// than a watcher registered just after Create returned. It takes
+	// recordArgs without the channel.
+	insertSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
+	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+ON CONFLICT DO NOTHING`
+
+	updateSQL = `WITH upd AS (
+	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
+		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
+		version = $14, done = $15, operation = $16
+	WHERE name = $2
+	RETURNING name, done, cancel_requested)
+SELECT ` + notifyExpr("upd", false) + ` FROM upd`
+
+	deleteSQL = `WITH del AS (
+	DELETE FROM lro_operations WHERE name = $2
+	RETURNING name, done, cancel_requested)
+SELECT ` + notifyExpr("del", true) + ` FROM del`
+
+	deleteExpiredSQL = `WITH victim AS (
+	SELECT name FROM lro_operations
+	WHERE done AND expire_time <= $2
+	ORDER BY expire_time, name
+	LIMIT $3
+	FOR UPDATE SKIP LOCKED),
+del AS (
+	DELETE FROM lro_operations o USING victim v WHERE o.name = v.name
+	RETURNING o.name, o.done, o.cancel_requested)
+SELECT ` + notifyExpr("del", true) + ` FROM del`
+
+	claimSQL = `WITH orphan AS (
+	SELECT name FROM lro_operations
+	WHERE NOT done AND owner <> '' AND (lease_expire_time IS NULL OR lease_expire_time < $2)
+	ORDER BY lease_expire_time NULLS FIRST, name
+	LIMIT $3
+	FOR UPDATE SKIP LOCKED),
+upd AS (
+	UPDATE lro_operations o SET owner = $4, lease_expire_time = $5, version = o.version + 1
+	FROM orphan WHERE o.name = orphan.name
+	RETURNING o.*)
+SELECT ` + columns + `, ` + notifyExpr("upd", false) + ` FROM upd`
+)
+
+// validText reports whether PostgreSQL can store s in a text column.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// dbTime converts t for storage: UTC, truncated to microseconds, and NULL
+// (nil) when zero.
+func dbTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+// normTime is t as it reads back after storage.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// recordArgs validates rec and returns the statement arguments for it:
+// channel, then the columns in insertSQL order. It normalises rec's times
+// to what will be stored.
+func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
+	if rec == nil || rec.Operation == nil {
+		return nil, invalid("the record has no operation")
+	}
+	name := rec.Operation.GetName()
+	if name == "" {
+		return nil, invalid("the operation has no name")
+	}
+	for _, f := range []struct{ what, v string }{
+		{"name", name}, {"parent", rec.Parent}, {"request id", rec.RequestID},
+		{"owner", rec.Owner}, {"kind", rec.Kind},
+	} {
+		if !validText(f.v) {
+			return nil, invalid(fmt.Sprintf("the %s is not valid UTF-8 text without NUL bytes", f.what))
+		}
+	}
+	op, err := proto.Marshal(rec.Operation)
+	if err != nil {
+		return nil, invalid(fmt.Sprintf("encoding operation %q: %v", name, err))
+	}
+	var req []byte
+	if rec.Request != nil {
+		if req, err = proto.Marshal(rec.Request); err != nil {
+			return nil, invalid(fmt.Sprintf("encoding the request of %q: %v", name, err))
+		}
+		if req == nil {
+			req = []byte{} // an empty Any, not NULL
+		}
+	}
+	rec.CreateTime = normTime(rec.CreateTime)
+	rec.UpdateTime = normTime(rec.UpdateTime)
+	rec.ExpireTime = normTime(rec.ExpireTime)
+	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
+	rec.Version = version
+	return []any{
+		s.channel,
+		name, rec.Parent, rec.CreateTime, rec.UpdateTime, dbTime(rec.ExpireTime), rec.RequestID,
+		rec.CancelRequested, rec.Owner, dbTime(rec.LeaseExpireTime), rec.Kind, req, rec.Attempt,
+		version, rec.Operation.GetDone(), op,
+	}, nil
+}
+
+// invalid is the error for a record PostgreSQL cannot hold.
+func invalid(msg string) error {
+	return &Error{Op: "encoding record", Code: codes.InvalidArgument, Err: errors.New(msg)}
+}
+
+// scanRecord reads the columns (see columns) of one row, then extra.
+func scanRecord(row pgx.Row, extra ...any) (*lro.Record, error) {
+	var (
+		r           lro.Record
+		name        string
+		expire      *time.Time
+		lease       *time.Time
+		request, op []byte
+	)
+	dest := append([]any{&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &r.RequestID,
+		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &r.Attempt, &r.Version, &op}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	r.CreateTime = r.CreateTime.UTC()
+	r.UpdateTime = r.UpdateTime.UTC()
+	if expire != nil {
+		r.ExpireTime = expire.UTC()
+	}
+	if lease != nil {
+		r.LeaseExpireTime = lease.UTC()
+	}
+	r.Operation = new(longrunningpb.Operation)
+	if err := proto.Unmarshal(op, r.Operation); err != nil {
+		return nil, fmt.Errorf("decoding operation %q: %w", name, err)
+	}
+	if request != nil {
+		r.Request = new(anypb.Any)
+		if err := proto.Unmarshal(request, r.Request); err != nil {
+			return nil, fmt.Errorf("decoding the request of %q: %w", name, err)
+		}
+	}
+	return &r, nil
+}
+
+// execCount runs a statement that returns one row per changed record and
+// returns how many rows it returned.
+func execCount(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args ...any) (int, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	rows.Close()
+	return n, rows.Err()
+}
+
+// isUniqueViolation reports whether err is a unique constraint violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// Create implements lro.Store. The stored record has version 1.
+func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool, error) {
+	cp := cloneRecord(rec)
+	args, err := s.recordArgs(cp, 1)
+	if err != nil {
+		return nil, false, err
+	}
+	name := cp.Operation.GetName()
+	// ON CONFLICT DO NOTHING covers both the name and the request id; when
+	// nothing was inserted, find out which one conflicted. If the
+	// conflicting record is deleted in between, try again.
+	for range 5 {
+		tag, err := s.pool.Exec(ctx, insertSQL, args[1:]...)
+		if err != nil {
+			return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
+		}
+		if tag.RowsAffected() == 1 {
+			return cp, true, nil
+		}
+		if cp.RequestID != "" {
+			prev, err := s.getBy(ctx, `parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
+			if err == nil {
+				return prev, false, nil
+			}
+			if !errors.Is(err, lro.ErrNotFound) {
+				return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
+			}
+		}
+		if _, err := s.Get(ctx, name); err == nil {
+			return nil, false, fmt.Errorf("pgstore: creating %q: %w", name, lro.ErrAlreadyExists)
+		} else if !errors.Is(err, lro.ErrNotFound) {
+			return nil, false, err
+		}
+	}
+	return nil, false, &Error{Op: fmt.Sprintf("creating %q", name), Code: codes.Aborted,
+		Err: errors.New("the conflicting record kept changing")}
+}
+
+// getBy returns the one record matching where, or lro.ErrNotFound.
+func (s *Store) getBy(ctx context.Context, where string, args ...any) (*lro.Record, error) {
+	rec, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operations WHERE `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, lro.ErrNotFound
+	}
+	return rec, err
+}
+
+// Get implements lro.Store.
+func (s *Store) Get(ctx context.Context, name string) (*lro.Record, error) {
+	if !validText(name) {
+		return nil, fmt.Errorf("pgstore: getting %q: %w", name, lro.ErrNotFound)
+	}
+	rec, err := s.getBy(ctx, `name = $1`, name)
+	switch {
+	case errors.Is(err, lro.ErrNotFound):
+		return nil, fmt.Errorf("pgstore: getting %q: %w", name, lro.ErrNotFound)
+	case err != nil:
+		return nil, storeErr(fmt.Sprintf("getting %q", name), err)
+	}
+	return rec, nil
+}
+
+// Update implements lro.Store. It locks the row (SELECT ... FOR UPDATE) for
+// the duration of fn, so fn is called exactly once per call.
+func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) error) (*lro.Record, error) {
+	if !validText(name) {
+		return nil, fmt.Errorf("pgstore: updating %q: %w", name, lro.ErrNotFound)
+	}
+	var (
+		fnErr error
+		out   *lro.Record
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rec, err := scanRecord(tx.QueryRow(ctx, `SELECT `+columns+` FROM lro_operations WHERE name = $1 FOR UPDATE`, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("pgstore: updating %q: %w", name, lro.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		version := rec.Version + 1
+		if fnErr = fn(rec); fnErr != nil {
+			return fnErr
+		}
+		if rec.Operation.GetName() != name {
+			return &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
+				Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
+		}
+		args, err := s.recordArgs(rec, version)
+		if err != nil {
+			return err
+		}
+		if _, err := execCount(ctx, tx, updateSQL, args...); err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("pgstore: updating %q: the parent and request id are taken: %w", name, lro.ErrAlreadyExists)
+			}
+			return err
+		}
+		out = rec
+		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return nil, fnErr
+	case err != nil:
+		if errors.Is(err, lro.ErrNotFound) || errors.Is(err, lro.ErrAlreadyExists) {
+			return nil, err
+		}
+		return nil, storeErr(fmt.Sprintf("updating %q", name), err)
+	}
+	return out, nil
+}
+
+// Delete implements lro.Store.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if !validText(name) {
+		return fmt.Errorf("pgstore: deleting %q: %w", name, lro.ErrNotFound)
+	}
+	n, err := execCount(ctx, s.pool, deleteSQL, s.channel, name)
+	if err != nil {
+		return storeErr(fmt.Sprintf("deleting %q", name), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("pgstore: deleting %q: %w", name, lro.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteExpired implements lro.Store. Concurrent callers (several replicas'
+// janitors) skip each other's rows rather than wait.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := execCount(ctx, s.pool, deleteExpiredSQL, s.channel, now.UTC(), limit)
+	if err != nil {
+		return 0, storeErr("deleting expired operations", err)
+	}
+	return n, nil
+}
+
+// RenewLeases implements lro.Store. A renewal changes nothing a watcher
+// cares about, so it sends no notification.
+func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
+	if owner == "" || !validText(owner) {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE lro_operations SET lease_expire_time = $2, version = version + 1 WHERE owner = $1 AND NOT done`,
+		owner, dbTime(until))
+	if err != nil {
+		return 0, storeErr(fmt.Sprintf("renewing the leases of %q", owner), err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ClaimExpired implements lro.Store. Concurrent claimers skip each other's
+// rows, so no record is given to two of them.
+func (s *Store) ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*lro.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if owner == "" || !validText(owner) {
+		return nil, invalid("the owner must be non-empty UTF-8 text without NUL bytes")
+	}
+	rows, err := s.pool.Query(ctx, claimSQL, s.channel, now.UTC(), limit, owner, dbTime(until))
+	if err != nil {
+		return nil, storeErr("claiming expired leases", err)
+	}
+	defer rows.Close()
+	var out []*lro.Record
+	for rows.Next() {
+		rec, err := scanRecord(rows, nil)
+		if err != nil {
+			return nil, storeErr("claiming expired leases", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("claiming expired leases", err)
+	}
+	return out, nil
+}
+
+// cloneRecord returns a deep copy of rec.
+func cloneRecord(rec *lro.Record) *lro.Record {
+	if rec == nil {
+		return nil
+	}
+	cp := *rec
+	if rec.Operation != nil {
+		cp.Operation = proto.Clone(rec.Operation).(*longrunningpb.Operation)
+	}
+	if rec.Request != nil {
+		cp.Request = proto.Clone(rec.Request).(*anypb.Any)
+	}
+	return &cp
+}

@@ -1,0 +1,264 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/lrokit/lro"
+)
+
+// watcher is one Watch registration.
+type watcher struct {
+	name    string
+	fn      func(lro.Event)
+	stopped atomic.Bool
+}
+
+// watchKey is the key notifications about name arrive under: the name, or
+// for names too long to send, a NUL byte (which no stored name holds)
+// followed by the hex SHA-256 of the name.
+func watchKey(name string) string {
+	if len(name) <= maxInlineName {
+		return name
+	}
+	return hashKey(name)
+}
+
+func hashKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "\x00" + hex.EncodeToString(sum[:])
+}
+
+// parsePayload decodes a notification payload into its watch key and
+// event flags.
+func parsePayload(p string) (key string, ev lro.Event, ok bool) {
+	if p == "" {
+		return "", ev, false
+	}
+	c, rest := p[0], p[1:]
+	var flags byte
+	switch {
+	case c >= '0' && c <= '7':
+		flags, key = c-'0', rest
+	case c >= 'a' && c <= 'h':
+		flags, key = c-'a', "\x00"+rest
+	default:
+		return "", ev, false
+	}
+	ev.Done = flags&flagDone != 0
+	ev.CancelRequested = flags&flagCancel != 0
+	ev.Deleted = flags&flagDeleted != 0
+	return key, ev, true
+}
+
+// Watch implements lro.Store. Changes from every Store on the same database
+// and channel are reported, in commit order, from the listener goroutine.
+// After the listening connection is re-established, every watched record
+// is reported once with its current state, since changes made while it was
+// down were not delivered; a record that no longer exists (or never did) is
+// reported as deleted.
+func (s *Store) Watch(name string, fn func(lro.Event)) (stop func()) {
+	w := &watcher{name: name, fn: fn}
+	key := watchKey(name)
+	s.mu.Lock()
+	s.watchers[key] = append(s.watchers[key], w)
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.stopped.Store(true)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			ws := s.watchers[key]
+			for i, x := range ws {
+				if x == w {
+					ws = append(ws[:i:i], ws[i+1:]...)
+					break
+				}
+			}
+			if len(ws) == 0 {
+				delete(s.watchers, key)
+			} else {
+				s.watchers[key] = ws
+			}
+		})
+	}
+}
+
+// dispatch delivers one notification.
+func (s *Store) dispatch(payload string) {
+	key, ev, ok := parsePayload(payload)
+	if !ok {
+		s.logger.Warn("pgstore: ignoring a malformed notification", "channel", s.channel, "payload", payload)
+		return
+	}
+	s.mu.Lock()
+	ws := append([]*watcher(nil), s.watchers[key]...)
+	s.mu.Unlock()
+	for _, w := range ws {
+		if w.stopped.Load() || (key[0] == 0 && watchKey(w.name) != key) {
+			continue
+		}
+		ev.Name = w.name
+		w.fn(ev)
+	}
+}
+
+// connectListener opens the dedicated listening connection, with the pool's
+// connection settings, and LISTENs on the channel.
+func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "lro-pgstore-listener"
+	}
+	// The listener's waits time out every health interval: end them with a
+	// socket deadline, which keeps the connection usable, rather than a
+	// cancel request to the server.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, storeErr("connecting the listener", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		_ = conn.Close(cctx)
+		return nil, storeErr("listening", err)
+	}
+	pid := conn.PgConn().PID()
+	s.listenerPID.Store(pid)
+	if s.connectHook != nil {
+		s.connectHook(pid)
+	}
+	return conn, nil
+}
+
+// listen runs the listener until ctx ends, reconnecting with backoff
+// whenever its connection fails.
+func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
+	defer close(s.done)
+	for {
+		err := s.receive(ctx, conn)
+		cctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+		_ = conn.Close(cctx)
+		cancel()
+		s.listenerPID.Store(0)
+		if ctx.Err() != nil {
+			return
+		}
+		s.logger.Warn("pgstore: listener connection lost; reconnecting", "channel", s.channel, "error", err)
+		b := &backoff.ExponentialBackOff{
+			InitialInterval:     50 * time.Millisecond,
+			RandomizationFactor: 0.5,
+			Multiplier:          2,
+			MaxInterval:         5 * time.Second,
+		}
+		conn, err = backoff.Retry(ctx, func() (*pgx.Conn, error) {
+			return s.connectListener(ctx)
+		}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
+			s.logger.Warn("pgstore: listener reconnect failed", "channel", s.channel, "error", err, "retry_in", next)
+		}))
+		if err != nil {
+			return // ctx ended
+		}
+		s.logger.Info("pgstore: listener reconnected", "channel", s.channel)
+		s.resync(ctx)
+	}
+}
+
+// receive delivers notifications from conn until it fails or ctx ends. When
+// nothing arrives for the health interval it pings, so that a connection
+// that died silently is noticed.
+func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, s.health)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			s.dispatch(n.Payload)
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.health)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// resync reports the current state of every watched record, after
+// notifications may have been lost.
+func (s *Store) resync(ctx context.Context) {
+	s.mu.Lock()
+	var names []string
+	for _, ws := range s.watchers {
+		if len(ws) > 0 {
+			names = append(names, ws[0].name)
+		}
+	}
+	s.mu.Unlock()
+	if len(names) == 0 {
+		return
+	}
+	valid := names[:0:0]
+	for _, n := range names {
+		if validText(n) {
+			valid = append(valid, n)
+		}
+	}
+	state := make(map[string]lro.Event, len(names))
+	rows, err := s.pool.Query(ctx, `SELECT name, done, cancel_requested FROM lro_operations WHERE name = ANY($1)`, valid)
+	if err == nil {
+		for rows.Next() {
+			var ev lro.Event
+			if err = rows.Scan(&ev.Name, &ev.Done, &ev.CancelRequested); err != nil {
+				break
+			}
+			state[ev.Name] = ev
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		// The pollers' re-reads cover what this would have reported.
+		s.logger.Warn("pgstore: reading watched operations after reconnecting", "error", err)
+		return
+	}
+	for _, n := range names {
+		ev, ok := state[n]
+		if !ok {
+			ev = lro.Event{Name: n, Deleted: true}
+		}
+		s.mu.Lock()
+		ws := append([]*watcher(nil), s.watchers[watchKey(n)]...)
+		s.mu.Unlock()
+		for _, w := range ws {
+			if w.name == n && !w.stopped.Load() {
+				w.fn(ev)
+			}
+		}
+	}
+}
