@@ -34,9 +34,18 @@ func FuzzOperationName(f *testing.F) {
 			}
 		}
 		for _, call := range []func() error{
-			func() error { _, err := m.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: name}); return err },
-			func() error { _, err := m.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: name}); return err },
-			func() error { _, err := m.DeleteOperation(ctx, &longrunningpb.DeleteOperationRequest{Name: name}); return err },
+			func() error {
+				_, err := m.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: name})
+				return err
+			},
+			func() error {
+				_, err := m.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: name})
+				return err
+			},
+			func() error {
+				_, err := m.DeleteOperation(ctx, &longrunningpb.DeleteOperationRequest{Name: name})
+				return err
+			},
 			func() error {
 				_, err := m.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: name})
 				return err

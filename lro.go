@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -63,6 +64,13 @@ type Manager struct {
 	abandonCancel context.CancelFunc
 	work          sync.WaitGroup
 	bg            sync.WaitGroup
+
+	// Goroutines are reused between operations: starting one and growing
+	// its stack costs more than the rest of a short operation.
+	idle        chan func()   // parked workers receive here
+	parked      atomic.Int32  // how many workers are parked
+	stopWorkers chan struct{} // closed by Close once the work has ended
+	workers     sync.WaitGroup
 
 	// Test hooks, nil outside tests.
 	afterSweep    func(n int)
@@ -122,6 +130,9 @@ func New(opts ...Option) (*Manager, error) {
 		tokenKey: c.tokenKey,
 		closing:  make(chan struct{}),
 		stopBG:   make(chan struct{}),
+
+		idle:        make(chan func()),
+		stopWorkers: make(chan struct{}),
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
@@ -258,9 +269,43 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		return stored.Operation, nil
 	}
 	if t != nil {
-		go m.run(t, work, stored.Attempt)
+		m.spawn(func() { m.run(t, work, stored.Attempt) })
 	}
 	return stored.Operation, nil
+}
+
+// maxParked bounds the workers kept waiting for the next operation.
+const maxParked = 128
+
+// spawn runs f on a parked worker, or on a new one if none is free.
+func (m *Manager) spawn(f func()) {
+	select {
+	case m.idle <- f:
+		return
+	default:
+	}
+	m.workers.Add(1)
+	go m.worker(f)
+}
+
+// worker runs f, then parks to run the next function spawned, unless
+// enough workers are parked already or the Manager is closed.
+func (m *Manager) worker(f func()) {
+	defer m.workers.Done()
+	for {
+		f()
+		if m.parked.Add(1) > maxParked {
+			m.parked.Add(-1)
+			return
+		}
+		select {
+		case f = <-m.idle:
+			m.parked.Add(-1)
+		case <-m.stopWorkers:
+			m.parked.Add(-1)
+			return
+		}
+	}
 }
 
 // newTask registers running work and starts watching its record for
@@ -269,13 +314,17 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 func (m *Manager) newTask(ctx context.Context, name string) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	t := &task{name: name, ctx: wctx, cancel: cancel}
-	t.stopWatch = sync.OnceFunc(m.store.Watch(name, func(ev Event) {
-		if ev.CancelRequested {
-			t.cancel(errCancelled)
-		}
-	}))
+	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
 	return t
+}
+
+// onEvent cancels the task's work when a cancellation is requested,
+// wherever the request came from.
+func (t *task) onEvent(ev Event) {
+	if ev.CancelRequested {
+		t.cancel(errCancelled)
+	}
 }
 
 func (m *Manager) dropTask(t *task) {
@@ -318,10 +367,12 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) (*longrunningpb.Operation, error) {
 	op := &longrunningpb.Operation{Done: true}
+	if err == nil && resp == nil {
+		// Packing Empty by hand saves a marshal and a string concatenation.
+		op.Result = &longrunningpb.Operation_Response{Response: &anypb.Any{TypeUrl: emptyTypeURL}}
+		return op, nil
+	}
 	if err == nil {
-		if resp == nil {
-			resp = &emptypb.Empty{}
-		}
 		a, perr := packAny(resp)
 		if perr != nil {
 			err = perr
@@ -415,6 +466,8 @@ func (m *Manager) finish(t *task, resp proto.Message, err error) {
 		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
 	}
 }
+
+const emptyTypeURL = "type.googleapis.com/google.protobuf.Empty"
 
 var errLeaseLost = errors.New("lro: lease lost")
 
@@ -530,6 +583,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.abandonCancel()
 	close(m.stopBG)
 	m.bg.Wait()
+	close(m.stopWorkers)
+	m.workers.Wait()
 	return err
 }
 

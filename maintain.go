@@ -145,9 +145,11 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		return
 	}
 	req := r.Request
-	go m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
-		return h(ctx, op, req)
-	}, attempt)
+	m.spawn(func() {
+		m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
+			return h(ctx, op, req)
+		}, attempt)
+	})
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be

@@ -20,13 +20,15 @@ import (
 type MemoryStore struct {
 	mu       sync.RWMutex
 	version  int64
-	recs     map[string]*memRec
-	all      *btree.BTreeG[*memRec]            // every record, in List order
-	byParent map[string]*btree.BTreeG[*memRec] // per parent, in List order
-	expiry   *btree.BTreeG[*memRec]            // done records by ExpireTime
-	owned    map[string]map[*memRec]struct{}   // running records by Owner
+	recs     map[string]*memSlot
+	all      *btree.BTreeG[*memSlot]            // every record, in List order
+	byParent map[string]*btree.BTreeG[*memSlot] // per parent, in List order
+	expiry   *btree.BTreeG[*memRec]             // done records by ExpireTime
+	owned    map[string]map[*memRec]struct{}    // running records by Owner
 	requests map[requestKey]*memRec
-	watchers map[string][]*memWatcher
+
+	wmu      sync.Mutex // guards watchers; taken after mu when both are
+	watchers map[string]*memWatcher
 }
 
 // memRec is a stored record: the bookkeeping fields of Record, with the
@@ -38,29 +40,44 @@ type memRec struct {
 	done bool
 }
 
+// memSlot is a record's place in the List indexes. Its key (create time and
+// name) never changes, so an update swaps cur and leaves the trees alone.
+type memSlot struct {
+	name       string
+	createTime time.Time
+	parent     string
+	cur        *memRec // guarded by MemoryStore.mu
+}
+
 type requestKey struct{ parent, id string }
 
-type memWatcher struct{ fn func(Event) }
+// memWatcher is one Watch call, in a list per name.
+type memWatcher struct {
+	s    *MemoryStore
+	name string
+	fn   func(Event)
+	next *memWatcher
+}
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty in-memory Store.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		recs:     make(map[string]*memRec),
+		recs:     make(map[string]*memSlot),
 		all:      btree.NewG(32, listLess),
-		byParent: make(map[string]*btree.BTreeG[*memRec]),
+		byParent: make(map[string]*btree.BTreeG[*memSlot]),
 		expiry:   btree.NewG(32, expiryLess),
 		owned:    make(map[string]map[*memRec]struct{}),
 		requests: make(map[requestKey]*memRec),
-		watchers: make(map[string][]*memWatcher),
+		watchers: make(map[string]*memWatcher),
 	}
 }
 
 // listLess orders records newest first, ties broken by ascending name.
-func listLess(a, b *memRec) bool {
-	if !a.rec.CreateTime.Equal(b.rec.CreateTime) {
-		return a.rec.CreateTime.After(b.rec.CreateTime)
+func listLess(a, b *memSlot) bool {
+	if !a.createTime.Equal(b.createTime) {
+		return a.createTime.After(b.createTime)
 	}
 	return a.name < b.name
 }
@@ -105,26 +122,35 @@ func (m *memRec) decode() (*Record, error) {
 }
 
 func (s *MemoryStore) event(m *memRec, deleted bool) {
-	ws := s.watchers[m.name]
-	if len(ws) == 0 {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	w := s.watchers[m.name]
+	if w == nil {
 		return
 	}
 	ev := Event{Name: m.name, Done: m.done, CancelRequested: m.rec.CancelRequested, Deleted: deleted}
-	for _, w := range ws {
+	for ; w != nil; w = w.next {
 		w.fn(ev)
 	}
 }
 
-// index adds m to every index. The caller holds s.mu.
+// index adds a new record to every index. The caller holds s.mu.
 func (s *MemoryStore) index(m *memRec) {
-	s.recs[m.name] = m
-	s.all.ReplaceOrInsert(m)
-	t := s.byParent[m.rec.Parent]
+	slot := &memSlot{name: m.name, createTime: m.rec.CreateTime, parent: m.rec.Parent, cur: m}
+	s.recs[m.name] = slot
+	s.all.ReplaceOrInsert(slot)
+	t := s.byParent[slot.parent]
 	if t == nil {
 		t = btree.NewG(32, listLess)
-		s.byParent[m.rec.Parent] = t
+		s.byParent[slot.parent] = t
 	}
-	t.ReplaceOrInsert(m)
+	t.ReplaceOrInsert(slot)
+	s.indexVersion(m)
+}
+
+// indexVersion adds one version of a record to the indexes whose keys
+// change with it. The caller holds s.mu.
+func (s *MemoryStore) indexVersion(m *memRec) {
 	if m.done {
 		if !m.rec.ExpireTime.IsZero() {
 			s.expiry.ReplaceOrInsert(m)
@@ -142,16 +168,8 @@ func (s *MemoryStore) index(m *memRec) {
 	}
 }
 
-// unindex removes m from every index. The caller holds s.mu.
-func (s *MemoryStore) unindex(m *memRec) {
-	delete(s.recs, m.name)
-	s.all.Delete(m)
-	if t := s.byParent[m.rec.Parent]; t != nil {
-		t.Delete(m)
-		if t.Len() == 0 {
-			delete(s.byParent, m.rec.Parent)
-		}
-	}
+// unindexVersion undoes indexVersion. The caller holds s.mu.
+func (s *MemoryStore) unindexVersion(m *memRec) {
 	if m.done && !m.rec.ExpireTime.IsZero() {
 		s.expiry.Delete(m)
 	}
@@ -169,6 +187,33 @@ func (s *MemoryStore) unindex(m *memRec) {
 	}
 }
 
+// unindex removes a record from every index. The caller holds s.mu.
+func (s *MemoryStore) unindex(slot *memSlot) {
+	delete(s.recs, slot.name)
+	s.all.Delete(slot)
+	if t := s.byParent[slot.parent]; t != nil {
+		t.Delete(slot)
+		if t.Len() == 0 {
+			delete(s.byParent, slot.parent)
+		}
+	}
+	s.unindexVersion(slot.cur)
+}
+
+// replace makes m the current version of slot's record. The List trees are
+// keyed by create time and name, which an update keeps, so only the
+// version indexes change. The caller holds s.mu.
+func (s *MemoryStore) replace(slot *memSlot, m *memRec) {
+	if !slot.createTime.Equal(m.rec.CreateTime) || slot.parent != m.rec.Parent {
+		s.unindex(slot)
+		s.index(m)
+		return
+	}
+	s.unindexVersion(slot.cur)
+	slot.cur = m
+	s.indexVersion(m)
+}
+
 // Create implements Store.
 func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, error) {
 	m, err := encodeRecord(rec)
@@ -176,27 +221,33 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, e
 		return nil, false, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if m.rec.RequestID != "" {
 		if prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]; prev != nil {
+			s.mu.Unlock()
 			r, err := prev.decode()
 			return r, false, err
 		}
 	}
 	if _, ok := s.recs[m.name]; ok {
+		s.mu.Unlock()
 		return nil, false, fmt.Errorf("creating %q: %w", m.name, ErrAlreadyExists)
 	}
 	s.version++
 	m.rec.Version = s.version
 	s.index(m)
+	s.mu.Unlock()
+	// Stored versions are immutable, so decoding needs no lock.
 	r, err := m.decode()
 	return r, true, err
 }
 
 // Get implements Store.
 func (s *MemoryStore) Get(ctx context.Context, name string) (*Record, error) {
+	var m *memRec
 	s.mu.RLock()
-	m := s.recs[name]
+	if slot := s.recs[name]; slot != nil {
+		m = slot.cur
+	}
 	s.mu.RUnlock()
 	if m == nil {
 		return nil, fmt.Errorf("getting %q: %w", name, ErrNotFound)
@@ -210,11 +261,11 @@ func (s *MemoryStore) Get(ctx context.Context, name string) (*Record, error) {
 func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) error) (*Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.recs[name]
-	if old == nil {
+	slot := s.recs[name]
+	if slot == nil {
 		return nil, fmt.Errorf("updating %q: %w", name, ErrNotFound)
 	}
-	r, err := old.decode()
+	r, err := slot.cur.decode()
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +281,7 @@ func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) 
 	}
 	s.version++
 	m.rec.Version = s.version
-	s.unindex(old)
-	s.index(m)
+	s.replace(slot, m)
 	s.event(m, false)
 	r.Version = m.rec.Version
 	return r, nil
@@ -241,11 +291,12 @@ func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) 
 func (s *MemoryStore) Delete(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.recs[name]
-	if m == nil {
+	slot := s.recs[name]
+	if slot == nil {
 		return fmt.Errorf("deleting %q: %w", name, ErrNotFound)
 	}
-	s.unindex(m)
+	m := slot.cur
+	s.unindex(slot)
 	s.event(m, true)
 	return nil
 }
@@ -274,7 +325,8 @@ func (s *MemoryStore) List(ctx context.Context, q ListQuery) ([]*Record, error) 
 		err     error
 		checked int
 	)
-	visit := func(m *memRec) bool {
+	visit := func(slot *memSlot) bool {
+		m := slot.cur
 		if q.After != nil && !q.After.Precedes(m.rec.CreateTime, m.name) {
 			return true
 		}
@@ -300,7 +352,7 @@ func (s *MemoryStore) List(ctx context.Context, q ListQuery) ([]*Record, error) 
 		return len(out) < q.Limit
 	}
 	if q.After != nil {
-		pivot := &memRec{name: q.After.Name, rec: Record{CreateTime: q.After.CreateTime}}
+		pivot := &memSlot{name: q.After.Name, createTime: q.After.CreateTime}
 		tree.AscendGreaterOrEqual(pivot, visit)
 	} else {
 		tree.Ascend(visit)
@@ -357,7 +409,7 @@ func (s *MemoryStore) DeleteExpired(ctx context.Context, now time.Time, limit in
 		return true
 	})
 	for _, m := range gone {
-		s.unindex(m)
+		s.unindex(s.recs[m.name])
 		s.event(m, true)
 	}
 	return len(gone), nil
@@ -379,8 +431,7 @@ func (s *MemoryStore) RenewLeases(ctx context.Context, owner string, until time.
 		cp := *m
 		cp.rec.LeaseExpireTime = until
 		cp.rec.Version = s.version
-		s.unindex(m)
-		s.index(&cp)
+		s.replace(s.recs[m.name], &cp)
 		n++
 	}
 	return n, nil
@@ -408,8 +459,7 @@ func (s *MemoryStore) ClaimExpired(ctx context.Context, owner string, now, until
 		cp.rec.Owner = owner
 		cp.rec.LeaseExpireTime = until
 		cp.rec.Version = s.version
-		s.unindex(m)
-		s.index(&cp)
+		s.replace(s.recs[m.name], &cp)
 		r, err := cp.decode()
 		if err != nil {
 			return nil, err
@@ -420,30 +470,35 @@ func (s *MemoryStore) ClaimExpired(ctx context.Context, owner string, now, until
 }
 
 // Watch implements Store. Events are delivered synchronously, in commit
-// order, before the writing call returns.
+// order, before the writing call returns. stop may be called more than
+// once.
 func (s *MemoryStore) Watch(name string, fn func(Event)) (stop func()) {
-	w := &memWatcher{fn: fn}
-	s.mu.Lock()
-	s.watchers[name] = append(s.watchers[name], w)
-	s.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			ws := s.watchers[name]
-			for i, x := range ws {
-				if x == w {
-					ws = append(ws[:i:i], ws[i+1:]...)
-					break
-				}
-			}
-			if len(ws) == 0 {
-				delete(s.watchers, name)
-			} else {
-				s.watchers[name] = ws
-			}
-		})
+	w := &memWatcher{s: s, name: name, fn: fn}
+	s.wmu.Lock()
+	w.next = s.watchers[name]
+	s.watchers[name] = w
+	s.wmu.Unlock()
+	return w.stop
+}
+
+func (w *memWatcher) stop() {
+	s := w.s
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var prev *memWatcher
+	for p := s.watchers[w.name]; p != nil; prev, p = p, p.next {
+		if p != w {
+			continue
+		}
+		switch {
+		case prev != nil:
+			prev.next = p.next
+		case p.next != nil:
+			s.watchers[w.name] = p.next
+		default:
+			delete(s.watchers, w.name)
+		}
+		return
 	}
 }
 

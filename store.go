@@ -147,7 +147,8 @@ type Store interface {
 	// owner and LeaseExpireTime to until, and returns the claimed records.
 	ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Record, error)
 	// Watch calls fn after every committed change to the named record,
-	// including its deletion, until stop is called. fn must be quick and
+	// including its deletion, until stop is called (stop may be called more
+	// than once; once it returns, fn is not called again). fn must be quick and
 	// must not call the Store; it may be called from any goroutine. Events
 	// may be coalesced but a change is never missed, except by a shared
 	// backend whose notifications are lost (see Poller).
