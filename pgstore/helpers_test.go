@@ -2,83 +2,29 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/internal/pgtest"
 )
 
 // envURL names the variable holding the test database URL.
-const envURL = "LRO_TEST_DATABASE_URL"
+const envURL = pgtest.EnvURL
 
-// testURL returns the test database URL, skipping the test when it is
-// unset, or failing it when running in CI, where the database must be there.
-func testURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv(envURL)
-	if url == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set, but CI is: the PostgreSQL tests must run in CI (see .ci/run)", envURL)
-		}
-		t.Skipf("%s is not set; set it to a PostgreSQL database URL (e.g. postgres://user@127.0.0.1:5432/lro_test?sslmode=disable) to run the PostgreSQL tests", envURL)
-	}
-	return url
-}
+// testURL returns the test database URL (see pgtest.URL).
+func testURL(t testing.TB) string { return pgtest.URL(t) }
 
-// freshSchema creates a schema of its own for the test, dropped at the end,
-// so that tests can run in parallel on one database.
-func freshSchema(t testing.TB) string {
-	t.Helper()
-	url := testURL(t)
-	ctx := context.Background()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "lro_test_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", envURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("creating schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("connecting to drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
+// freshSchema creates a schema of the test's own, dropped at the end.
+func freshSchema(t testing.TB) string { return pgtest.FreshSchema(t, testURL(t), "lro_test_") }
 
 // newPool returns a pool whose search_path is schema, closed at the end of
 // the test.
 func newPool(t testing.TB, schema string, maxConns int32) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testURL(t))
-	if err != nil {
-		t.Fatalf("parsing %s: %v", envURL, err)
-	}
-	cfg.MaxConns = maxConns
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("making pool: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return pgtest.Pool(t, testURL(t), schema, maxConns)
 }
 
 // newStore returns a migrated Store in schema, closed at the end of the
