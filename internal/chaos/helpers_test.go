@@ -1,0 +1,47 @@
+package chaos_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lrokit/lro/internal/pgtest"
+)
+
+// testURL returns the test database URL, skipping the test without one
+// (failing it in CI).
+func testURL(t testing.TB) string { return pgtest.URL(t) }
+
+// freshSchema creates a schema of the test's own, dropped when it ends, so
+// that tests can share a database.
+func freshSchema(t testing.TB, url string) string { return pgtest.FreshSchema(t, url, "lro_chaos_") }
+
+// newPool returns a pool on url whose search_path is schema, closed when
+// the test ends.
+func newPool(t testing.TB, url, schema string, maxConns int32) *pgxpool.Pool {
+	return pgtest.Pool(t, url, schema, maxConns)
+}
+
+// buildReplica builds the replica program into a temporary directory, with
+// -race when the test has it, and returns its path.
+func buildReplica(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "replica")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/lrokit/lro/internal/chaos/replica")
+	// A cold build cache can take a while on a small machine; this bound is
+	// separate from the test's run deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %v: %v\n%s", args, err, out)
+	}
+	return bin
+}
