@@ -152,6 +152,16 @@ type Op struct {
 	m       *Manager
 	name    string
 	attempt int32
+
+	mu sync.Mutex // serialises SetMetadata, so md is what the store holds
+	md *anypb.Any // the metadata last written
+}
+
+// metadata returns the metadata the work last wrote.
+func (o *Op) metadata() *anypb.Any {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.md
 }
 
 // Name returns the operation's name.
@@ -170,6 +180,8 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 	if err != nil {
 		return err
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	_, err = o.m.store.Update(ctx, o.name, func(r *Record) error {
 		if r.Owner != o.m.cfg.owner {
 			return status.Errorf(codes.FailedPrecondition, "operation %q: this replica no longer owns it", o.name)
@@ -181,7 +193,11 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		r.UpdateTime = o.m.now()
 		return nil
 	})
-	return storeError(err, o.name)
+	if err != nil {
+		return storeError(err, o.name)
+	}
+	o.md = a
+	return nil
 }
 
 func packAny(msg proto.Message) (*anypb.Any, error) {
@@ -269,7 +285,8 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		return stored.Operation, nil
 	}
 	if t != nil {
-		m.spawn(func() { m.run(t, work, stored.Attempt) })
+		op := &Op{m: m, name: name, attempt: stored.Attempt, md: stored.Operation.GetMetadata()}
+		m.spawn(func() { m.run(t, work, op) })
 	}
 	return stored.Operation, nil
 }
@@ -339,12 +356,12 @@ func (m *Manager) dropTask(t *task) {
 
 // run executes work and finishes its operation. It owns one count of
 // m.work.
-func (m *Manager) run(t *task, work WorkFunc, attempt int32) {
+func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.work.Done()
 	defer m.dropTask(t)
-	resp, err := callWork(t.ctx, work, &Op{m: m, name: t.name, attempt: attempt})
+	resp, err := callWork(t.ctx, work, op)
 	t.stopWatch()
-	m.finish(t, resp, err)
+	m.finish(t, op, resp, err)
 }
 
 // panicError is what work that panicked returns.
@@ -419,9 +436,49 @@ func defaultStatus(err error) *status.Status {
 
 // finish records the end of work, retrying while the store is unavailable
 // until it succeeds or Close gives up.
-func (m *Manager) finish(t *task, resp proto.Message, err error) {
+func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	final, _ := m.result(t, resp, err)
-	write := func() (struct{}, error) {
+	var write func() (struct{}, error)
+	if fin, ok := m.store.(Finisher); ok {
+		final.Name = t.name
+		final.Metadata = o.metadata()
+		write = func() (struct{}, error) {
+			now := m.now()
+			err := fin.Finish(context.Background(), m.cfg.owner, final, now, now.Add(m.cfg.retention))
+			switch {
+			case err == nil, errors.Is(err, ErrNotFound):
+				return struct{}{}, nil // deleted: the result is dropped
+			case errors.Is(err, ErrNotOwner):
+				m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
+				return struct{}{}, backoff.Permanent(errLeaseLost)
+			}
+			return struct{}{}, err
+		}
+	} else {
+		write = m.finishByUpdate(t, final)
+	}
+	if _, err := write(); err == nil {
+		return
+	} else if errors.Is(err, errLeaseLost) {
+		return
+	}
+	_, err = backoff.Retry(m.abandonCtx, write,
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval:     10 * time.Millisecond,
+			RandomizationFactor: 0.5,
+			Multiplier:          2,
+			MaxInterval:         2 * time.Second,
+		}),
+		backoff.WithMaxElapsedTime(0))
+	if err != nil && !errors.Is(err, errLeaseLost) {
+		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
+	}
+}
+
+// finishByUpdate records the end of work with a read-modify-write, for
+// stores that are not Finishers.
+func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func() (struct{}, error) {
+	return func() (struct{}, error) {
 		_, err := m.store.Update(context.Background(), t.name, func(r *Record) error {
 			if r.Done() {
 				return errNoChange
@@ -448,22 +505,6 @@ func (m *Manager) finish(t *task, resp proto.Message, err error) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
-	}
-	if _, err := write(); err == nil {
-		return
-	} else if errors.Is(err, errLeaseLost) {
-		return
-	}
-	_, err = backoff.Retry(m.abandonCtx, write,
-		backoff.WithBackOff(&backoff.ExponentialBackOff{
-			InitialInterval:     10 * time.Millisecond,
-			RandomizationFactor: 0.5,
-			Multiplier:          2,
-			MaxInterval:         2 * time.Second,
-		}),
-		backoff.WithMaxElapsedTime(0))
-	if err != nil && !errors.Is(err, errLeaseLost) {
-		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
 	}
 }
 

@@ -45,38 +45,47 @@ func (m *Manager) sweep(ctx context.Context) int {
 	}
 }
 
-// leaseLoop renews the leases of the work this Manager runs, takes over
-// operations whose owner stopped renewing, and, for stores whose
-// notifications can be lost, re-checks running work for cancellation.
+// leaseLoop renews the leases of the work this Manager runs every third
+// of the lease, takes over operations whose owner stopped renewing, and,
+// for stores whose notifications can be lost, re-checks running work for
+// cancellation every poll interval.
 func (m *Manager) leaseLoop() {
 	defer m.bg.Done()
-	period := m.cfg.lease / 3
-	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
-		period = min(period, p.PollInterval())
+	renewEvery := m.cfg.lease / 3
+	tick := renewEvery
+	p, polled := m.store.(Poller)
+	if polled && p.PollInterval() > 0 {
+		tick = min(tick, p.PollInterval())
 	}
+	// Renew at least every third of the lease, on a tick.
+	ticksPerRenew := max(1, int(renewEvery/tick))
+	ticks := 0
 	for {
-		t := m.clock.NewTimer(period)
+		t := m.clock.NewTimer(tick)
 		select {
 		case <-m.stopBG:
 			t.Stop()
 			return
 		case <-t.C():
 		}
-		m.maintain(m.abandonCtx)
+		if polled {
+			m.checkCancels(m.abandonCtx)
+		}
+		if ticks++; ticks >= ticksPerRenew {
+			ticks = 0
+			m.maintain(m.abandonCtx)
+		}
 		if m.afterMaintain != nil {
 			m.afterMaintain()
 		}
 	}
 }
 
-// maintain is one round of leaseLoop.
+// maintain renews this Manager's leases and takes over orphans.
 func (m *Manager) maintain(ctx context.Context) {
 	now := m.now()
 	if _, err := m.store.RenewLeases(ctx, m.cfg.owner, now.Add(m.cfg.lease)); err != nil {
 		m.log.Warn("lro: renewing leases", "error", err)
-	}
-	if _, ok := m.store.(Poller); ok {
-		m.checkCancels(ctx)
 	}
 	select {
 	case <-m.closing:
@@ -94,14 +103,34 @@ func (m *Manager) maintain(ctx context.Context) {
 }
 
 // checkCancels re-reads the running operations for cancellation requests
-// whose notification may have been lost.
+// whose notification may have been lost: in one query when the store is a
+// CancelLister, otherwise one read per running operation.
 func (m *Manager) checkCancels(ctx context.Context) {
 	m.mu.Lock()
+	if len(m.running) == 0 {
+		m.mu.Unlock()
+		return
+	}
 	tasks := make([]*task, 0, len(m.running))
 	for _, t := range m.running {
 		tasks = append(tasks, t)
 	}
 	m.mu.Unlock()
+	if cl, ok := m.store.(CancelLister); ok {
+		names, err := cl.CancelRequested(ctx, m.cfg.owner)
+		if err != nil {
+			m.log.Warn("lro: checking for cancellations", "error", err)
+			return
+		}
+		m.mu.Lock()
+		for _, n := range names {
+			if t := m.running[n]; t != nil {
+				t.cancel(errCancelled)
+			}
+		}
+		m.mu.Unlock()
+		return
+	}
 	for _, t := range tasks {
 		r, err := m.store.Get(ctx, t.name)
 		if err == nil && r.CancelRequested {
@@ -145,10 +174,11 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		return
 	}
 	req := r.Request
+	op := &Op{m: m, name: name, attempt: attempt, md: r.Operation.GetMetadata()}
 	m.spawn(func() {
 		m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
 			return h(ctx, op, req)
-		}, attempt)
+		}, op)
 	})
 }
 

@@ -508,3 +508,34 @@ func (s *MemoryStore) Len() int {
 	defer s.mu.RUnlock()
 	return len(s.recs)
 }
+
+var _ Finisher = (*MemoryStore)(nil)
+
+// Finish implements Finisher: it stores op without decoding the record.
+func (s *MemoryStore) Finish(ctx context.Context, owner string, op *longrunningpb.Operation, now, expire time.Time) error {
+	name := op.GetName()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	if err != nil {
+		return fmt.Errorf("lro: encoding operation %q: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot := s.recs[name]
+	if slot == nil {
+		return fmt.Errorf("finishing %q: %w", name, ErrNotFound)
+	}
+	cur := slot.cur
+	if cur.done || cur.rec.Owner != owner {
+		return fmt.Errorf("finishing %q: %w", name, ErrNotOwner)
+	}
+	m := &memRec{name: name, rec: cur.rec, op: b, done: op.GetDone()}
+	m.rec.UpdateTime = now
+	m.rec.ExpireTime = expire
+	m.rec.CancelRequested = false
+	m.rec.LeaseExpireTime = time.Time{}
+	s.version++
+	m.rec.Version = s.version
+	s.replace(slot, m)
+	s.event(m, false)
+	return nil
+}

@@ -169,3 +169,30 @@ type TokenSecreter interface {
 	// TokenSecret returns the key that signs page tokens.
 	TokenSecret(ctx context.Context) ([]byte, error)
 }
+
+// ErrNotOwner means a write meant for running work was refused: the record
+// is done already, or another replica owns it now.
+var ErrNotOwner = errors.New("lro: operation is done or owned by another replica")
+
+// Finisher is implemented by stores that can record the end of work in one
+// step, with no read: the Manager then uses it, instead of Update, to finish
+// the work it runs. Only the owner writes the Operation message of work it
+// runs, so the Manager's copy is current and needs no read-modify-write.
+type Finisher interface {
+	// Finish stores op (done, with its result) as the named record's
+	// Operation, sets UpdateTime to now and ExpireTime to expire, clears
+	// CancelRequested and the lease, and bumps Version, but only if the
+	// record is not done and its Owner is owner. It returns ErrNotFound when
+	// no record has the name and ErrNotOwner when the record is done or
+	// owned by another. Watchers see the change as after Update.
+	Finish(ctx context.Context, owner string, op *longrunningpb.Operation, now, expire time.Time) error
+}
+
+// CancelLister is implemented by stores whose notifications can be lost
+// (see Poller), so the Manager's fallback check for cancellations costs one
+// query rather than one read per running operation.
+type CancelLister interface {
+	// CancelRequested returns the names of the records that are not done,
+	// are owned by owner, and have CancelRequested set.
+	CancelRequested(ctx context.Context, owner string) ([]string, error)
+}

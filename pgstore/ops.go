@@ -376,7 +376,13 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) 
 	if owner == "" || !validText(owner) {
 		return 0, nil
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE lro_operations SET lease_expire_time = $2, version = version + 1 WHERE owner = $1 AND NOT done`,
+	// Rows another transaction holds (a finish, a cancel) are skipped
+	// rather than waited for: a renewal that queued behind them could let
+	// the other leases lapse, and they are renewed next round if still
+	// running.
+	tag, err := s.pool.Exec(ctx, `UPDATE lro_operations o SET lease_expire_time = $2, version = o.version + 1
+FROM (SELECT name FROM lro_operations WHERE owner = $1 AND NOT done ORDER BY name FOR UPDATE SKIP LOCKED) l
+WHERE o.name = l.name`,
 		owner, dbTime(until))
 	if err != nil {
 		return 0, storeErr(fmt.Sprintf("renewing the leases of %q", owner), err)

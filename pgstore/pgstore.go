@@ -81,6 +81,10 @@ type Store struct {
 	secretMu sync.Mutex
 	secret   []byte
 
+	finishes   chan *finishReq // Finish calls waiting for a batch
+	finishStop chan struct{}   // closed by Close
+	finishWG   sync.WaitGroup
+
 	listenerPID atomic.Uint32
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -204,6 +208,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		connectHook:  c.connectHook,
 		watchers:     make(map[string][]*watcher),
 		done:         make(chan struct{}),
+		finishes:     make(chan *finishReq),
+		finishStop:   make(chan struct{}),
 	}
 	conn, err := s.connectListener(ctx)
 	if err != nil {
@@ -212,6 +218,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(lctx, conn)
+	s.finishWG.Add(finishWorkers)
+	for range finishWorkers {
+		go s.finishLoop()
+	}
 	return s, nil
 }
 
@@ -253,6 +263,8 @@ func channelFor(schema string) string {
 // when the Store made it (Open). Close is idempotent.
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {
+		close(s.finishStop)
+		s.finishWG.Wait()
 		s.cancel()
 		<-s.done
 		if s.ownPool {
