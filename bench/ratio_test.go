@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/lrokit/lro"
-	"github.com/lrokit/lro/pgstore"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -17,9 +16,7 @@ import (
 // BenchmarkStartToDoneRatio runs.
 const ratioChunk = 10000
 
-// BenchmarkStartToDoneRatio runs River, lro, and lro on the prototype of
-// optimistic, batched done writes (optimisticStore, "proto") in rotating
-// turns of 10000 no-op operations (jobs) each, 32 concurrent starters, on
+// BenchmarkStartToDoneRatio runs River and lro in rotating turns of 10000 no-op operations (jobs) each, 32 concurrent starters, on
 // the same database, and reports the throughputs and their ratios to River
 // (lro/river: the target is ≥ 1.5). Taking turns in one run, rather than
 // one side after the other, keeps the load other tenants of the machine put
@@ -35,16 +32,6 @@ func BenchmarkStartToDoneRatio(b *testing.B) {
 	lroTurn := func(store lro.Store) func(n int) time.Duration {
 		return func(n int) time.Duration { return managerTurn(b, store, n) }
 	}
-
-	// The prototype of optimistic, batched done writes (optimisticStore).
-	protoSchema := freshSchema(b, url)
-	channel := "lro_bench_" + protoSchema
-	ps := newStore(b, url, protoSchema, poolConns, pgstore.WithChannel(channel))
-	prototype := &optimisticStore{Store: ps, channel: channel, known: true}
-	prototype.batch = &batcher{s: prototype, in: make(chan *doneWrite)}
-	batcherDone := make(chan struct{})
-	go func() { prototype.batch.run(); close(batcherDone) }()
-	defer func() { close(prototype.batch.in); <-batcherDone }()
 
 	// River: one client; a turn ends when its jobs' completion events
 	// have all arrived.
@@ -105,7 +92,6 @@ func BenchmarkStartToDoneRatio(b *testing.B) {
 	}{
 		{name: "river", turn: riverTurn},
 		{name: "lro", turn: lroTurn(store)},
-		{name: "proto", turn: lroTurn(prototype)},
 	}
 	done := 0
 	b.ResetTimer()
@@ -122,9 +108,7 @@ func BenchmarkStartToDoneRatio(b *testing.B) {
 	rate := func(i int) float64 { return float64(b.N) / sides[i].took.Seconds() }
 	b.ReportMetric(rate(0), "river-jobs/s")
 	b.ReportMetric(rate(1), "lro-jobs/s")
-	b.ReportMetric(rate(2), "proto-jobs/s")
 	b.ReportMetric(rate(1)/rate(0), "lro/river")
-	b.ReportMetric(rate(2)/rate(0), "proto/river")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
-	"github.com/lrokit/lro/pgstore"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -171,26 +170,6 @@ func BenchmarkCrossReplicaCancel(b *testing.B) {
 			runPairs(b, pairs, func(ctx context.Context) (time.Duration, error) { return cancelOnce(ctx, a, mb) })
 		})
 	}
-	// The same with the prototype of optimistic, batched done writes (see
-	// optimisticStore) on both replicas: fewer notifying commits contend
-	// with the cancels.
-	b.Run("concurrent-prototype-batched-done", func(b *testing.B) {
-		url := dbURL(b)
-		schema := freshSchema(b, url)
-		channel := "lro_bench_" + schema
-		proto := func() *optimisticStore {
-			s := newStore(b, url, schema, 40, pgstore.WithChannel(channel))
-			os := &optimisticStore{Store: s, channel: channel, known: true}
-			os.batch = &batcher{s: os, in: make(chan *doneWrite)}
-			done := make(chan struct{})
-			go func() { os.batch.run(); close(done) }()
-			b.Cleanup(func() { close(os.batch.in); <-done })
-			return os
-		}
-		a := newManager(b, proto())
-		mb := newManager(b, proto())
-		runPairs(b, 32, func(ctx context.Context) (time.Duration, error) { return cancelOnce(ctx, a, mb) })
-	})
 }
 
 // cancelOnce starts blocking work on a, cancels it through mb once it runs,

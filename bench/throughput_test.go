@@ -63,28 +63,6 @@ func BenchmarkStartToDone(b *testing.B) {
 		s := newStore(b, url, schema, poolConns)
 		benchStartToDone(b, s, s)
 	})
-	// A prototype of a proposed pgstore.Update (see optimisticStore), to
-	// measure what it would change; not what the library does today.
-	b.Run("lro-prototype-optimistic-update", func(b *testing.B) {
-		schema := freshSchema(b, url)
-		s := newStore(b, url, schema, poolConns, pgstore.WithChannel("lro_bench_"+schema))
-		benchStartToDone(b, &optimisticStore{Store: s, channel: "lro_bench_" + schema}, s)
-	})
-	b.Run("lro-prototype-known-version", func(b *testing.B) {
-		schema := freshSchema(b, url)
-		s := newStore(b, url, schema, poolConns, pgstore.WithChannel("lro_bench_"+schema))
-		benchStartToDone(b, &optimisticStore{Store: s, channel: "lro_bench_" + schema, known: true}, s)
-	})
-	b.Run("lro-prototype-batched-done", func(b *testing.B) {
-		schema := freshSchema(b, url)
-		s := newStore(b, url, schema, poolConns, pgstore.WithChannel("lro_bench_"+schema))
-		os := &optimisticStore{Store: s, channel: "lro_bench_" + schema, known: true}
-		os.batch = &batcher{s: os, in: make(chan *doneWrite)}
-		done := make(chan struct{})
-		go func() { os.batch.run(); close(done) }()
-		defer func() { close(os.batch.in); <-done }()
-		benchStartToDone(b, os, s)
-	})
 	b.Run("river", func(b *testing.B) {
 		schema := freshSchema(b, url)
 		pool := newPool(b, url, schema, poolConns)

@@ -65,7 +65,7 @@ ON CONFLICT DO NOTHING`
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
 		version = $14, done = $15, operation = $16
-	WHERE name = $2
+	WHERE name = $2 AND version = $17
 	RETURNING name, done, cancel_requested)
 SELECT ` + notifyExpr("upd", false) + ` FROM upd`
 
@@ -291,12 +291,56 @@ func (s *Store) Get(ctx context.Context, name string) (*lro.Record, error) {
 	return rec, nil
 }
 
-// Update implements lro.Store. It locks the row (SELECT ... FOR UPDATE) for
-// the duration of fn, so fn is called exactly once per call.
+// optimisticTries is how often Update tries its optimistic write before it
+// takes the row lock instead: a record that others keep changing between
+// the read and the write (a hot counter) is better served by waiting in
+// line than by retrying.
+const optimisticTries = 3
+
+// Update implements lro.Store optimistically: it reads the record, calls fn,
+// and writes only if the record's version is still the one it read (one
+// statement, committed on its own), or else reads again and calls fn again.
+// No row lock is held while fn runs or while the client round-trips, and a
+// stale read can never overwrite a newer write such as a lease renewal.
+// After optimisticTries conflicts it locks the row and tries once more.
 func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) error) (*lro.Record, error) {
 	if !validText(name) {
 		return nil, fmt.Errorf("pgstore: updating %q: %w", name, lro.ErrNotFound)
 	}
+	for range optimisticTries {
+		rec, err := s.Get(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		read := rec.Version
+		if err := fn(rec); err != nil {
+			return nil, err
+		}
+		if rec.Operation.GetName() != name {
+			return nil, &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
+				Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
+		}
+		args, err := s.recordArgs(rec, read+1)
+		if err != nil {
+			return nil, err
+		}
+		n, err := execCount(ctx, s.pool, updateSQL, append(args, read)...)
+		if err != nil {
+			if isUniqueViolation(err) {
+				return nil, fmt.Errorf("pgstore: updating %q: the parent and request id are taken: %w", name, lro.ErrAlreadyExists)
+			}
+			return nil, storeErr(fmt.Sprintf("updating %q", name), err)
+		}
+		if n == 1 {
+			return rec, nil
+		}
+		// Written or deleted since the read: read again.
+	}
+	return s.updateLocked(ctx, name, fn)
+}
+
+// updateLocked is Update holding the row lock from the read to the write.
+func (s *Store) updateLocked(ctx context.Context, name string, fn func(*lro.Record) error) (*lro.Record, error) {
 	var (
 		fnErr error
 		out   *lro.Record
@@ -309,7 +353,7 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 		if err != nil {
 			return err
 		}
-		version := rec.Version + 1
+		read := rec.Version
 		if fnErr = fn(rec); fnErr != nil {
 			return fnErr
 		}
@@ -317,11 +361,11 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 			return &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
 				Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
 		}
-		args, err := s.recordArgs(rec, version)
+		args, err := s.recordArgs(rec, read+1)
 		if err != nil {
 			return err
 		}
-		if _, err := execCount(ctx, tx, updateSQL, args...); err != nil {
+		if _, err := execCount(ctx, tx, updateSQL, append(args, read)...); err != nil {
 			if isUniqueViolation(err) {
 				return fmt.Errorf("pgstore: updating %q: the parent and request id are taken: %w", name, lro.ErrAlreadyExists)
 			}
@@ -334,7 +378,8 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 	case fnErr != nil:
 		return nil, fnErr
 	case err != nil:
-		if errors.Is(err, lro.ErrNotFound) || errors.Is(err, lro.ErrAlreadyExists) {
+		var perr *Error
+		if errors.Is(err, lro.ErrNotFound) || errors.Is(err, lro.ErrAlreadyExists) || errors.As(err, &perr) {
 			return nil, err
 		}
 		return nil, storeErr(fmt.Sprintf("updating %q", name), err)
