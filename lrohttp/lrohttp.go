@@ -387,14 +387,28 @@ func (h *handler) delete(ctx context.Context, w http.ResponseWriter, r *http.Req
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
+// namedRequest is a request body that may repeat the name in the path.
+type namedRequest interface {
+	proto.Message
+	GetName() string
+}
+
+// readNamedBody reads the body into req and checks that a name it gives
+// is the one in the path.
+func (h *handler) readNamedBody(r *http.Request, rt route, req namedRequest) error {
+	if err := h.readBody(r, req); err != nil {
+		return err
+	}
+	if n := req.GetName(); n != "" && n != rt.name {
+		return status.Errorf(codes.InvalidArgument, "body name %q differs from the name in the path %q", n, rt.name)
+	}
+	return nil
+}
+
 func (h *handler) cancel(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
 	req := &longrunningpb.CancelOperationRequest{}
-	if err := h.readBody(r, req); err != nil {
+	if err := h.readNamedBody(r, rt, req); err != nil {
 		h.writeError(w, err)
-		return
-	}
-	if req.GetName() != "" && req.GetName() != rt.name {
-		h.writeError(w, status.Errorf(codes.InvalidArgument, "body name %q differs from the name in the path %q", req.GetName(), rt.name))
 		return
 	}
 	req.Name = rt.name
@@ -407,12 +421,8 @@ func (h *handler) cancel(ctx context.Context, w http.ResponseWriter, r *http.Req
 
 func (h *handler) wait(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
 	req := &longrunningpb.WaitOperationRequest{}
-	if err := h.readBody(r, req); err != nil {
+	if err := h.readNamedBody(r, rt, req); err != nil {
 		h.writeError(w, err)
-		return
-	}
-	if req.GetName() != "" && req.GetName() != rt.name {
-		h.writeError(w, status.Errorf(codes.InvalidArgument, "body name %q differs from the name in the path %q", req.GetName(), rt.name))
 		return
 	}
 	req.Name = rt.name
@@ -630,6 +640,36 @@ func HTTPStatus(c codes.Code) int {
 		return http.StatusServiceUnavailable
 	default: // Unknown, Internal, DataLoss and anything newer
 		return http.StatusInternalServerError
+	}
+}
+
+// CodeFromHTTP maps an HTTP status back to the gRPC code that HTTPStatus
+// maps to it, for clients reading errors from a REST server that sent no
+// status name. Statuses no code maps to give UNKNOWN.
+func CodeFromHTTP(c int) codes.Code {
+	switch c {
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusConflict:
+		return codes.Aborted
+	case http.StatusTooManyRequests:
+		return codes.ResourceExhausted
+	case 499:
+		return codes.Canceled
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return codes.Unimplemented
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
+		return codes.Unavailable
+	case http.StatusGatewayTimeout:
+		return codes.DeadlineExceeded
+	default:
+		return codes.Unknown
 	}
 }
 

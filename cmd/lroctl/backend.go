@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lrokit/lro/lrohttp"
 	"io"
 	"net/http"
 	"net/url"
@@ -451,7 +452,7 @@ func httpError(httpCode int, body []byte) error {
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error != nil {
-		c := codeFromHTTP(httpCode)
+		c := lrohttp.CodeFromHTTP(httpCode)
 		if v, ok := code.Code_value[e.Error.Status]; ok && httpCode != http.StatusMethodNotAllowed {
 			c = codes.Code(v)
 		}
@@ -464,35 +465,7 @@ func httpError(httpCode int, body []byte) error {
 	if msg == "" {
 		msg = http.StatusText(httpCode)
 	}
-	return status.Errorf(codeFromHTTP(httpCode), "HTTP %d: %s", httpCode, msg)
-}
-
-// codeFromHTTP maps an HTTP status to the gRPC code that maps to it.
-func codeFromHTTP(c int) codes.Code {
-	switch c {
-	case http.StatusBadRequest:
-		return codes.InvalidArgument
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusNotFound:
-		return codes.NotFound
-	case http.StatusConflict:
-		return codes.Aborted
-	case http.StatusTooManyRequests:
-		return codes.ResourceExhausted
-	case 499:
-		return codes.Canceled
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
-		return codes.Unimplemented
-	case http.StatusServiceUnavailable, http.StatusBadGateway:
-		return codes.Unavailable
-	case http.StatusGatewayTimeout:
-		return codes.DeadlineExceeded
-	default:
-		return codes.Unknown
-	}
+	return status.Errorf(lrohttp.CodeFromHTTP(httpCode), "HTTP %d: %s", httpCode, msg)
 }
 
 func (b *restBackend) get(ctx context.Context, name string) (*opView, error) {
