@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/lrokit/lro"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -35,38 +32,7 @@ func BenchmarkStartToDoneRatio(b *testing.B) {
 
 	// River: one client; a turn ends when its jobs' completion events
 	// have all arrived.
-	pool := newPool(b, url, freshSchema(b, url), poolConns)
-	driver := riverpgxv5.New(pool)
-	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		b.Fatalf("migrating River: %v", err)
-	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &noopWorker{})
-	client, err := river.NewClient(driver, &river.Config{
-		Logger:  quiet,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1000}},
-		Workers: workers,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	events, unsubscribe := client.SubscribeConfig(&river.SubscribeConfig{
-		Kinds:    []river.EventKind{river.EventKindJobCompleted},
-		ChanSize: 10 * ratioChunk,
-	})
-	defer unsubscribe()
-	if err := client.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_ = client.Stop(sctx)
-	}()
+	client, events := startRiver(b, url, 10*ratioChunk)
 	riverTurn := func(n int) time.Duration {
 		began := time.Now()
 		startN(b, n, func() error {

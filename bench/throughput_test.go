@@ -9,6 +9,7 @@ import (
 
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/pgstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -64,40 +65,8 @@ func BenchmarkStartToDone(b *testing.B) {
 		benchStartToDone(b, s, s)
 	})
 	b.Run("river", func(b *testing.B) {
-		schema := freshSchema(b, url)
-		pool := newPool(b, url, schema, poolConns)
 		ctx := context.Background()
-		driver := riverpgxv5.New(pool)
-		migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-			b.Fatalf("migrating River: %v", err)
-		}
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &noopWorker{})
-		client, err := river.NewClient(driver, &river.Config{
-			Logger:  quiet,
-			Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1000}},
-			Workers: workers,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		events, unsubscribe := client.SubscribeConfig(&river.SubscribeConfig{
-			Kinds:    []river.EventKind{river.EventKindJobCompleted},
-			ChanSize: b.N + 1000,
-		})
-		defer unsubscribe()
-		if err := client.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			_ = client.Stop(sctx)
-		}()
+		client, events := startRiver(b, url, b.N+1000)
 		completed := make(chan struct{})
 		go func() {
 			defer close(completed)
@@ -166,3 +135,45 @@ type noopWorker struct {
 
 // Work implements river.Worker.
 func (*noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
+
+// startRiver migrates River into a fresh schema, starts a client with a
+// no-op worker (1000 workers on the default queue), and returns it with a
+// channel of its job-completed events (buffered for chanSize). Both end
+// with the benchmark.
+func startRiver(b *testing.B, url string, chanSize int) (*river.Client[pgx.Tx], <-chan *river.Event) {
+	b.Helper()
+	ctx := context.Background()
+	pool := newPool(b, url, freshSchema(b, url), poolConns)
+	driver := riverpgxv5.New(pool)
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		b.Fatalf("migrating River: %v", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &noopWorker{})
+	client, err := river.NewClient(driver, &river.Config{
+		Logger:  quiet,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1000}},
+		Workers: workers,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events, unsubscribe := client.SubscribeConfig(&river.SubscribeConfig{
+		Kinds:    []river.EventKind{river.EventKindJobCompleted},
+		ChanSize: chanSize,
+	})
+	b.Cleanup(unsubscribe)
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_ = client.Stop(sctx)
+	})
+	return client, events
+}
