@@ -14,7 +14,8 @@
 // shelves/poetry (12). An export takes ten steps of --step each (300 ms by
 // default) and publishes progress_percent in its metadata after each one.
 // Operations are kept in memory. Interrupt (Ctrl-C) lets running exports
-// finish for up to --grace, then stops.
+// finish for up to --grace, then stops. The server itself is package
+// exportserver; this command only reads flags and handles signals.
 package main
 
 import (
@@ -27,6 +28,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/lrokit/lro/examples/exportsvc/exportserver"
 )
 
 func main() {
@@ -43,10 +46,10 @@ func main() {
 func run(ctx context.Context, args []string, logOut io.Writer) error {
 	fs := flag.NewFlagSet("exportsvc", flag.ContinueOnError)
 	fs.SetOutput(logOut)
-	var cfg config
-	fs.StringVar(&cfg.grpcAddr, "grpc", "127.0.0.1:8080", "`address` to serve gRPC on (port 0 picks a free port)")
-	fs.StringVar(&cfg.httpAddr, "http", "127.0.0.1:8081", "`address` to serve REST on; empty for none")
-	fs.DurationVar(&cfg.step, "step", 300*time.Millisecond, "how long each of the ten steps of an export takes")
+	var cfg exportserver.Config
+	fs.StringVar(&cfg.GRPCAddr, "grpc", "127.0.0.1:8080", "`address` to serve gRPC on (port 0 picks a free port)")
+	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` to serve REST on; empty for none")
+	fs.DurationVar(&cfg.Step, "step", 300*time.Millisecond, "how long each of the ten steps of an export takes")
 	grace := fs.Duration("grace", 10*time.Second, "how long shutdown lets running exports finish")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,19 +58,19 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
-	cfg.logger = logger
+	cfg.Logger = logger
 
-	s, err := newServer(cfg)
+	s, err := exportserver.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "grpc", s.grpcAddr(), "http", s.httpAddr())
+	logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down", "grace", *grace)
-	case <-s.failed:
+	case <-s.Failed():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *grace)
 	defer cancel()
-	return s.shutdown(shutdownCtx)
+	return s.Shutdown(shutdownCtx)
 }

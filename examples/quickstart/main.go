@@ -1,10 +1,19 @@
-// Command quickstart shows github.com/lrokit/lro end to end in one process.
+// Command quickstart walks through the exportsvc example in one process.
 //
-// It starts a gRPC server on a free loopback port that serves a small
-// BakeryService and, through an lro.Manager, google.longrunning.Operations.
-// It then calls BakeryService.BakeCake as any client would, follows the
-// operation it returns (printing progress as the metadata changes), prints
-// the finished cake, and shuts everything down.
+// It starts the export server (package exportserver: ExportService,
+// google.longrunning.Operations and reflection over gRPC, the same
+// operations over REST) on free loopback ports, then acts as its client:
+//
+//  1. it calls ExportService.ExportBooks through the generated gRPC client
+//     and follows the operation with lroclient.Wait, printing progress as
+//     the metadata changes, then the typed ExportBooksResponse;
+//  2. it starts a second export and cancels it through the standard
+//     google.longrunning.Operations client: it ends with code 1, CANCELLED;
+//  3. it lists the finished operations with the filter "done = true";
+//  4. it gets the first operation over REST with net/http;
+//
+// and prints the lroctl and curl commands to try against a long-running
+// `go run ./examples/exportsvc`. Then it shuts the server down.
 //
 //	go run ./examples/quickstart
 package main
@@ -14,58 +23,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	codepb "google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/lrokit/lro"
-	"github.com/lrokit/lro/examples/quickstart/quickstartpb"
+	"github.com/lrokit/lro/examples/exportsvc/exportserver"
+	"github.com/lrokit/lro/examples/exportsvc/proto/exportpb"
 	"github.com/lrokit/lro/lroclient"
 )
 
-// stepDuration is how long each baking step takes.
-const stepDuration = 200 * time.Millisecond
-
-// steps are what baking a cake takes, in order.
-var steps = []string{"mixing", "baking", "cooling", "decorating"}
-
-// bakery implements BakeryService: BakeCake starts an operation and returns.
-type bakery struct {
-	quickstartpb.UnimplementedBakeryServiceServer
-	ops *lro.Manager
-}
-
-// BakeCake validates the request, then hands the slow part to the Manager.
-// The client gets the operation back at once, not done.
-func (b *bakery) BakeCake(ctx context.Context, req *quickstartpb.BakeCakeRequest) (*longrunningpb.Operation, error) {
-	if req.GetFlavor() == "" || req.GetLayers() < 1 {
-		return nil, status.Error(codes.InvalidArgument, "a cake needs a flavor and at least one layer")
-	}
-	return b.ops.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
-		for i, step := range steps {
-			md := &quickstartpb.BakeCakeMetadata{Step: step, ProgressPercent: int32(100 * i / len(steps))}
-			if err := op.SetMetadata(ctx, md); err != nil {
-				return nil, fmt.Errorf("reporting progress: %w", err)
-			}
-			select {
-			case <-ctx.Done(): // cancelled by CancelOperation, or the Manager is closing
-				return nil, ctx.Err()
-			case <-time.After(stepDuration):
-			}
-		}
-		if err := op.SetMetadata(ctx, &quickstartpb.BakeCakeMetadata{Step: "ready", ProgressPercent: 100}); err != nil {
-			return nil, fmt.Errorf("reporting progress: %w", err)
-		}
-		return &quickstartpb.Cake{Flavor: req.GetFlavor(), Layers: req.GetLayers(), Decoration: "Happy LRO day"}, nil
-	}, lro.WithMetadata(&quickstartpb.BakeCakeMetadata{Step: "queued"}))
-}
+// step is how long each of the ten steps of an export takes here: long
+// enough to see progress, short enough that the walk takes about a second.
+const step = 60 * time.Millisecond
 
 func main() {
 	if err := run(context.Background(), os.Stdout); err != nil {
@@ -74,69 +51,191 @@ func main() {
 	}
 }
 
-// run starts the server, runs the client against it and shuts down,
-// printing to out.
-func run(ctx context.Context, out io.Writer) error {
-	// Server side: one Manager, registered as the Operations service next to
-	// the service whose methods start operations.
-	ops, err := lro.New()
+// run starts the export server, walks through it as a client and shuts it
+// down, printing to out.
+func run(ctx context.Context, out io.Writer) (err error) {
+	srv, err := exportserver.Start(ctx, exportserver.Config{
+		GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0",
+		Step:     step,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
+		return fmt.Errorf("starting the export server: %w", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if serr := srv.Shutdown(shutdownCtx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("shutting down: %w", serr))
+		}
+	}()
+	fmt.Fprintf(out, "export server: gRPC on %s, REST on %s\n", srv.GRPCAddr(), srv.HTTPAddr())
+
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return errors.Join(fmt.Errorf("listening: %w", err), ops.Close(ctx))
-	}
-	srv := grpc.NewServer()
-	longrunningpb.RegisterOperationsServer(srv, ops)
-	quickstartpb.RegisterBakeryServiceServer(srv, &bakery{ops: ops})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	fmt.Fprintln(out, "server listening on", lis.Addr())
-
-	err = client(ctx, lis.Addr().String(), out)
-
-	// Shut down: finish the RPCs in flight, then the operations.
-	srv.GracefulStop()
-	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return errors.Join(err, <-served, ops.Close(closeCtx))
-}
-
-// client is what any gRPC client of the bakery does: call BakeCake, then
-// follow the operation through google.longrunning.Operations.
-func client(ctx context.Context, addr string, out io.Writer) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("dialing %s: %w", addr, err)
+		return fmt.Errorf("dialing %s: %w", srv.GRPCAddr(), err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	c := &client{
+		out:     out,
+		exports: exportpb.NewExportServiceClient(conn),
+		ops:     longrunningpb.NewOperationsClient(conn),
+		restURL: "http://" + srv.HTTPAddr(),
+	}
 
-	op, err := quickstartpb.NewBakeryServiceClient(conn).BakeCake(ctx,
-		&quickstartpb.BakeCakeRequest{Flavor: "lemon", Layers: 3})
+	name, err := c.export(ctx)
 	if err != nil {
-		return fmt.Errorf("BakeCake: %w", err)
+		return err
 	}
-	fmt.Fprintln(out, "started", op.GetName())
-
-	// lroclient.Wait long-polls WaitOperation; a short timeout per call lets
-	// the observer see each metadata change while the cake bakes.
-	lastStep := ""
-	observe := func(op *longrunningpb.Operation) {
-		md := new(quickstartpb.BakeCakeMetadata)
-		if op.GetMetadata().UnmarshalTo(md) != nil || md.GetStep() == lastStep {
-			return
-		}
-		lastStep = md.GetStep()
-		fmt.Fprintf(out, "  %3d%%  %s\n", md.GetProgressPercent(), md.GetStep())
+	if err := c.cancelExport(ctx); err != nil {
+		return err
 	}
-	cake := new(quickstartpb.Cake)
-	if _, err := lroclient.Wait(ctx, longrunningpb.NewOperationsClient(conn), op.GetName(), cake,
-		lroclient.WithObserver(observe), lroclient.WithWaitTimeout(50*time.Millisecond)); err != nil {
-		return fmt.Errorf("waiting for %s: %w", op.GetName(), err)
+	if err := c.listDone(ctx); err != nil {
+		return err
 	}
-	fmt.Fprintf(out, "result: a %d-layer %s cake that says %q\n", cake.GetLayers(), cake.GetFlavor(), cake.GetDecoration())
+	if err := c.getREST(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprint(out, tryIt)
 	return nil
 }
+
+// client is what any client of the export service does, through the
+// generated ExportService client, the standard Operations client and REST.
+type client struct {
+	out     io.Writer
+	exports exportpb.ExportServiceClient
+	ops     longrunningpb.OperationsClient
+	restURL string
+}
+
+// export exports shelves/fiction as CSV, follows the operation to its end
+// and prints the response. It returns the operation's name.
+func (c *client) export(ctx context.Context) (string, error) {
+	fmt.Fprintln(c.out, "\n1. ExportBooks(shelves/fiction, CSV) through the generated ExportService client")
+	op, err := c.exports.ExportBooks(ctx, &exportpb.ExportBooksRequest{Shelf: "shelves/fiction", Format: exportpb.Format_CSV})
+	if err != nil {
+		return "", fmt.Errorf("ExportBooks: %w", err)
+	}
+	fmt.Fprintf(c.out, "   started %s (done: %t)\n", op.GetName(), op.GetDone())
+
+	// lroclient.Wait long-polls WaitOperation; a short timeout per call lets
+	// the observer see each change of the metadata while the export runs.
+	last := int32(-1)
+	observe := func(op *longrunningpb.Operation) {
+		md := new(exportpb.ExportBooksMetadata)
+		if op.GetMetadata().UnmarshalTo(md) != nil || md.GetProgressPercent() == last {
+			return
+		}
+		last = md.GetProgressPercent()
+		fmt.Fprintf(c.out, "   progress %3d%%  %3d of %d books\n", md.GetProgressPercent(), md.GetBooksExported(), md.GetTotalBooks())
+	}
+	resp := new(exportpb.ExportBooksResponse)
+	if _, err := lroclient.Wait(ctx, c.ops, op.GetName(), resp,
+		lroclient.WithObserver(observe), lroclient.WithWaitTimeout(step/3)); err != nil {
+		return "", fmt.Errorf("waiting for %s: %w", op.GetName(), err)
+	}
+	fmt.Fprintf(c.out, "   response: %d books from %s as %s, %d bytes, sha256 %.12s…\n",
+		resp.GetBooksExported(), resp.GetShelf(), resp.GetFormat(), resp.GetSizeBytes(), resp.GetSha256())
+	return op.GetName(), nil
+}
+
+// cancelExport starts an export of shelves/poetry, cancels it through the
+// Operations client and shows how it ended.
+func (c *client) cancelExport(ctx context.Context) error {
+	fmt.Fprintln(c.out, "\n2. ExportBooks(shelves/poetry), then Operations.CancelOperation")
+	op, err := c.exports.ExportBooks(ctx, &exportpb.ExportBooksRequest{Shelf: "shelves/poetry"})
+	if err != nil {
+		return fmt.Errorf("ExportBooks: %w", err)
+	}
+	fmt.Fprintf(c.out, "   started %s\n", op.GetName())
+	if _, err := c.ops.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
+		return fmt.Errorf("CancelOperation(%s): %w", op.GetName(), err)
+	}
+	// A failed operation comes back as an *lroclient.OperationError, which
+	// status.FromError reads.
+	_, err = lroclient.Wait(ctx, c.ops, op.GetName(), nil)
+	var opErr *lroclient.OperationError
+	if !errors.As(err, &opErr) {
+		return fmt.Errorf("waiting for %s: got %v, want it to fail", op.GetName(), err)
+	}
+	st, _ := status.FromError(err)
+	fmt.Fprintf(c.out, "   cancelled: done with error code %d (%s): %s\n", st.Code(), codepb.Code(st.Code()), st.Message())
+	return nil
+}
+
+// listDone lists the finished operations through the Operations client.
+func (c *client) listDone(ctx context.Context) error {
+	const filter = "done = true"
+	fmt.Fprintf(c.out, "\n3. Operations.ListOperations(filter %q)\n", filter)
+	req := &longrunningpb.ListOperationsRequest{Name: "operations", Filter: filter}
+	for {
+		resp, err := c.ops.ListOperations(ctx, req)
+		if err != nil {
+			return fmt.Errorf("ListOperations: %w", err)
+		}
+		for _, op := range resp.GetOperations() {
+			md := new(exportpb.ExportBooksMetadata)
+			if err := op.GetMetadata().UnmarshalTo(md); err != nil {
+				return fmt.Errorf("metadata of %s: %w", op.GetName(), err)
+			}
+			result := "succeeded"
+			if e := op.GetError(); e != nil {
+				result = fmt.Sprintf("failed with code %d (%s)", e.GetCode(), codepb.Code(e.GetCode()))
+			}
+			fmt.Fprintf(c.out, "   %s  %-15s %3d%%  %s\n", op.GetName(), md.GetShelf(), md.GetProgressPercent(), result)
+		}
+		if resp.GetNextPageToken() == "" {
+			return nil
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
+// getREST gets the named operation over REST, as curl would, and prints
+// the JSON.
+func (c *client) getREST(ctx context.Context, name string) error {
+	url := c.restURL + "/v1/" + name
+	fmt.Fprintf(c.out, "\n4. GET %s\n", url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("making the request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: reading the body: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	// The server indents its JSON; indent it once more under the heading.
+	for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		fmt.Fprintln(c.out, "   "+line)
+	}
+	return nil
+}
+
+// tryIt is what to run by hand against a server that keeps running.
+const tryIt = `
+Try it by hand. In one terminal, start the server (--step 2s makes an
+export take 20 s, long enough to watch and cancel):
+
+   go run ./examples/exportsvc --grpc 127.0.0.1:8080 --http 127.0.0.1:8081 --step 2s
+
+In another, start an export and follow it (use the name it prints):
+
+   curl -X POST 127.0.0.1:8081/v1/shelves/fiction/books:export -d '{"format": "CSV"}'
+   go run ./cmd/lroctl --addr 127.0.0.1:8080 --plaintext list
+   go run ./cmd/lroctl --addr 127.0.0.1:8080 --plaintext wait operations/ID
+   go run ./cmd/lroctl --addr 127.0.0.1:8080 --plaintext cancel operations/ID
+   go run ./cmd/lroctl --rest http://127.0.0.1:8081 list --filter 'done = true'
+   curl 127.0.0.1:8081/v1/operations/ID
+`

@@ -1,4 +1,17 @@
-package main
+// Package exportserver is the server of the exportsvc example: an
+// ExportService whose ExportBooks method exports the books of a shelf as a
+// long-running operation, next to google.longrunning.Operations (an
+// lro.Manager) and gRPC server reflection, with the same operations and
+// ExportBooks over REST.
+//
+// The shelves are shelves/fiction (120 books), shelves/science (45) and
+// shelves/poetry (12). An export takes ten steps of Config.Step each and
+// publishes progress_percent in its ExportBooksMetadata after each one; it
+// ends with an ExportBooksResponse. Operations are kept in memory.
+//
+// The command examples/exportsvc runs it from flags; examples/quickstart
+// starts it in-process and drives it as a client would.
+package exportserver
 
 import (
 	"context"
@@ -18,20 +31,25 @@ import (
 	"github.com/lrokit/lro/examples/exportsvc/proto/exportpb"
 )
 
-// config is how the server is set up; main fills it from flags.
-type config struct {
-	// grpcAddr and httpAddr are the addresses to listen on; port 0 picks a
-	// free port. An empty httpAddr serves no REST.
-	grpcAddr, httpAddr string
-	// step is how long each step of an export takes.
-	step time.Duration
-	// logger receives the server's own messages.
-	logger *slog.Logger
+// Config is how a Server is set up.
+type Config struct {
+	// GRPCAddr is the address to serve gRPC on, such as "127.0.0.1:8080";
+	// port 0 picks a free port.
+	GRPCAddr string
+	// HTTPAddr is the address to serve REST on; port 0 picks a free port
+	// and an empty HTTPAddr serves no REST.
+	HTTPAddr string
+	// Step is how long each of the ten steps of an export takes; zero or
+	// less makes exports finish as fast as they can.
+	Step time.Duration
+	// Logger receives the server's own messages; nil means slog.Default().
+	Logger *slog.Logger
 }
 
-// server is the example service: gRPC (ExportService, Operations,
+// Server is the example service: gRPC (ExportService, Operations,
 // reflection) and REST (lrohttp plus ExportBooks), sharing one lro.Manager.
-type server struct {
+// Start makes one; Shutdown stops it.
+type Server struct {
 	ops      *lro.Manager
 	grpcSrv  *grpc.Server
 	httpSrv  *http.Server
@@ -44,30 +62,33 @@ type server struct {
 	failOnce sync.Once
 }
 
-// newServer listens on cfg's addresses and starts serving.
-func newServer(cfg config) (_ *server, err error) {
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
+// Start listens on cfg's addresses and serves there until Shutdown. ctx
+// bounds only the setting up (resolving and binding the addresses), not
+// how long the server runs.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	s := &server{}
+	s := &Server{}
 	defer func() {
 		if err != nil {
 			s.closeListeners()
 		}
 	}()
-	s.ops, err = lro.New(lro.WithLogger(cfg.logger))
+	s.ops, err = lro.New(lro.WithLogger(cfg.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("creating the operations manager: %w", err)
 	}
-	svc, err := newExportService(s.ops, cfg.step)
+	svc, err := newExportService(s.ops, cfg.Step)
 	if err != nil {
 		return nil, err
 	}
-	if s.grpcLis, err = net.Listen("tcp", cfg.grpcAddr); err != nil {
+	var lc net.ListenConfig
+	if s.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listening for gRPC: %w", err)
 	}
-	if cfg.httpAddr != "" {
-		if s.httpLis, err = net.Listen("tcp", cfg.httpAddr); err != nil {
+	if cfg.HTTPAddr != "" {
+		if s.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("listening for HTTP: %w", err)
 		}
 	}
@@ -106,31 +127,36 @@ func newServer(cfg config) (_ *server, err error) {
 }
 
 // ended records how a Serve ended.
-func (s *server) ended(err error) {
+func (s *Server) ended(err error) {
 	if err != nil {
 		s.failOnce.Do(func() { close(s.failed) })
 	}
 	s.served <- err
 }
 
-// grpcAddr returns the address the gRPC server listens on.
-func (s *server) grpcAddr() string { return s.grpcLis.Addr().String() }
+// GRPCAddr returns the address the gRPC server listens on.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
-// httpAddr returns the address the REST server listens on, or "".
-func (s *server) httpAddr() string {
+// HTTPAddr returns the address the REST server listens on, or "" when it
+// serves no REST.
+func (s *Server) HTTPAddr() string {
 	if s.httpLis == nil {
 		return ""
 	}
 	return s.httpLis.Addr().String()
 }
 
-// shutdown stops the server. First the Manager closes: new exports fail
+// Failed is closed when the gRPC or HTTP server stops serving on its own,
+// because of an error, before Shutdown; Shutdown then reports that error.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Shutdown stops the server. First the Manager closes: new exports fail
 // with UNAVAILABLE while running ones may finish until ctx ends (then they
 // are cut short and end UNAVAILABLE), and clients can still get and wait for
 // operations meanwhile, so they see how their exports ended. Then both
 // servers stop accepting and let the calls in flight finish until ctx ends.
-// shutdown returns when every goroutine the server started has ended.
-func (s *server) shutdown(ctx context.Context) error {
+// Shutdown returns when every goroutine the server started has ended.
+func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if err := s.ops.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("closing the operations manager: %w", err))
@@ -162,7 +188,7 @@ func (s *server) shutdown(ctx context.Context) error {
 }
 
 // closeListeners releases the listeners of a server that failed to start.
-func (s *server) closeListeners() {
+func (s *Server) closeListeners() {
 	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
 		if l != nil {
 			_ = l.Close()
