@@ -3,7 +3,6 @@ package lro
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -155,5 +154,3 @@ func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
 	m.mu.Unlock()
 	return key, nil
 }
-
-var _ = errors.Is
