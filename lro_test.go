@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -815,6 +816,17 @@ func TestRetention(t *testing.T) {
 		func() error {
 			_, err := m.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: done.GetName()})
 			return err
+		},
+		func() error {
+			_, err := m.DeleteOperation(ctx, &longrunningpb.DeleteOperationRequest{Name: done.GetName()})
+			return err
+		},
+		func() error {
+			resp, err := m.ListOperations(ctx, &longrunningpb.ListOperationsRequest{})
+			if err == nil && slices.ContainsFunc(resp.GetOperations(), func(op *longrunningpb.Operation) bool { return op.GetName() == done.GetName() }) {
+				return status.Error(codes.FailedPrecondition, "List still shows the expired operation")
+			}
+			return status.Error(codes.NotFound, "not listed")
 		},
 	} {
 		wantCode(t, call(), codes.NotFound)
