@@ -3,8 +3,5 @@ package lro
 // SetAfterSweep installs a hook called after every sweep, for tests.
 func SetAfterSweep(m *Manager, f func(n int)) { m.afterSweep = f }
 
-// Maintain runs one round of lease renewal and orphan recovery, for tests.
-var Maintain = (*Manager).maintain
-
 // SetAfterMaintain installs a hook called after every lease round, for tests.
 func SetAfterMaintain(m *Manager, f func()) { m.afterMaintain = f }

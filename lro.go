@@ -32,7 +32,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // WorkFunc is the work behind an operation. It runs in its own goroutine
@@ -381,22 +380,25 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 	return work(ctx, op)
 }
 
-// result turns what work returned into the operation's final state.
-func (m *Manager) result(t *task, resp proto.Message, err error) (*longrunningpb.Operation, error) {
-	op := &longrunningpb.Operation{Done: true}
-	if err == nil && resp == nil {
-		// Packing Empty by hand saves a marshal and a string concatenation.
-		op.Result = &longrunningpb.Operation_Response{Response: &anypb.Any{TypeUrl: emptyTypeURL}}
-		return op, nil
+// packResponse packs a response; nil means google.protobuf.Empty, packed
+// by hand (its encoding is empty), which saves a marshal per operation.
+func packResponse(resp proto.Message) (*anypb.Any, error) {
+	if resp == nil {
+		return &anypb.Any{TypeUrl: emptyTypeURL}, nil
 	}
+	return packAny(resp)
+}
+
+// result turns what work returned into the operation's final state.
+func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
+	op := &longrunningpb.Operation{Done: true}
 	if err == nil {
-		a, perr := packAny(resp)
-		if perr != nil {
-			err = perr
-		} else {
+		a, perr := packResponse(resp)
+		if perr == nil {
 			op.Result = &longrunningpb.Operation_Response{Response: a}
-			return op, nil
+			return op
 		}
+		err = perr
 	}
 	var st *status.Status
 	var pe *panicError
@@ -420,7 +422,7 @@ func (m *Manager) result(t *task, resp proto.Message, err error) (*longrunningpb
 		st = status.New(codes.Unknown, st.Message())
 	}
 	op.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
-	return op, nil
+	return op
 }
 
 // defaultStatus is the status of a work error when no mapper decides.
@@ -437,7 +439,7 @@ func defaultStatus(err error) *status.Status {
 // finish records the end of work, retrying while the store is unavailable
 // until it succeeds or Close gives up.
 func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
-	final, _ := m.result(t, resp, err)
+	final := m.result(t, resp, err)
 	var write func() (struct{}, error)
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
@@ -528,10 +530,7 @@ func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message
 // fails with FAILED_PRECONDITION when the operation is already done (for
 // example, cancelled).
 func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message) error {
-	if resp == nil {
-		resp = &emptypb.Empty{}
-	}
-	a, err := packAny(resp)
+	a, err := packResponse(resp)
 	if err != nil {
 		return err
 	}

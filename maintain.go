@@ -107,15 +107,11 @@ func (m *Manager) maintain(ctx context.Context) {
 // CancelLister, otherwise one read per running operation.
 func (m *Manager) checkCancels(ctx context.Context) {
 	m.mu.Lock()
-	if len(m.running) == 0 {
-		m.mu.Unlock()
+	idle := len(m.running) == 0
+	m.mu.Unlock()
+	if idle {
 		return
 	}
-	tasks := make([]*task, 0, len(m.running))
-	for _, t := range m.running {
-		tasks = append(tasks, t)
-	}
-	m.mu.Unlock()
 	if cl, ok := m.store.(CancelLister); ok {
 		names, err := cl.CancelRequested(ctx, m.cfg.owner)
 		if err != nil {
@@ -131,6 +127,12 @@ func (m *Manager) checkCancels(ctx context.Context) {
 		m.mu.Unlock()
 		return
 	}
+	m.mu.Lock()
+	tasks := make([]*task, 0, len(m.running))
+	for _, t := range m.running {
+		tasks = append(tasks, t)
+	}
+	m.mu.Unlock()
 	for _, t := range tasks {
 		r, err := m.store.Get(ctx, t.name)
 		if err == nil && r.CancelRequested {

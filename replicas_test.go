@@ -136,8 +136,26 @@ func TestLeasesAreRenewed(t *testing.T) {
 // TestLostLeaseRefusesCompletion: a replica whose operation was taken over
 // cannot finish it or update it: it is finished exactly once, by the new
 // owner.
+// updateOnly hides the optional interfaces of a store (Finisher), so the
+// Manager finishes work with Update, as it does for any third-party store.
+type updateOnly struct{ lro.Store }
+
+// finishPaths are the two ways the Manager records the end of work.
+var finishPaths = []struct {
+	name  string
+	store func() lro.Store
+}{
+	{"Finisher", func() lro.Store { return lro.NewMemoryStore() }},
+	{"Update", func() lro.Store { return updateOnly{lro.NewMemoryStore()} }},
+}
+
 func TestLostLeaseRefusesCompletion(t *testing.T) {
-	store := lro.NewMemoryStore()
+	for _, p := range finishPaths {
+		t.Run(p.name, func(t *testing.T) { testLostLeaseRefusesCompletion(t, p.store()) })
+	}
+}
+
+func testLostLeaseRefusesCompletion(t *testing.T, store lro.Store) {
 	a, err := lro.New(lro.WithStore(store), lro.WithOwner("a"))
 	if err != nil {
 		t.Fatal(err)
@@ -201,5 +219,42 @@ func TestSharedStoreReplicas(t *testing.T) {
 	release <- wrapperspb.String("done on a")
 	if w := <-waited; w.GetResponse() == nil {
 		t.Errorf("wait on b: %v", w)
+	}
+}
+
+// TestFinishPaths: work that succeeds, fails or is cancelled ends the same
+// whether the store is a Finisher or offers only Update.
+func TestFinishPaths(t *testing.T) {
+	for _, p := range finishPaths {
+		t.Run(p.name, func(t *testing.T) {
+			m := newManager(t, lro.WithStore(p.store()))
+			ctx := context.Background()
+			ok, _ := m.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+				if err := op.SetMetadata(ctx, wrapperspb.Int32(100)); err != nil {
+					return nil, err
+				}
+				return wrapperspb.String("ok"), nil
+			}, lro.WithMetadata(wrapperspb.Int32(0)))
+			got := waitDone(t, m, ok.GetName())
+			checkDone(t, got)
+			if got.GetResponse() == nil || !proto.Equal(got.GetMetadata(), mustAny(t, wrapperspb.Int32(100))) {
+				t.Errorf("succeeded: %v, want the response and the last metadata", got)
+			}
+			failed, _ := m.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) {
+				return nil, status.Error(codes.Aborted, "conflict")
+			})
+			if got := waitDone(t, m, failed.GetName()); got.GetError().GetCode() != int32(codes.Aborted) {
+				t.Errorf("failed: %v, want ABORTED", got.GetError())
+			}
+			started := make(chan string, 1)
+			cancelled, _ := m.Start(ctx, blockingWork(started, nil))
+			<-started
+			if _, err := m.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: cancelled.GetName()}); err != nil {
+				t.Fatal(err)
+			}
+			if got := waitDone(t, m, cancelled.GetName()); got.GetError().GetCode() != int32(codes.Canceled) {
+				t.Errorf("cancelled: %v, want CANCELLED", got.GetError())
+			}
+		})
 	}
 }

@@ -52,11 +52,13 @@ func (m *Manager) GetOperation(ctx context.Context, req *longrunningpb.GetOperat
 	if err := m.checkName(ctx, MethodGet, req.GetName()); err != nil {
 		return nil, err
 	}
-	r, err := m.lookup(ctx, req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return r.Operation, nil
+	return m.current(ctx, req.GetName())
+}
+
+// current returns the live operation's latest state.
+func (m *Manager) current(ctx context.Context, name string) (*longrunningpb.Operation, error) {
+	r, err := m.lookup(ctx, name)
+	return r.opOrNil(), err
 }
 
 // ListOperations lists the operations of a collection, newest first, a

@@ -68,28 +68,19 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		case <-wake:
 		case <-poll:
 		case <-timer.C():
-			return m.latest(ctx, name, r)
+			return m.current(ctx, name)
 		case <-deadline:
-			return m.latest(context.WithoutCancel(ctx), name, r)
+			return m.current(context.WithoutCancel(ctx), name)
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		case <-m.stopBG:
 			// Closed: nothing here will finish the operation any more.
-			return m.latest(ctx, name, r)
+			return m.current(ctx, name)
 		}
 		if r, err = m.lookup(ctx, name); err != nil || r.Done() {
 			return r.opOrNil(), err
 		}
 	}
-}
-
-// latest re-reads the operation when a wait ends without it being done.
-func (m *Manager) latest(ctx context.Context, name string, prev *Record) (*longrunningpb.Operation, error) {
-	r, err := m.lookup(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return r.Operation, nil
 }
 
 func (r *Record) opOrNil() *longrunningpb.Operation {
