@@ -316,20 +316,9 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 		if err := fn(rec); err != nil {
 			return nil, err
 		}
-		if rec.Operation.GetName() != name {
-			return nil, &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
-				Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
-		}
-		args, err := s.recordArgs(rec, read+1)
+		n, err := s.writeVersion(ctx, s.pool, name, rec, read)
 		if err != nil {
 			return nil, err
-		}
-		n, err := execCount(ctx, s.pool, updateSQL, append(args, read)...)
-		if err != nil {
-			if isUniqueViolation(err) {
-				return nil, fmt.Errorf("pgstore: updating %q: the parent and request id are taken: %w", name, lro.ErrAlreadyExists)
-			}
-			return nil, storeErr(fmt.Sprintf("updating %q", name), err)
 		}
 		if n == 1 {
 			return rec, nil
@@ -337,6 +326,29 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 		// Written or deleted since the read: read again.
 	}
 	return s.updateLocked(ctx, name, fn)
+}
+
+// writeVersion writes rec over the named row if the row is still at
+// version read, and returns how many rows it wrote (0 or 1).
+func (s *Store) writeVersion(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, name string, rec *lro.Record, read int64) (int, error) {
+	if rec.Operation.GetName() != name {
+		return 0, &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
+			Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
+	}
+	args, err := s.recordArgs(rec, read+1)
+	if err != nil {
+		return 0, err
+	}
+	n, err := execCount(ctx, q, updateSQL, append(args, read)...)
+	switch {
+	case err == nil:
+		return n, nil
+	case isUniqueViolation(err):
+		return 0, fmt.Errorf("pgstore: updating %q: the parent and request id are taken: %w", name, lro.ErrAlreadyExists)
+	}
+	return 0, storeErr(fmt.Sprintf("updating %q", name), err)
 }
 
 // updateLocked is Update holding the row lock from the read to the write.
@@ -357,18 +369,7 @@ func (s *Store) updateLocked(ctx context.Context, name string, fn func(*lro.Reco
 		if fnErr = fn(rec); fnErr != nil {
 			return fnErr
 		}
-		if rec.Operation.GetName() != name {
-			return &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
-				Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
-		}
-		args, err := s.recordArgs(rec, read+1)
-		if err != nil {
-			return err
-		}
-		if _, err := execCount(ctx, tx, updateSQL, append(args, read)...); err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("pgstore: updating %q: the parent and request id are taken: %w", name, lro.ErrAlreadyExists)
-			}
+		if _, err := s.writeVersion(ctx, tx, name, rec, read); err != nil {
 			return err
 		}
 		out = rec
