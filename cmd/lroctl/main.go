@@ -431,22 +431,7 @@ finished operation changes nothing. Stops at the first error.
 Prints "cancellation requested: NAME" per operation (nothing with --json).`,
 		Example: `  lroctl --addr localhost:9090 --plaintext cancel operations/abc123`,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, done, be, err := connect(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer done()
-			for _, name := range args {
-				if err := be.cancel(ctx, name); err != nil {
-					return callError{"cancel " + name, err}
-				}
-				if !g.json {
-					fmt.Fprintf(cmd.OutOrStdout(), "cancellation requested: %s\n", name)
-				}
-			}
-			return nil
-		},
+		RunE:    forEachName(g, "cancel", "cancellation requested", backend.cancel),
 	}
 }
 
@@ -461,21 +446,27 @@ the first error.
 Prints "deleted: NAME" per operation (nothing with --json).`,
 		Example: `  lroctl --addr localhost:9090 --plaintext delete operations/abc123 operations/def456`,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, done, be, err := connect(cmd, g)
-			if err != nil {
-				return err
+		RunE:    forEachName(g, "delete", "deleted", backend.delete),
+	}
+}
+
+// forEachName runs call on each name argument in turn, stopping at the
+// first error, and prints "DONE: NAME" for each unless --json is set.
+func forEachName(g *globalFlags, verb, done string, call func(backend, context.Context, string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, closeConn, be, err := connect(cmd, g)
+		if err != nil {
+			return err
+		}
+		defer closeConn()
+		for _, name := range args {
+			if err := call(be, ctx, name); err != nil {
+				return callError{verb + " " + name, err}
 			}
-			defer done()
-			for _, name := range args {
-				if err := be.delete(ctx, name); err != nil {
-					return callError{"delete " + name, err}
-				}
-				if !g.json {
-					fmt.Fprintf(cmd.OutOrStdout(), "deleted: %s\n", name)
-				}
+			if !g.json {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", done, name)
 			}
-			return nil
-		},
+		}
+		return nil
 	}
 }

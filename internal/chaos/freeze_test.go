@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lrokit/lro/internal/chaos"
-	"github.com/lrokit/lro/pgstore"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -51,19 +49,7 @@ func TestFrozenReplica(t *testing.T) {
 		lease = time.Second
 		work  = 2 * time.Second
 	)
-	schema := freshSchema(t, dbURL)
-	pool := newPool(t, dbURL, schema, 4)
-	setup, cancelSetup := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancelSetup()
-	if err := pgstore.Migrate(setup, pool); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	if _, err := pool.Exec(setup, chaos.TablesSQL); err != nil {
-		t.Fatalf("creating the chaos tables: %v", err)
-	}
-	if _, err := pool.Exec(setup, fmt.Sprintf(observerSQL, pgx.Identifier{schema}.Sanitize())); err != nil {
-		t.Fatalf("installing the observer trigger: %v", err)
-	}
+	schema, pool := observedSchema(t, dbURL, 4)
 	bin := buildReplica(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

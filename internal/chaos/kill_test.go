@@ -30,6 +30,27 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
+// observedSchema makes a fresh schema with pgstore's tables, the chaos
+// tables and the observer trigger, and returns it with a pool of conns
+// connections on it.
+func observedSchema(t *testing.T, dbURL string, conns int32) (string, *pgxpool.Pool) {
+	t.Helper()
+	schema := freshSchema(t, dbURL)
+	pool := newPool(t, dbURL, schema, conns)
+	setup, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pgstore.Migrate(setup, pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if _, err := pool.Exec(setup, chaos.TablesSQL); err != nil {
+		t.Fatalf("creating the chaos tables: %v", err)
+	}
+	if _, err := pool.Exec(setup, fmt.Sprintf(observerSQL, pgx.Identifier{schema}.Sanitize())); err != nil {
+		t.Fatalf("installing the observer trigger: %v", err)
+	}
+	return schema, pool
+}
+
 // observerSQL installs, beside pgstore's tables, a trigger that watches
 // every write to lro_operations from outside the library: chaos_created
 // keeps the owner each operation was created by, chaos_done counts
@@ -242,19 +263,7 @@ func TestKillReplica(t *testing.T) {
 	t.Logf("seed %d (set LRO_CHAOS_SEED to plan the same run again)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	schema := freshSchema(t, dbURL)
-	pool := newPool(t, dbURL, schema, 8)
-	setup, cancelSetup := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancelSetup()
-	if err := pgstore.Migrate(setup, pool); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	if _, err := pool.Exec(setup, chaos.TablesSQL); err != nil {
-		t.Fatalf("creating the chaos tables: %v", err)
-	}
-	if _, err := pool.Exec(setup, fmt.Sprintf(observerSQL, pgx.Identifier{schema}.Sanitize())); err != nil {
-		t.Fatalf("installing the observer trigger: %v", err)
-	}
+	schema, pool := observedSchema(t, dbURL, 8)
 	bin := buildReplica(t)
 
 	// The hard deadline of the run (the build above is bounded on its own):
