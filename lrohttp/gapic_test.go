@@ -25,15 +25,7 @@ import (
 // standard Operation.Wait.
 func TestGoogleRESTClient(t *testing.T) {
 	ctx := context.Background()
-	m, err := lro.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	m := newManager(t)
 	ts := httptest.NewServer(lrohttp.NewHandler(m))
 	defer ts.Close()
 	c, err := lroauto.NewOperationsRESTClient(ctx, option.WithEndpoint(ts.URL), option.WithoutAuthentication(), option.WithHTTPClient(ts.Client()))

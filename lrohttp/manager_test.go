@@ -18,15 +18,7 @@ import (
 // list, under the top-level collection and under a parent.
 func TestManagerEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	m, err := lro.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	m := newManager(t)
 	ts := httptest.NewServer(lrohttp.NewHandler(m, lrohttp.WithPattern("projects/*/locations/*")))
 	defer ts.Close()
 
@@ -143,4 +135,19 @@ func equalJSON(a, b any) bool {
 		}
 	}
 	return true
+}
+
+// newManager returns a Manager closed when the test ends.
+func newManager(t *testing.T) *lro.Manager {
+	t.Helper()
+	m, err := lro.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
 }
