@@ -2,7 +2,6 @@ package lro_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -11,10 +10,10 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -24,30 +23,7 @@ import (
 
 // serve registers m on a gRPC server on loopback and returns a connection
 // to it.
-func serve(t *testing.T, m *lro.Manager) *grpc.ClientConn {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	longrunningpb.RegisterOperationsServer(s, m)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = s.Serve(lis)
-	}()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		s.Stop()
-		<-served
-	})
-	return conn
-}
+func serve(t *testing.T, m *lro.Manager) *grpc.ClientConn { return lrotest.ServeGRPC(t, m) }
 
 func TestGRPCGeneratedClient(t *testing.T) {
 	m := newManager(t)

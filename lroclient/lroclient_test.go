@@ -3,7 +3,6 @@ package lroclient_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/lroclient"
+	"github.com/lrokit/lro/lrotest"
 )
 
 // step is one scripted answer of the fake client.
@@ -256,28 +255,7 @@ func TestWaitContextEndsDuringPause(t *testing.T) {
 
 // serve runs srv on a loopback gRPC server and returns a client for it.
 func serve(t testing.TB, srv longrunningpb.OperationsServer) longrunningpb.OperationsClient {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	longrunningpb.RegisterOperationsServer(gs, srv)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = gs.Serve(lis)
-	}()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		gs.Stop()
-		<-done
-	})
-	return longrunningpb.NewOperationsClient(conn)
+	return longrunningpb.NewOperationsClient(lrotest.ServeGRPC(t, srv))
 }
 
 func newManager(t testing.TB) *lro.Manager {

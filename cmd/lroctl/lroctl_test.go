@@ -39,6 +39,7 @@ import (
 
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/lrohttp"
+	"github.com/lrokit/lro/lrotest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -237,25 +238,11 @@ func (f *fakeServer) DeleteOperation(_ context.Context, req *longrunningpb.Delet
 // lroctl flags that reach each.
 func servers(t *testing.T, srv longrunningpb.OperationsServer) map[string][]string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	longrunningpb.RegisterOperationsServer(gs, srv)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = gs.Serve(lis)
-	}()
+	conn := lrotest.ServeGRPC(t, srv)
 	hs := httptest.NewServer(lrohttp.NewHandler(srv, lrohttp.WithPattern("projects/*/locations/*")))
-	t.Cleanup(func() {
-		hs.Close()
-		gs.Stop()
-		<-served
-	})
+	t.Cleanup(hs.Close)
 	return map[string][]string{
-		"grpc": {"--addr", lis.Addr().String(), "--plaintext"},
+		"grpc": {"--addr", conn.Target(), "--plaintext"},
 		"rest": {"--rest", hs.URL + "/v1"},
 	}
 }
