@@ -459,12 +459,20 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	} else {
 		write = m.finishByUpdate(t, final)
 	}
-	if _, err := write(); err == nil {
-		return
-	} else if errors.Is(err, errLeaseLost) {
+	// The first attempt runs outside backoff.Retry, which costs a few
+	// allocations that the common case does not need.
+	_, firstErr := write()
+	if firstErr == nil || errors.Is(firstErr, errLeaseLost) {
 		return
 	}
-	_, err = backoff.Retry(m.abandonCtx, write,
+	retried := false
+	_, err = backoff.Retry(m.abandonCtx, func() (struct{}, error) {
+		if !retried { // Retry calls at once; the first attempt just failed
+			retried = true
+			return struct{}{}, firstErr
+		}
+		return write()
+	},
 		backoff.WithBackOff(&backoff.ExponentialBackOff{
 			InitialInterval:     10 * time.Millisecond,
 			RandomizationFactor: 0.5,
