@@ -207,6 +207,7 @@ func TestListPageTokens(t *testing.T) {
 		{"empty base64", &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", PageToken: "AAAA"}},
 		{"tampered", &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", PageToken: base64.RawURLEncoding.EncodeToString(flipped)}},
 		{"truncated", &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", PageToken: tok[:len(tok)-3]}},
+		{"line break inserted", &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", PageToken: tok[:10] + "\n" + tok[10:]}},
 		{"another name", &longrunningpb.ListOperationsRequest{Name: "projects/q/operations", PageToken: tok}},
 		{"another filter", &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", Filter: "done = false", PageToken: tok}},
 		{"another server's key", &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", PageToken: otherFirst.GetNextPageToken()}},

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -44,10 +45,12 @@ func encodePageToken(key []byte, binding uint64, c Cursor) string {
 }
 
 func decodePageToken(key []byte, binding uint64, tok string) (Cursor, error) {
-	if len(tok) > maxTokenSize {
+	// The decoder skips line breaks and tolerates stray padding bits, so
+	// refuse both: only the exact string we issued is a token.
+	if len(tok) > maxTokenSize || strings.ContainsAny(tok, "\r\n") {
 		return Cursor{}, errBadToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) < 1+8+1+tokenMACSize {
 		return Cursor{}, errBadToken
 	}
