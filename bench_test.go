@@ -409,8 +409,8 @@ func (s *benchCountStore) Update(ctx context.Context, name string, fn func(*lro.
 
 // Finish passes the Manager's one-step finish through to the memory
 // store, so the benchmark measures the path the Manager really takes.
-func (s *benchCountStore) Finish(ctx context.Context, owner string, op *longrunningpb.Operation, now, expire time.Time) error {
-	err := s.Store.(lro.Finisher).Finish(ctx, owner, op, now, expire)
+func (s *benchCountStore) Finish(ctx context.Context, p lro.FinishParams) error {
+	err := s.Store.(lro.Finisher).Finish(ctx, p)
 	if err == nil {
 		s.count()
 	}

@@ -446,7 +446,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 		final.Metadata = o.metadata()
 		write = func() (struct{}, error) {
 			now := m.now()
-			err := fin.Finish(context.Background(), m.cfg.owner, final, now, now.Add(m.cfg.retention))
+			err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Operation: final, UpdateTime: now, ExpireTime: now.Add(m.cfg.retention)})
 			switch {
 			case err == nil, errors.Is(err, ErrNotFound):
 				return struct{}{}, nil // deleted: the result is dropped

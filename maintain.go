@@ -92,7 +92,7 @@ func (m *Manager) maintain(ctx context.Context) {
 		return // a closing Manager takes on no new work
 	default:
 	}
-	claimed, err := m.store.ClaimExpired(ctx, m.cfg.owner, now, now.Add(m.cfg.lease), 100)
+	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: now, LeaseExpireTime: now.Add(m.cfg.lease), Limit: 100})
 	if err != nil {
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
 		return
@@ -104,7 +104,7 @@ func (m *Manager) maintain(ctx context.Context) {
 
 // checkCancels re-reads the running operations for cancellation requests
 // whose notification may have been lost: in one query when the store is a
-// CancelLister, otherwise one read per running operation.
+// CancelRequestLister, otherwise one read per running operation.
 func (m *Manager) checkCancels(ctx context.Context) {
 	m.mu.Lock()
 	idle := len(m.running) == 0
@@ -112,8 +112,8 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	if idle {
 		return
 	}
-	if cl, ok := m.store.(CancelLister); ok {
-		names, err := cl.CancelRequested(ctx, m.cfg.owner)
+	if cl, ok := m.store.(CancelRequestLister); ok {
+		names, err := cl.ListCancelRequests(ctx, m.cfg.owner)
 		if err != nil {
 			m.log.Warn("lro: checking for cancellations", "error", err)
 			return

@@ -109,16 +109,13 @@ func encodeRecord(r *Record) (*memRec, error) {
 
 // decode returns a caller-owned copy of a stored record.
 func (m *memRec) decode() (*Record, error) {
-	r := m.rec
 	op := new(longrunningpb.Operation)
 	if err := proto.Unmarshal(m.op, op); err != nil {
 		return nil, fmt.Errorf("lro: decoding operation %q: %w", m.name, err)
 	}
+	r := m.rec.Clone() // Operation is nil in m.rec, so this copies Request only
 	r.Operation = op
-	if m.rec.Request != nil {
-		r.Request = proto.Clone(m.rec.Request).(*anypb.Any)
-	}
-	return &r, nil
+	return r, nil
 }
 
 func (s *MemoryStore) event(m *memRec, deleted bool) {
@@ -438,16 +435,16 @@ func (s *MemoryStore) RenewLeases(ctx context.Context, owner string, until time.
 }
 
 // ClaimExpired implements Store.
-func (s *MemoryStore) ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Record, error) {
+func (s *MemoryStore) ClaimExpired(ctx context.Context, p ClaimParams) ([]*Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var claim []*memRec
 	for _, set := range s.owned {
 		for m := range set {
-			if len(claim) >= limit {
+			if len(claim) >= p.Limit {
 				break
 			}
-			if m.rec.LeaseExpireTime.Before(now) {
+			if m.rec.LeaseExpireTime.Before(p.Now) {
 				claim = append(claim, m)
 			}
 		}
@@ -456,8 +453,8 @@ func (s *MemoryStore) ClaimExpired(ctx context.Context, owner string, now, until
 	for _, m := range claim {
 		s.version++
 		cp := *m
-		cp.rec.Owner = owner
-		cp.rec.LeaseExpireTime = until
+		cp.rec.Owner = p.Owner
+		cp.rec.LeaseExpireTime = p.LeaseExpireTime
 		cp.rec.Version = s.version
 		s.replace(s.recs[m.name], &cp)
 		r, err := cp.decode()
@@ -512,7 +509,8 @@ func (s *MemoryStore) Len() int {
 var _ Finisher = (*MemoryStore)(nil)
 
 // Finish implements Finisher: it stores op without decoding the record.
-func (s *MemoryStore) Finish(ctx context.Context, owner string, op *longrunningpb.Operation, now, expire time.Time) error {
+func (s *MemoryStore) Finish(ctx context.Context, p FinishParams) error {
+	op := p.Operation
 	name := op.GetName()
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
 	if err != nil {
@@ -525,12 +523,12 @@ func (s *MemoryStore) Finish(ctx context.Context, owner string, op *longrunningp
 		return fmt.Errorf("finishing %q: %w", name, ErrNotFound)
 	}
 	cur := slot.cur
-	if cur.done || cur.rec.Owner != owner {
+	if cur.done || cur.rec.Owner != p.Owner {
 		return fmt.Errorf("finishing %q: %w", name, ErrNotOwner)
 	}
 	m := &memRec{name: name, rec: cur.rec, op: b, done: op.GetDone()}
-	m.rec.UpdateTime = now
-	m.rec.ExpireTime = expire
+	m.rec.UpdateTime = p.UpdateTime
+	m.rec.ExpireTime = p.ExpireTime
 	m.rec.CancelRequested = false
 	m.rec.LeaseExpireTime = time.Time{}
 	s.version++

@@ -121,7 +121,7 @@ func TestLeasesAreRenewed(t *testing.T) {
 		clk.Advance(10 * time.Second)
 		<-rounds
 	}
-	claimed, err := store.ClaimExpired(context.Background(), "b", clk.Now(), clk.Now().Add(time.Minute), 10)
+	claimed, err := store.ClaimExpired(context.Background(), lro.ClaimParams{Owner: "b", Now: clk.Now(), LeaseExpireTime: clk.Now().Add(time.Minute), Limit: 10})
 	if err != nil || len(claimed) != 0 {
 		t.Fatalf("a renewed its lease, yet b claimed %d operations (%v)", len(claimed), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -57,6 +58,22 @@ type Record struct {
 	Attempt int32
 	// Version is assigned by the store and grows with every write.
 	Version int64
+}
+
+// Clone returns a deep copy of r: the Operation and Request messages are
+// cloned too, so changing the copy never changes r. Clone of nil is nil.
+func (r *Record) Clone() *Record {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	if r.Operation != nil {
+		c.Operation = proto.Clone(r.Operation).(*longrunningpb.Operation)
+	}
+	if r.Request != nil {
+		c.Request = proto.Clone(r.Request).(*anypb.Any)
+	}
+	return &c
 }
 
 // Done reports whether the operation has finished.
@@ -114,11 +131,34 @@ type ListQuery struct {
 
 // Store keeps operations. The in-memory store (NewMemoryStore) is the
 // default; package pgstore keeps them in PostgreSQL so that several
-// replicas share them. Every method is safe for concurrent use.
+// replicas share them. Every method is safe for concurrent use, and
+// lrotest.TestStore checks a Store against this contract.
 //
 // Errors other than ErrNotFound and ErrAlreadyExists are infrastructure
 // failures; the Manager reports them as UNAVAILABLE unless they carry a gRPC
 // status of their own.
+//
+// A method whose arguments include two of one type, which a caller could
+// swap and still compile, takes them in a params struct (ClaimParams,
+// FinishParams).
+//
+// A Store may also implement these optional interfaces; the Manager checks
+// for each with a type assertion and does without it as described:
+//
+//   - Finisher: the Manager ends the work it runs with one write and no
+//     read. Without it, the Manager ends work with Update, a read and a
+//     write.
+//   - Poller: the store's notifications can be lost, so the Manager also
+//     re-reads every PollInterval the records it waits on and checks the
+//     work it runs for cancellation. Without it, the Manager trusts Watch
+//     alone and never re-reads on a timer.
+//   - CancelRequestLister: the Manager's periodic cancellation check (made
+//     only for a Poller) costs one query. Without it, the check reads every
+//     running operation with Get.
+//   - TokenSecreter: page tokens are signed with a key the store keeps, so
+//     that a token made by one replica is accepted by another. Without it
+//     (and without WithPageTokenKey), each Manager signs with a random key
+//     of its own and rejects the page tokens of other Managers.
 type Store interface {
 	// Create inserts rec. When rec.RequestID is not empty and a record with
 	// the same Parent and RequestID exists, Create writes nothing and returns
@@ -142,10 +182,12 @@ type Store interface {
 	// RenewLeases sets LeaseExpireTime to until on every record that is not
 	// done and whose Owner is owner, and returns how many it renewed.
 	RenewLeases(ctx context.Context, owner string, until time.Time) (int, error)
-	// ClaimExpired gives owner up to limit records that are not done, have
-	// a non-empty Owner and a LeaseExpireTime before now: it sets Owner to
-	// owner and LeaseExpireTime to until, and returns the claimed records.
-	ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*Record, error)
+	// ClaimExpired gives p.Owner up to p.Limit records that are not done,
+	// have a non-empty Owner and a LeaseExpireTime before p.Now: it sets
+	// their Owner to p.Owner and LeaseExpireTime to p.LeaseExpireTime, and
+	// returns the claimed records. No record is given to two concurrent
+	// callers.
+	ClaimExpired(ctx context.Context, p ClaimParams) ([]*Record, error)
 	// Watch calls fn after every committed change to the named record,
 	// including its deletion, until stop is called (stop may be called more
 	// than once; once it returns, fn is not called again). fn must be quick and
@@ -153,6 +195,19 @@ type Store interface {
 	// may be coalesced but a change is never missed, except by a shared
 	// backend whose notifications are lost (see Poller).
 	Watch(name string, fn func(Event)) (stop func())
+}
+
+// ClaimParams are the arguments of Store.ClaimExpired.
+type ClaimParams struct {
+	// Owner is the replica that takes the records over.
+	Owner string
+	// Now is the time a lease must have lapsed before to be claimed.
+	Now time.Time
+	// LeaseExpireTime is the claimed records' new lease expiry.
+	LeaseExpireTime time.Time
+	// Limit is the most records to claim; ClaimExpired claims none when it
+	// is not positive.
+	Limit int
 }
 
 // Poller is implemented by stores whose notifications can be lost, such as
@@ -179,20 +234,35 @@ var ErrNotOwner = errors.New("lro: operation is done or owned by another replica
 // the work it runs. Only the owner writes the Operation message of work it
 // runs, so the Manager's copy is current and needs no read-modify-write.
 type Finisher interface {
-	// Finish stores op (done, with its result) as the named record's
-	// Operation, sets UpdateTime to now and ExpireTime to expire, clears
-	// CancelRequested and the lease, and bumps Version, but only if the
-	// record is not done and its Owner is owner. It returns ErrNotFound when
-	// no record has the name and ErrNotOwner when the record is done or
-	// owned by another. Watchers see the change as after Update.
-	Finish(ctx context.Context, owner string, op *longrunningpb.Operation, now, expire time.Time) error
+	// Finish stores p.Operation (done, with its result) as the Operation of
+	// the record it names, sets UpdateTime to p.UpdateTime and ExpireTime
+	// to p.ExpireTime, clears CancelRequested and the lease, and bumps
+	// Version, but only if the record is not done and its Owner is
+	// p.Owner. It returns ErrNotFound when no record has the name and
+	// ErrNotOwner when the record is done or owned by another. Watchers see
+	// the change as after Update.
+	Finish(ctx context.Context, p FinishParams) error
 }
 
-// CancelLister is implemented by stores whose notifications can be lost
-// (see Poller), so the Manager's fallback check for cancellations costs one
-// query rather than one read per running operation.
-type CancelLister interface {
-	// CancelRequested returns the names of the records that are not done,
-	// are owned by owner, and have CancelRequested set.
-	CancelRequested(ctx context.Context, owner string) ([]string, error)
+// FinishParams are the arguments of Finisher.Finish.
+type FinishParams struct {
+	// Owner is the replica that ran the work; Finish writes only while the
+	// record is still its own.
+	Owner string
+	// Operation is the final Operation message, done and with its result.
+	// Its Name is the key of the record to finish.
+	Operation *longrunningpb.Operation
+	// UpdateTime is the record's new UpdateTime: when the work ended.
+	UpdateTime time.Time
+	// ExpireTime is when the finished record may be removed.
+	ExpireTime time.Time
+}
+
+// CancelRequestLister is implemented by stores whose notifications can be
+// lost (see Poller), so the Manager's fallback check for cancellations
+// costs one query rather than one read per running operation.
+type CancelRequestLister interface {
+	// ListCancelRequests returns the names of the records that are not
+	// done, are owned by owner, and have CancelRequested set.
+	ListCancelRequests(ctx context.Context, owner string) ([]string, error)
 }

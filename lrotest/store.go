@@ -155,8 +155,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T) lro.Store) {
 			{"Refuses", testFinisherRefuses},
 			{"Concurrent", testFinisherConcurrent},
 		}},
-		{"CancelLister", []storeCase{
-			{"Selects", testCancelLister},
+		{"CancelRequestLister", []storeCase{
+			{"Selects", testCancelRequestLister},
 		}},
 	}
 	for _, g := range groups {
@@ -663,7 +663,7 @@ func testCopiesReturned(t *testing.T, s lro.Store) {
 			return recs[0]
 		}},
 		{"ClaimExpired result", func(t *testing.T) *lro.Record {
-			recs, err := s.ClaimExpired(t.Context(), "owner-2", at(time.Hour), at(2*time.Hour), 10)
+			recs, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: "owner-2", Now: at(time.Hour), LeaseExpireTime: at(2 * time.Hour), Limit: 10})
 			if err != nil {
 				t.Fatalf("ClaimExpired: %v", err)
 			}
@@ -1412,7 +1412,7 @@ func testClaimExpiredSelects(t *testing.T, s lro.Store) {
 	for _, r := range recs {
 		stored[r.Operation.Name] = create(t, s, r)
 	}
-	claimed, err := s.ClaimExpired(t.Context(), "owner-z", now, until, 100)
+	claimed, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: "owner-z", Now: now, LeaseExpireTime: until, Limit: 100})
 	if err != nil {
 		t.Fatalf("ClaimExpired: %v", err)
 	}
@@ -1437,7 +1437,7 @@ func testClaimExpiredSelects(t *testing.T, s lro.Store) {
 	for _, name := range []string{"operations/at-now", "operations/future", "operations/done", "operations/unowned", "operations/unowned-zero"} {
 		wantSame(t, "Get of a record ClaimExpired skips", get(t, s, name), stored[name])
 	}
-	again, err := s.ClaimExpired(t.Context(), "owner-w", now, until, 100)
+	again, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: "owner-w", Now: now, LeaseExpireTime: until, Limit: 100})
 	if err != nil || len(again) != 0 {
 		t.Errorf("second ClaimExpired = %v, %v; want nothing", names(again), err)
 	}
@@ -1453,7 +1453,7 @@ func testClaimExpiredLimit(t *testing.T, s lro.Store) {
 	}
 	claimedBy := map[string]int{}
 	for i, tc := range []struct{ limit, want int }{{2, 2}, {2, 2}, {2, 1}, {2, 0}} {
-		got, err := s.ClaimExpired(t.Context(), fmt.Sprintf("owner-%d", i), now, until, tc.limit)
+		got, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: fmt.Sprintf("owner-%d", i), Now: now, LeaseExpireTime: until, Limit: tc.limit})
 		if err != nil {
 			t.Fatalf("ClaimExpired #%d: %v", i, err)
 		}
@@ -1493,7 +1493,7 @@ func testClaimExpiredAfterUpdate(t *testing.T, s lro.Store) {
 	update(t, s, "operations/lapsed", func(r *lro.Record) { r.LeaseExpireTime = now.Add(-time.Second) })
 	update(t, s, "operations/owned", func(r *lro.Record) { r.Owner = "dead" })
 
-	claimed, err := s.ClaimExpired(t.Context(), "owner-z", now, until, 10)
+	claimed, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: "owner-z", Now: now, LeaseExpireTime: until, Limit: 10})
 	if err != nil {
 		t.Fatalf("ClaimExpired: %v", err)
 	}
@@ -1523,7 +1523,7 @@ func testClaimExpiredConcurrent(t *testing.T, s lro.Store) {
 		wg.Go(func() {
 			<-start
 			for range records + 1 {
-				got, err := s.ClaimExpired(t.Context(), fmt.Sprintf("claimer-%d", c), now, until, 3)
+				got, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: fmt.Sprintf("claimer-%d", c), Now: now, LeaseExpireTime: until, Limit: 3})
 				if err != nil {
 					t.Errorf("ClaimExpired: %v", err)
 					return
@@ -1761,7 +1761,7 @@ func testWatchDeleteExpired(t *testing.T, s lro.Store) {
 }
 
 // ---------------------------------------------------------------------------
-// Finisher and CancelLister.
+// Finisher and CancelRequestLister.
 
 func finisherOf(t *testing.T, s lro.Store) lro.Finisher {
 	t.Helper()
@@ -1792,7 +1792,7 @@ func testFinisher(t *testing.T, s lro.Store) {
 	defer stop()
 
 	op := doneOp(t, rec.Operation.GetName(), "final metadata")
-	if err := f.Finish(t.Context(), "owner-1", op, at(time.Second), at(time.Hour)); err != nil {
+	if err := f.Finish(t.Context(), lro.FinishParams{Owner: "owner-1", Operation: op, UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
 	got := get(t, s, rec.Operation.GetName())
@@ -1826,7 +1826,7 @@ func testFinisherRefuses(t *testing.T, s lro.Store) {
 	f := finisherOf(t, s)
 	ctx := t.Context()
 	other := create(t, s, fullRecord(t, "operations/other-owner", at(0)))
-	if err := f.Finish(ctx, "owner-2", doneOp(t, "operations/other-owner", "x"), at(time.Second), at(time.Hour)); !errors.Is(err, lro.ErrNotOwner) {
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-2", Operation: doneOp(t, "operations/other-owner", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
 		t.Errorf("Finish by another owner: %v, want ErrNotOwner", err)
 	}
 	wantRecord(t, "after a refused Finish", get(t, s, "operations/other-owner"), other)
@@ -1834,12 +1834,12 @@ func testFinisherRefuses(t *testing.T, s lro.Store) {
 	r := fullRecord(t, "operations/already-done", at(0))
 	finish(t, r, at(time.Hour))
 	done := create(t, s, r)
-	if err := f.Finish(ctx, "owner-1", doneOp(t, "operations/already-done", "x"), at(time.Second), at(2*time.Hour)); !errors.Is(err, lro.ErrNotOwner) {
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Operation: doneOp(t, "operations/already-done", "x"), UpdateTime: at(time.Second), ExpireTime: at(2 * time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
 		t.Errorf("Finish of a done record: %v, want ErrNotOwner", err)
 	}
 	wantRecord(t, "done record after a refused Finish", get(t, s, "operations/already-done"), done)
 
-	if err := f.Finish(ctx, "owner-1", doneOp(t, "operations/missing", "x"), at(time.Second), at(time.Hour)); !errors.Is(err, lro.ErrNotFound) {
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Operation: doneOp(t, "operations/missing", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotFound) {
 		t.Errorf("Finish of a missing record: %v, want ErrNotFound", err)
 	}
 }
@@ -1858,7 +1858,7 @@ func testFinisherConcurrent(t *testing.T, s lro.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := f.Finish(t.Context(), "owner-1", doneOp(t, names[i%n], fmt.Sprint("try ", i/n)), at(time.Second), at(time.Hour))
+			err := f.Finish(t.Context(), lro.FinishParams{Owner: "owner-1", Operation: doneOp(t, names[i%n], fmt.Sprint("try ", i/n)), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)})
 			if err != nil && !errors.Is(err, lro.ErrNotOwner) {
 				errs <- err
 			}
@@ -1886,10 +1886,10 @@ func testFinisherConcurrent(t *testing.T, s lro.Store) {
 	}
 }
 
-func testCancelLister(t *testing.T, s lro.Store) {
-	cl, ok := s.(lro.CancelLister)
+func testCancelRequestLister(t *testing.T, s lro.Store) {
+	cl, ok := s.(lro.CancelRequestLister)
 	if !ok {
-		t.Skipf("%T does not implement lro.CancelLister", s)
+		t.Skipf("%T does not implement lro.CancelRequestLister", s)
 	}
 	mk := func(name, owner string, cancel, done bool) {
 		r := fullRecord(t, name, at(0))
@@ -1906,12 +1906,12 @@ func testCancelLister(t *testing.T, s lro.Store) {
 	mk("operations/a-running", "a", false, false)
 	mk("operations/a-done", "a", true, true)
 	mk("operations/b-cancel", "b", true, false)
-	got, err := cl.CancelRequested(t.Context(), "a")
+	got, err := cl.ListCancelRequests(t.Context(), "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(got)
 	if diff := cmp.Diff([]string{"operations/a-cancel", "operations/a-cancel-2"}, got); diff != "" {
-		t.Errorf("CancelRequested(a) (-want +got):\n%s", diff)
+		t.Errorf("ListCancelRequests(a) (-want +got):\n%s", diff)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -29,7 +28,7 @@ const (
 )
 
 var _ lro.Finisher = (*Store)(nil)
-var _ lro.CancelLister = (*Store)(nil)
+var _ lro.CancelRequestLister = (*Store)(nil)
 
 // finishReq is one Finish call waiting for its batch.
 type finishReq struct {
@@ -52,17 +51,17 @@ SELECT upd.name, ` + notifyExpr("upd", false) + ` FROM upd`
 // Finish implements lro.Finisher. Concurrent calls are written together,
 // in batches of up to 256, each one UPDATE statement in its own
 // transaction.
-func (s *Store) Finish(ctx context.Context, owner string, op *longrunningpb.Operation, now, expire time.Time) error {
-	name := op.GetName()
-	if !validText(name) || !validText(owner) {
+func (s *Store) Finish(ctx context.Context, p lro.FinishParams) error {
+	name := p.Operation.GetName()
+	if !validText(name) || !validText(p.Owner) {
 		return fmt.Errorf("pgstore: finishing %q: %w", name, lro.ErrNotFound)
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p.Operation)
 	if err != nil {
 		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.Internal, Err: err}
 	}
-	r := &finishReq{name: name, owner: owner, op: b, now: now.UTC().Truncate(time.Microsecond),
-		expire: expire.UTC().Truncate(time.Microsecond), done: make(chan error, 1)}
+	r := &finishReq{name: name, owner: p.Owner, op: b, now: normTime(p.UpdateTime),
+		expire: normTime(p.ExpireTime), done: make(chan error, 1)}
 	select {
 	case s.finishes <- r:
 	case <-s.finishStop:
@@ -197,8 +196,8 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	}
 }
 
-// CancelRequested implements lro.CancelLister.
-func (s *Store) CancelRequested(ctx context.Context, owner string) ([]string, error) {
+// ListCancelRequests implements lro.CancelRequestLister.
+func (s *Store) ListCancelRequests(ctx context.Context, owner string) ([]string, error) {
 	if !validText(owner) {
 		return nil, nil
 	}

@@ -27,11 +27,11 @@ func TestCloseEndsGoroutines(t *testing.T) {
 	}
 	stop := s.Watch("operations/leak", func(lro.Event) {})
 	defer stop()
-	if err := s.Finish(ctx, "me", &longrunningpb.Operation{Name: "operations/leak", Done: true}, time.Now(), time.Now().Add(time.Hour)); err != nil {
+	if err := s.Finish(ctx, lro.FinishParams{Owner: "me", Operation: &longrunningpb.Operation{Name: "operations/leak", Done: true}, UpdateTime: time.Now(), ExpireTime: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if err := s.Finish(ctx, "me", &longrunningpb.Operation{Name: "operations/leak", Done: true}, time.Now(), time.Now()); err == nil {
+	if err := s.Finish(ctx, lro.FinishParams{Owner: "me", Operation: &longrunningpb.Operation{Name: "operations/leak", Done: true}, UpdateTime: time.Now(), ExpireTime: time.Now()}); err == nil {
 		t.Error("Finish after Close succeeded")
 	}
 

@@ -438,14 +438,14 @@ WHERE o.name = l.name`,
 
 // ClaimExpired implements lro.Store. Concurrent claimers skip each other's
 // rows, so no record is given to two of them.
-func (s *Store) ClaimExpired(ctx context.Context, owner string, now, until time.Time, limit int) ([]*lro.Record, error) {
-	if limit <= 0 {
+func (s *Store) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lro.Record, error) {
+	if p.Limit <= 0 {
 		return nil, nil
 	}
-	if owner == "" || !validText(owner) {
+	if p.Owner == "" || !validText(p.Owner) {
 		return nil, invalid("the owner must be non-empty UTF-8 text without NUL bytes")
 	}
-	rows, err := s.pool.Query(ctx, claimSQL, s.channel, now.UTC(), limit, owner, dbTime(until))
+	rows, err := s.pool.Query(ctx, claimSQL, s.channel, p.Now.UTC(), p.Limit, p.Owner, dbTime(p.LeaseExpireTime))
 	if err != nil {
 		return nil, storeErr("claiming expired leases", err)
 	}

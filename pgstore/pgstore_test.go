@@ -237,7 +237,7 @@ func TestLeases(t *testing.T) {
 		t.Errorf("RenewLeases(\"\") = %d, %v; want 0", n, err)
 	}
 	// Only b's lease has lapsed at baseTime+1s.
-	got, err := s.ClaimExpired(ctx, "c", baseTime.Add(time.Second), baseTime.Add(time.Hour), 10)
+	got, err := s.ClaimExpired(ctx, lro.ClaimParams{Owner: "c", Now: baseTime.Add(time.Second), LeaseExpireTime: baseTime.Add(time.Hour), Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestLeases(t *testing.T) {
 	for _, owner := range []string{"x", "y", "z"} {
 		wg.Go(func() {
 			for {
-				recs, err := s.ClaimExpired(ctx, owner, baseTime.Add(2*time.Hour), baseTime.Add(3*time.Hour), 2)
+				recs, err := s.ClaimExpired(ctx, lro.ClaimParams{Owner: owner, Now: baseTime.Add(2 * time.Hour), LeaseExpireTime: baseTime.Add(3 * time.Hour), Limit: 2})
 				if err != nil {
 					t.Errorf("ClaimExpired: %v", err)
 					return
