@@ -56,22 +56,6 @@ func CmpOptions() cmp.Options {
 	}
 }
 
-// CloneRecord returns a deep copy of r: the messages it points to are
-// cloned too, so changing the copy never changes r.
-func CloneRecord(r *lro.Record) *lro.Record {
-	if r == nil {
-		return nil
-	}
-	c := *r
-	if r.Operation != nil {
-		c.Operation = proto.Clone(r.Operation).(*longrunningpb.Operation)
-	}
-	if r.Request != nil {
-		c.Request = proto.Clone(r.Request).(*anypb.Any)
-	}
-	return &c
-}
-
 // parentOf returns the parent part of an operation name.
 func parentOf(name string) string {
 	if i := strings.LastIndex(name, "/operations/"); i >= 0 {
@@ -346,7 +330,7 @@ func cursorOf(r *lro.Record) *lro.Cursor {
 
 func testCreateReturnsStored(t *testing.T, s lro.Store) {
 	rec := fullRecord(t, "projects/p/operations/full", at(0))
-	want := CloneRecord(rec)
+	want := rec.Clone()
 	stored := create(t, s, rec)
 	if stored == rec || stored.Operation == rec.Operation {
 		t.Errorf("Create returned the record it was given, want a copy")
@@ -364,7 +348,7 @@ func testCreateReturnsStored(t *testing.T, s lro.Store) {
 	}}
 	done.ExpireTime = at(time.Hour)
 	done.CancelRequested = true
-	want = CloneRecord(done)
+	want = done.Clone()
 	stored = create(t, s, done)
 	wantRecord(t, "Create result (done)", stored, want)
 	wantSame(t, "Get after Create (done)", get(t, s, "operations/failed"), stored)
@@ -372,7 +356,7 @@ func testCreateReturnsStored(t *testing.T, s lro.Store) {
 
 func testCreateMinimal(t *testing.T, s lro.Store) {
 	rec := NewRecord("operations/minimal", at(0))
-	want := CloneRecord(rec)
+	want := rec.Clone()
 	stored := create(t, s, rec)
 	wantRecord(t, "Create result", stored, want)
 	got := get(t, s, "operations/minimal")
@@ -432,7 +416,7 @@ func testCreateRequestIDDedupe(t *testing.T, s lro.Store) {
 	wantNotFound(t, s, parent+"/operations/two")
 
 	// A retry of the very same record is answered the same way.
-	got, created, err = s.Create(t.Context(), CloneRecord(r1))
+	got, created, err = s.Create(t.Context(), r1.Clone())
 	if err != nil || created {
 		t.Fatalf("Create retrying the same record = created %v, err %v; want false, nil", created, err)
 	}
@@ -620,7 +604,7 @@ func scribble(r *lro.Record) {
 
 func testCopiesCreateInput(t *testing.T, s lro.Store) {
 	rec := fullRecord(t, "projects/p/operations/input", at(0))
-	want := CloneRecord(rec)
+	want := rec.Clone()
 	stored := create(t, s, rec)
 	scribble(rec)
 	wantSame(t, "Get after changing the record given to Create", get(t, s, "projects/p/operations/input"), stored)
@@ -718,11 +702,11 @@ func testUpdatePersists(t *testing.T, s lro.Store) {
 	prev := created
 	for _, st := range steps {
 		var seen *lro.Record // what the first call of fn saw
-		want := CloneRecord(prev)
+		want := prev.Clone()
 		st.change(want)
 		got, err := s.Update(t.Context(), name, func(r *lro.Record) error {
 			if seen == nil {
-				seen = CloneRecord(r)
+				seen = r.Clone()
 			}
 			st.change(r)
 			return nil
@@ -1342,7 +1326,7 @@ func testRenewLeases(t *testing.T, s lro.Store) {
 		t.Errorf("RenewLeases = %d, want 2", n)
 	}
 	for _, name := range []string{"operations/a1", "projects/p/operations/a2"} {
-		want := CloneRecord(stored[name])
+		want := stored[name].Clone()
 		want.LeaseExpireTime = until
 		got := get(t, s, name)
 		wantRecord(t, "Get of a renewed record", got, want)
@@ -1380,7 +1364,7 @@ func testRenewLeasesAfterUpdate(t *testing.T, s lro.Store) {
 	if n != 1 {
 		t.Errorf("RenewLeases = %d, want 1", n)
 	}
-	want := CloneRecord(adopted)
+	want := adopted.Clone()
 	want.LeaseExpireTime = until
 	wantRecord(t, "Get of the record Update gave to the owner", get(t, s, "operations/adopted"), want)
 	wantSame(t, "Get of the record Update gave to another owner", get(t, s, "operations/moved"), moved)
@@ -1424,7 +1408,7 @@ func testClaimExpiredSelects(t *testing.T, s lro.Store) {
 	}
 	for _, r := range claimed {
 		name := r.Operation.GetName()
-		want := CloneRecord(stored[name])
+		want := stored[name].Clone()
 		want.Owner = "owner-z"
 		want.LeaseExpireTime = until
 		wantRecord(t, "ClaimExpired result", r, want)
@@ -1796,7 +1780,7 @@ func testFinisher(t *testing.T, s lro.Store) {
 		t.Fatalf("Finish: %v", err)
 	}
 	got := get(t, s, rec.Operation.GetName())
-	want := CloneRecord(before)
+	want := before.Clone()
 	want.Operation = op
 	want.UpdateTime = at(time.Second)
 	want.ExpireTime = at(time.Hour)

@@ -231,7 +231,7 @@ func isUniqueViolation(err error) bool {
 
 // Create implements lro.Store. The stored record has version 1.
 func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool, error) {
-	cp := cloneRecord(rec)
+	cp := rec.Clone()
 	args, err := s.recordArgs(cp, 1)
 	if err != nil {
 		return nil, false, err
@@ -462,19 +462,4 @@ func (s *Store) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lro.Rec
 		return nil, storeErr("claiming expired leases", err)
 	}
 	return out, nil
-}
-
-// cloneRecord returns a deep copy of rec.
-func cloneRecord(rec *lro.Record) *lro.Record {
-	if rec == nil {
-		return nil
-	}
-	cp := *rec
-	if rec.Operation != nil {
-		cp.Operation = proto.Clone(rec.Operation).(*longrunningpb.Operation)
-	}
-	if rec.Request != nil {
-		cp.Request = proto.Clone(rec.Request).(*anypb.Any)
-	}
-	return &cp
 }

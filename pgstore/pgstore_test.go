@@ -103,12 +103,12 @@ func TestRoundTrip(t *testing.T) {
 		Attempt:         2,
 		Version:         99,
 	}
-	orig := cloneRecord(in)
+	orig := in.Clone()
 	stored := mustCreate(t, s, in)
 	if diff := cmp.Diff(orig, in, protocmp.Transform()); diff != "" {
 		t.Errorf("Create changed its argument (-before +after):\n%s", diff)
 	}
-	want := cloneRecord(orig)
+	want := orig.Clone()
 	want.CreateTime = time.Date(2026, 1, 2, 2, 4, 5, 123456000, time.UTC) // truncated to µs, in UTC
 	want.UpdateTime = time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)
 	want.Version = 1
