@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -132,22 +133,11 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	for i, r := range batch {
 		names[i], owners[i], ops[i], nows[i], expires[i] = r.name, r.owner, r.op, r.now, r.expire
 	}
-	rows, err := s.pool.Query(ctx, finishSQL, s.channel, names, owners, ops, nows, expires)
-	finished := make(map[string]bool, n)
-	if err == nil {
-		for rows.Next() {
-			var name string
-			var notified any
-			if err = rows.Scan(&name, &notified); err != nil {
-				break
-			}
-			finished[name] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	written, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
+		var name string
+		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
+		return name, err
+	}, finishSQL, s.channel, names, owners, ops, nows, expires)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, r := range batch {
@@ -155,6 +145,7 @@ func (s *Store) finishBatch(batch []*finishReq) {
 		}
 		return
 	}
+	finished := setOf(written)
 	var missed []string
 	for _, r := range batch {
 		if finished[r.name] {
@@ -168,21 +159,8 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	}
 	// Refused: tell a deleted record from one that is done or owned by
 	// another.
-	present := make(map[string]bool, len(missed))
-	rows, err = s.pool.Query(ctx, `SELECT name FROM lro_operations WHERE name = ANY($1)`, missed)
-	if err == nil {
-		for rows.Next() {
-			var name string
-			if err = rows.Scan(&name); err != nil {
-				break
-			}
-			present[name] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	found, err := queryRows(ctx, s.pool, pgx.RowTo[string], `SELECT name FROM lro_operations WHERE name = ANY($1)`, missed)
+	present := setOf(found)
 	for _, r := range batch {
 		switch {
 		case finished[r.name]:
@@ -201,21 +179,19 @@ func (s *Store) ListCancelRequests(ctx context.Context, owner string) ([]string,
 	if !validText(owner) {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT name FROM lro_operations WHERE owner = $1 AND NOT done AND cancel_requested`, owner)
+	names, err := queryRows(ctx, s.pool, pgx.RowTo[string],
+		`SELECT name FROM lro_operations WHERE owner = $1 AND NOT done AND cancel_requested`, owner)
 	if err != nil {
 		return nil, storeErr("listing cancelled operations", err)
 	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, storeErr("listing cancelled operations", err)
-		}
-		names = append(names, name)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, storeErr("listing cancelled operations", err)
-	}
 	return names, nil
+}
+
+// setOf returns the set of names.
+func setOf(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }

@@ -105,31 +105,22 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) ([]*lro.Record, error
 			sql += " WHERE " + strings.Join(qq.where, " AND ")
 		}
 		sql += " ORDER BY create_time DESC, name LIMIT " + qq.arg(batch)
-		rows, err := s.pool.Query(ctx, sql, qq.args...)
+		recs, err := queryRows(ctx, s.pool, recordRow(), sql, qq.args...)
 		if err != nil {
 			return nil, storeErr("listing", err)
 		}
-		n := 0
-		var last *lro.Record
-		for rows.Next() {
-			rec, err := scanRecord(rows)
-			if err != nil {
-				rows.Close()
-				return nil, storeErr("listing", err)
+		for _, rec := range recs {
+			if len(out) == q.Limit {
+				break
 			}
-			n++
-			last = rec
-			if len(out) < q.Limit && (q.Match == nil || q.Match(rec)) {
+			if q.Match == nil || q.Match(rec) {
 				out = append(out, rec)
 			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, storeErr("listing", err)
-		}
-		if len(out) >= q.Limit || n < batch {
+		if len(out) >= q.Limit || len(recs) < batch {
 			return out, nil
 		}
+		last := recs[len(recs)-1]
 		after = &lro.Cursor{CreateTime: last.CreateTime, Name: last.Operation.GetName()}
 	}
 }

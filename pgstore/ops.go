@@ -206,11 +206,31 @@ func scanRecord(row pgx.Row, extra ...any) (*lro.Record, error) {
 	return &r, nil
 }
 
+// recordRow returns the pgx.RowToFunc that reads a record (see scanRecord)
+// from a row of columns, followed by extra.
+func recordRow(extra ...any) pgx.RowToFunc[*lro.Record] {
+	return func(row pgx.CollectableRow) (*lro.Record, error) {
+		return scanRecord(row, extra...)
+	}
+}
+
+// querier runs statements: the pool, or a transaction.
+type querier interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}
+
+// queryRows runs sql and collects its rows with fn.
+func queryRows[T any](ctx context.Context, q querier, fn pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, fn)
+}
+
 // execCount runs a statement that returns one row per changed record and
 // returns how many rows it returned.
-func execCount(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, sql string, args ...any) (int, error) {
+func execCount(ctx context.Context, q querier, sql string, args ...any) (int, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return 0, err
@@ -330,9 +350,7 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 
 // writeVersion writes rec over the named row if the row is still at
 // version read, and returns how many rows it wrote (0 or 1).
-func (s *Store) writeVersion(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, name string, rec *lro.Record, read int64) (int, error) {
+func (s *Store) writeVersion(ctx context.Context, q querier, name string, rec *lro.Record, read int64) (int, error) {
 	if rec.Operation.GetName() != name {
 		return 0, &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
 			Err: fmt.Errorf("the update renamed the operation to %q", rec.Operation.GetName())}
@@ -445,20 +463,10 @@ func (s *Store) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lro.Rec
 	if p.Owner == "" || !validText(p.Owner) {
 		return nil, invalid("the owner must be non-empty UTF-8 text without NUL bytes")
 	}
-	rows, err := s.pool.Query(ctx, claimSQL, s.channel, p.Now.UTC(), p.Limit, p.Owner, dbTime(p.LeaseExpireTime))
+	// The last column is pg_notify's (void) result.
+	out, err := queryRows(ctx, s.pool, recordRow(nil), claimSQL,
+		s.channel, p.Now.UTC(), p.Limit, p.Owner, dbTime(p.LeaseExpireTime))
 	if err != nil {
-		return nil, storeErr("claiming expired leases", err)
-	}
-	defer rows.Close()
-	var out []*lro.Record
-	for rows.Next() {
-		rec, err := scanRecord(rows, nil)
-		if err != nil {
-			return nil, storeErr("claiming expired leases", err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, storeErr("claiming expired leases", err)
 	}
 	return out, nil

@@ -227,25 +227,19 @@ func (s *Store) resync(ctx context.Context) {
 			valid = append(valid, n)
 		}
 	}
-	state := make(map[string]lro.Event, len(names))
-	rows, err := s.pool.Query(ctx, `SELECT name, done, cancel_requested FROM lro_operations WHERE name = ANY($1)`, valid)
-	if err == nil {
-		for rows.Next() {
-			var ev lro.Event
-			if err = rows.Scan(&ev.Name, &ev.Done, &ev.CancelRequested); err != nil {
-				break
-			}
-			state[ev.Name] = ev
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	evs, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (lro.Event, error) {
+		var ev lro.Event
+		err := row.Scan(&ev.Name, &ev.Done, &ev.CancelRequested)
+		return ev, err
+	}, `SELECT name, done, cancel_requested FROM lro_operations WHERE name = ANY($1)`, valid)
 	if err != nil {
 		// The pollers' re-reads cover what this would have reported.
 		s.logger.Warn("pgstore: reading watched operations after reconnecting", "error", err)
 		return
+	}
+	state := make(map[string]lro.Event, len(evs))
+	for _, ev := range evs {
+		state[ev.Name] = ev
 	}
 	for _, n := range names {
 		ev, ok := state[n]
