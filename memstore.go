@@ -89,15 +89,24 @@ func expiryLess(a, b *memRec) bool {
 	return a.name < b.name
 }
 
-// encode turns a caller's record into a stored one.
+// encodeOp returns the stored encoding of op.
+func encodeOp(op *longrunningpb.Operation) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	if err != nil {
+		return nil, fmt.Errorf("lro: encoding operation %q: %w", op.GetName(), err)
+	}
+	return b, nil
+}
+
+// encodeRecord turns a caller's record into a stored one.
 func encodeRecord(r *Record) (*memRec, error) {
 	op := r.Operation
 	if op == nil {
 		return nil, fmt.Errorf("lro: record has no operation")
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	b, err := encodeOp(op)
 	if err != nil {
-		return nil, fmt.Errorf("lro: encoding operation %q: %w", op.GetName(), err)
+		return nil, err
 	}
 	m := &memRec{name: op.GetName(), rec: *r, op: b, done: op.GetDone()}
 	m.rec.Operation = nil
@@ -211,6 +220,24 @@ func (s *MemoryStore) replace(slot *memSlot, m *memRec) {
 	s.indexVersion(m)
 }
 
+// write makes m, stamped with the next version, the current version of
+// slot's record. The caller holds s.mu.
+func (s *MemoryStore) write(slot *memSlot, m *memRec) {
+	s.version++
+	m.rec.Version = s.version
+	s.replace(slot, m)
+}
+
+// slot returns the slot of the named record, or an error wrapping
+// ErrNotFound that says what was being done. The caller holds s.mu.
+func (s *MemoryStore) slot(name, doing string) (*memSlot, error) {
+	slot := s.recs[name]
+	if slot == nil {
+		return nil, fmt.Errorf("%s %q: %w", doing, name, ErrNotFound)
+	}
+	return slot, nil
+}
+
 // Create implements Store.
 func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, error) {
 	m, err := encodeRecord(rec)
@@ -240,14 +267,15 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, e
 
 // Get implements Store.
 func (s *MemoryStore) Get(ctx context.Context, name string) (*Record, error) {
-	var m *memRec
 	s.mu.RLock()
-	if slot := s.recs[name]; slot != nil {
+	slot, err := s.slot(name, "getting")
+	var m *memRec
+	if err == nil {
 		m = slot.cur
 	}
 	s.mu.RUnlock()
-	if m == nil {
-		return nil, fmt.Errorf("getting %q: %w", name, ErrNotFound)
+	if err != nil {
+		return nil, err
 	}
 	// Stored records are immutable once indexed, so decoding outside the
 	// lock is safe.
@@ -258,9 +286,9 @@ func (s *MemoryStore) Get(ctx context.Context, name string) (*Record, error) {
 func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) error) (*Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slot := s.recs[name]
-	if slot == nil {
-		return nil, fmt.Errorf("updating %q: %w", name, ErrNotFound)
+	slot, err := s.slot(name, "updating")
+	if err != nil {
+		return nil, err
 	}
 	r, err := slot.cur.decode()
 	if err != nil {
@@ -276,9 +304,7 @@ func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) 
 	if err != nil {
 		return nil, err
 	}
-	s.version++
-	m.rec.Version = s.version
-	s.replace(slot, m)
+	s.write(slot, m)
 	s.event(m, false)
 	r.Version = m.rec.Version
 	return r, nil
@@ -288,9 +314,9 @@ func (s *MemoryStore) Update(ctx context.Context, name string, fn func(*Record) 
 func (s *MemoryStore) Delete(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slot := s.recs[name]
-	if slot == nil {
-		return fmt.Errorf("deleting %q: %w", name, ErrNotFound)
+	slot, err := s.slot(name, "deleting")
+	if err != nil {
+		return err
 	}
 	m := slot.cur
 	s.unindex(slot)
@@ -424,11 +450,9 @@ func (s *MemoryStore) RenewLeases(ctx context.Context, owner string, until time.
 	n := 0
 	for _, m := range renew {
 		// Stored records are immutable: replace rather than change.
-		s.version++
 		cp := *m
 		cp.rec.LeaseExpireTime = until
-		cp.rec.Version = s.version
-		s.replace(s.recs[m.name], &cp)
+		s.write(s.recs[m.name], &cp)
 		n++
 	}
 	return n, nil
@@ -451,12 +475,10 @@ func (s *MemoryStore) ClaimExpired(ctx context.Context, p ClaimParams) ([]*Recor
 	}
 	out := make([]*Record, 0, len(claim))
 	for _, m := range claim {
-		s.version++
 		cp := *m
 		cp.rec.Owner = p.Owner
 		cp.rec.LeaseExpireTime = p.LeaseExpireTime
-		cp.rec.Version = s.version
-		s.replace(s.recs[m.name], &cp)
+		s.write(s.recs[m.name], &cp)
 		r, err := cp.decode()
 		if err != nil {
 			return nil, err
@@ -512,15 +534,15 @@ var _ Finisher = (*MemoryStore)(nil)
 func (s *MemoryStore) Finish(ctx context.Context, p FinishParams) error {
 	op := p.Operation
 	name := op.GetName()
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
+	b, err := encodeOp(op)
 	if err != nil {
-		return fmt.Errorf("lro: encoding operation %q: %w", name, err)
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slot := s.recs[name]
-	if slot == nil {
-		return fmt.Errorf("finishing %q: %w", name, ErrNotFound)
+	slot, err := s.slot(name, "finishing")
+	if err != nil {
+		return err
 	}
 	cur := slot.cur
 	if cur.done || cur.rec.Owner != p.Owner {
@@ -531,9 +553,7 @@ func (s *MemoryStore) Finish(ctx context.Context, p FinishParams) error {
 	m.rec.ExpireTime = p.ExpireTime
 	m.rec.CancelRequested = false
 	m.rec.LeaseExpireTime = time.Time{}
-	s.version++
-	m.rec.Version = s.version
-	s.replace(slot, m)
+	s.write(slot, m)
 	s.event(m, false)
 	return nil
 }
