@@ -155,7 +155,7 @@ func testClaimExpiredLimit(t *testing.T, s lro.Store) {
 		create(t, s, r)
 	}
 	claimedBy := map[string]int{}
-	for i, tc := range []struct{ limit, want int }{{2, 2}, {2, 2}, {2, 1}, {2, 0}} {
+	for i, tc := range []struct{ limit, want int }{{0, 0}, {2, 2}, {2, 2}, {2, 1}, {2, 0}} {
 		got, err := s.ClaimExpired(t.Context(), lro.ClaimParams{Owner: fmt.Sprintf("owner-%d", i), Now: now, LeaseExpireTime: until, Limit: tc.limit})
 		if err != nil {
 			t.Fatalf("ClaimExpired #%d: %v", i, err)
