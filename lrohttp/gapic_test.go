@@ -47,6 +47,12 @@ func TestGoogleRESTClient(t *testing.T) {
 		t.Fatalf("Operation.Wait = %v, response %q", err, resp.GetValue())
 	}
 
+	// An empty list, which the server writes as {}.
+	it := c.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", Filter: "done = false"})
+	if op, err := it.Next(); err != iterator.Done {
+		t.Fatalf("empty ListOperations: %v, %v; want iterator.Done", op, err)
+	}
+
 	running, err := m.Create(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func TestGoogleRESTClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	it := c.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: 2})
+	it = c.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: 2})
 	n := 0
 	for {
 		_, err := it.Next()

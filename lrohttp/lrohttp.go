@@ -31,30 +31,59 @@
 // application/x-www-form-urlencoded and the body is JSON, which is what a
 // plain curl -d '{"timeout": "30s"}' sends. Other types (text/xml,
 // multipart/form-data, a form body that is not JSON...) get 415.
+//
+// An empty list is written as {}, as Google's servers write it: the proto3
+// JSON mapping leaves out empty repeated fields and empty strings, so there
+// is no "operations": [] (Google's own APIs answer an empty list so, see
+// googleapis/google-cloud-python#1424 and googleapis/google-cloud-datastore#4;
+// api-core's REST transport, the Node fallback and the Go REST client parse
+// {} as an empty list). $outputDefaults=true asks for the default values.
+//
+// # Query parameters
+//
+// Each route takes its request fields as query parameters, in lowerCamelCase
+// or snake_case, each at most once: List takes filter, pageSize, pageToken
+// and returnPartialSuccess; the others take none. Every route also takes
+// Google's system parameters (https://cloud.google.com/apis/docs/system-parameters),
+// in the spellings Google gives (with the leading $, without it, or both):
+//
+//	alt, $alt                  json (also json;enum-encoding=int); media, proto and sse get 400
+//	prettyPrint, $prettyPrint  true (the default, as on Google's servers) or false for compact
+//	(and pp)                   JSON; 1, 0, t, f... are accepted too (Google's Node client sends
+//	                           $prettyPrint=0)
+//	$.xgafv ($apiFormat)       the error format: 2 (the default) or 1; other values get 400.
+//	                           Format 1 adds to the error object, after "message", the legacy
+//	                           "errors": [{"message", "domain": "global", "reason"}] of Google's
+//	                           older APIs, with the reason Google's global-domain error list gives
+//	                           for the HTTP status (notFound, badRequest...); the rest is the same
+//	$outputDefaults            true writes fields that hold their default value, as protojson's
+//	                           EmitUnpopulated does ("done": false, "operations": [], ...)
+//	$ct                        overrides the Content-Type header of a request body
+//	callback, $callback        JSONP is not supported: 400
+//	passwd, password           reserved by Google so that passwords stay out of URLs: 400
+//
+// and ignores, whatever their value: fields and $fields (partial responses
+// are not implemented: the whole message is returned), key, $key,
+// access_token, oauth_token, bearer_token, quotaUser, $quotaUser, userIp,
+// $userIp, upload_protocol, uploadType, $unique and $apiVersion. A host
+// that authenticates callers reads key or access_token itself, in
+// WithContextFunc. Any other parameter, and a parameter given twice (also
+// in two spellings), gets 400 INVALID_ARGUMENT.
 package lrohttp
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // DefaultPrefix is the path prefix the routes are served under unless
@@ -165,18 +194,24 @@ type route struct {
 
 // ServeHTTP implements http.Handler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var sys sysParams
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
 				panic(v)
 			}
-			h.writeError(w, status.Errorf(codes.Internal, "lrohttp: internal error serving %s %s", r.Method, r.URL.Path))
+			h.writeError(w, sys, status.Errorf(codes.Internal, "lrohttp: internal error serving %s %s", r.Method, r.URL.Path))
 		}
 	}()
 
+	sys, q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		h.writeError(w, sys, err)
+		return
+	}
 	rt, err := h.parsePath(r.URL)
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, sys, err)
 		return
 	}
 	allow := "DELETE, GET"
@@ -189,27 +224,27 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method := r.Method
 	if !strings.Contains(", "+allow+",", ", "+method+",") {
 		w.Header().Set("Allow", allow)
-		h.writeHTTPError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
-			fmt.Sprintf("method %s is not allowed on %s; allowed: %s", method, r.URL.Path, allow))
+		h.writeError(w, sys, httpError{http.StatusMethodNotAllowed, status.Newf(codes.Unimplemented,
+			"method %s is not allowed on %s; allowed: %s", method, r.URL.Path, allow)})
 		return
 	}
-	ctx := r.Context()
+	c := &call{ctx: r.Context(), w: w, r: r, rt: rt, sys: sys, q: q}
 	if h.cfg.ctxFunc != nil {
-		if c := h.cfg.ctxFunc(r); c != nil {
-			ctx = c
+		if ctx := h.cfg.ctxFunc(r); ctx != nil {
+			c.ctx = ctx
 		}
 	}
 	switch {
 	case rt.collection:
-		h.list(ctx, w, r, rt)
+		h.list(c)
 	case rt.verb == "cancel":
-		h.cancel(ctx, w, r, rt)
+		h.cancel(c)
 	case rt.verb == "wait":
-		h.wait(ctx, w, r, rt)
+		h.wait(c)
 	case method == http.MethodGet:
-		h.get(ctx, w, r, rt)
+		h.get(c)
 	default:
-		h.delete(ctx, w, r, rt)
+		h.delete(c)
 	}
 }
 
@@ -272,343 +307,6 @@ func matchSegments(pat, segs []string) bool {
 		}
 	}
 	return true
-}
-
-// query reads the query string, allowing only the given parameters (each
-// at most once, in lowerCamelCase or snake_case) plus the system parameter
-// alt=json.
-func query(r *http.Request, allowed ...string) (map[string]string, error) {
-	vals, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "malformed query string: %v", err)
-	}
-	out := make(map[string]string, len(vals))
-	for k, vs := range vals {
-		if len(vs) != 1 {
-			return nil, status.Errorf(codes.InvalidArgument, "query parameter %q given %d times", k, len(vs))
-		}
-		if k == "alt" || k == "$alt" {
-			// Google's REST clients send "$alt=json;enum-encoding=int";
-			// the Operations messages have no enums, so both forms match.
-			if v, _, _ := strings.Cut(vs[0], ";"); v != "json" {
-				return nil, status.Errorf(codes.InvalidArgument, "unsupported %s=%q: only json is served", k, vs[0])
-			}
-			continue
-		}
-		canon := ""
-		for _, a := range allowed {
-			if k == a || k == snake(a) {
-				canon = a
-			}
-		}
-		if canon == "" {
-			return nil, status.Errorf(codes.InvalidArgument, "unknown query parameter %q", k)
-		}
-		if _, dup := out[canon]; dup {
-			return nil, status.Errorf(codes.InvalidArgument, "query parameter %q given twice", canon)
-		}
-		out[canon] = vs[0]
-	}
-	return out, nil
-}
-
-// snake turns a lowerCamelCase parameter name into its proto (snake_case)
-// spelling, which is accepted too.
-func snake(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			b.WriteByte('_')
-			c += 'a' - 'A'
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-func (h *handler) list(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
-	q, err := query(r, "filter", "pageSize", "pageToken", "returnPartialSuccess")
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	req := &longrunningpb.ListOperationsRequest{Name: rt.name, Filter: q["filter"], PageToken: q["pageToken"]}
-	if s, ok := q["pageSize"]; ok {
-		n, err := strconv.ParseInt(s, 10, 32)
-		if err != nil {
-			h.writeError(w, status.Errorf(codes.InvalidArgument, "pageSize %q is not a 32-bit integer", s))
-			return
-		}
-		req.PageSize = int32(n)
-	}
-	if s, ok := q["returnPartialSuccess"]; ok {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			h.writeError(w, status.Errorf(codes.InvalidArgument, "returnPartialSuccess %q is not a boolean", s))
-			return
-		}
-		req.ReturnPartialSuccess = b
-	}
-	resp, err := h.srv.ListOperations(ctx, req)
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	out := listJSON{NextPageToken: resp.GetNextPageToken(), Unreachable: resp.GetUnreachable()}
-	out.Operations = make([]*operationJSON, 0, len(resp.GetOperations()))
-	for _, op := range resp.GetOperations() {
-		out.Operations = append(out.Operations, h.operation(op))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (h *handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
-	if _, err := query(r); err != nil {
-		h.writeError(w, err)
-		return
-	}
-	op, err := h.srv.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: rt.name})
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.operation(op))
-}
-
-func (h *handler) delete(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
-	if _, err := query(r); err != nil {
-		h.writeError(w, err)
-		return
-	}
-	if _, err := h.srv.DeleteOperation(ctx, &longrunningpb.DeleteOperationRequest{Name: rt.name}); err != nil {
-		h.writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct{}{})
-}
-
-// namedRequest is a request body that may repeat the name in the path.
-type namedRequest interface {
-	proto.Message
-	GetName() string
-}
-
-// readNamedBody reads the body into req and checks that a name it gives
-// is the one in the path.
-func (h *handler) readNamedBody(r *http.Request, rt route, req namedRequest) error {
-	if err := h.readBody(r, req); err != nil {
-		return err
-	}
-	if n := req.GetName(); n != "" && n != rt.name {
-		return status.Errorf(codes.InvalidArgument, "body name %q differs from the name in the path %q", n, rt.name)
-	}
-	return nil
-}
-
-func (h *handler) cancel(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
-	req := &longrunningpb.CancelOperationRequest{}
-	if err := h.readNamedBody(r, rt, req); err != nil {
-		h.writeError(w, err)
-		return
-	}
-	req.Name = rt.name
-	if _, err := h.srv.CancelOperation(ctx, req); err != nil {
-		h.writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct{}{})
-}
-
-func (h *handler) wait(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) {
-	req := &longrunningpb.WaitOperationRequest{}
-	if err := h.readNamedBody(r, rt, req); err != nil {
-		h.writeError(w, err)
-		return
-	}
-	req.Name = rt.name
-	op, err := h.srv.WaitOperation(ctx, req)
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.operation(op))
-}
-
-// readBody decodes a JSON request body into m. An empty body leaves m as it
-// is. Query parameters are refused: the bindings put everything in the body.
-//
-// The body is read as JSON when its Content-Type is missing or is
-// application/json (whatever its parameters), and also when it is
-// application/x-www-form-urlencoded but the body is JSON: that is what
-// "curl -d '{...}'" sends. Any other type, and a form body that is not
-// JSON, is refused with 415 Unsupported Media Type.
-func (h *handler) readBody(r *http.Request, m proto.Message) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	ct := r.Header.Get("Content-Type")
-	form := false
-	if ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		switch {
-		case err != nil:
-			return unsupportedType(ct)
-		case mt == "application/json":
-		case mt == "application/x-www-form-urlencoded":
-			form = true
-		default:
-			return unsupportedType(ct)
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "reading request body: %v", err)
-	}
-	if len(body) > maxBodyBytes {
-		return httpError{http.StatusRequestEntityTooLarge, status.Newf(codes.InvalidArgument, "request body larger than %d bytes", maxBodyBytes)}
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	if form && !json.Valid(body) {
-		return httpError{http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument,
-			"unsupported Content-Type %q: the body is not JSON; send JSON, with Content-Type application/json", ct)}
-	}
-	if err := h.uo.Unmarshal(body, m); err != nil {
-		return status.Errorf(codes.InvalidArgument, "malformed request body: %v", err)
-	}
-	return nil
-}
-
-// unsupportedType is the 415 error for a request body of a type other than
-// JSON.
-func unsupportedType(ct string) error {
-	return httpError{http.StatusUnsupportedMediaType, status.Newf(codes.InvalidArgument, "unsupported Content-Type %q: want application/json", ct)}
-}
-
-// operationJSON is the JSON form of longrunningpb.Operation. It is built by
-// hand, rather than by protojson alone, so that an Any of an unknown type
-// degrades to its type URL and bytes instead of failing the whole answer.
-type operationJSON struct {
-	Name     string          `json:"name,omitempty"`
-	Metadata json.RawMessage `json:"metadata,omitempty"`
-	Done     bool            `json:"done,omitempty"`
-	Error    *statusJSON     `json:"error,omitempty"`
-	Response json.RawMessage `json:"response,omitempty"`
-}
-
-// statusJSON is the JSON form of google.rpc.Status.
-type statusJSON struct {
-	Code    int32             `json:"code,omitempty"`
-	Message string            `json:"message,omitempty"`
-	Details []json.RawMessage `json:"details,omitempty"`
-}
-
-type listJSON struct {
-	Operations    []*operationJSON `json:"operations,omitempty"`
-	NextPageToken string           `json:"nextPageToken,omitempty"`
-	Unreachable   []string         `json:"unreachable,omitempty"`
-}
-
-func (h *handler) operation(op *longrunningpb.Operation) *operationJSON {
-	out := &operationJSON{Name: op.GetName(), Done: op.GetDone()}
-	if md := op.GetMetadata(); md != nil {
-		out.Metadata = h.any(md)
-	}
-	switch res := op.GetResult().(type) {
-	case *longrunningpb.Operation_Error:
-		out.Error = h.status(res.Error)
-	case *longrunningpb.Operation_Response:
-		out.Response = h.any(res.Response)
-	}
-	return out
-}
-
-func (h *handler) status(s *spb.Status) *statusJSON {
-	out := &statusJSON{Code: s.GetCode(), Message: s.GetMessage()}
-	for _, d := range s.GetDetails() {
-		out.Details = append(out.Details, h.any(d))
-	}
-	return out
-}
-
-// any writes a as protojson does, or, when its type is unknown to the
-// resolver (or its bytes do not parse), as its type URL and base64 bytes.
-func (h *handler) any(a *anypb.Any) json.RawMessage {
-	if b, err := h.mo.Marshal(a); err == nil {
-		return b
-	}
-	b, err := json.Marshal(struct {
-		Type  string `json:"@type"`
-		Value string `json:"value"`
-	}{a.GetTypeUrl(), base64.StdEncoding.EncodeToString(a.GetValue())})
-	if err != nil { // cannot happen for two strings
-		return json.RawMessage(`{}`)
-	}
-	return b
-}
-
-// httpError carries a status with an HTTP code other than the one its gRPC
-// code maps to (415, 413).
-type httpError struct {
-	httpCode int
-	st       *status.Status
-}
-
-func (e httpError) Error() string { return e.st.Message() }
-
-// writeError writes err as a google.rpc.Status JSON error.
-func (h *handler) writeError(w http.ResponseWriter, err error) {
-	var he httpError
-	if errors.As(err, &he) {
-		h.writeStatus(w, he.httpCode, he.st)
-		return
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			st = status.FromContextError(err)
-		}
-	}
-	h.writeStatus(w, HTTPStatus(st.Code()), st)
-}
-
-func (h *handler) writeHTTPError(w http.ResponseWriter, httpCode int, c codes.Code, msg string) {
-	h.writeStatus(w, httpCode, status.New(c, msg))
-}
-
-func (h *handler) writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
-	c := st.Code()
-	if c == codes.OK { // an error that says OK is not one
-		c = codes.Unknown
-	}
-	body := struct {
-		Error errorJSON `json:"error"`
-	}{errorJSON{Code: httpCode, Message: st.Message(), Status: code.Code(c).String()}}
-	for _, d := range st.Proto().GetDetails() {
-		body.Error.Details = append(body.Error.Details, h.any(d))
-	}
-	writeJSON(w, httpCode, body)
-}
-
-// errorJSON is the "error" object of Google's REST error answers.
-type errorJSON struct {
-	Code    int               `json:"code"`
-	Message string            `json:"message"`
-	Status  string            `json:"status"`
-	Details []json.RawMessage `json:"details,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, httpCode int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		httpCode = http.StatusInternalServerError
-		b = []byte(`{"error": {"code": 500, "message": "lrohttp: encoding the answer failed", "status": "INTERNAL"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(httpCode)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 // HTTPStatus returns the HTTP status code that google.rpc.Code documents

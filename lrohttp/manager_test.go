@@ -3,6 +3,7 @@ package lrohttp_test
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -116,6 +117,13 @@ func TestManagerEndToEnd(t *testing.T) {
 	got = do(t, ts.URL, "GET", "/v1/operations?filter=%28%28", "", "")
 	if got.code != 400 || got.body["error"].(map[string]any)["status"] != "INVALID_ARGUMENT" {
 		t.Errorf("bad filter: HTTP %d %v", got.code, got.body)
+	}
+	// A filter on a field that no known message type has is refused, naming
+	// the field and its column.
+	got = do(t, ts.URL, "GET", "/v1/operations?filter=metadata.nope%3D1", "", "")
+	if msg, _ := got.body["error"].(map[string]any)["message"].(string); got.code != 400 ||
+		!strings.Contains(msg, "unknown field metadata.nope") || !strings.Contains(msg, "column 10") {
+		t.Errorf("unknown filter field: HTTP %d %v", got.code, got.body)
 	}
 	// An unknown operation under a mounted parent is NOT_FOUND from the Manager.
 	if got := do(t, ts.URL, "GET", "/v1/projects/p/locations/l/operations/nope", "", ""); got.code != 404 {

@@ -252,67 +252,104 @@ type step struct {
 	hasKey bool
 }
 
-// findField looks a field up by proto name, then by JSON name.
+// findField looks a field up by proto name, then by JSON name. On a
+// google.protobuf.Any, "@type" names its type_url, as in the JSON form.
 func findField(md protoreflect.MessageDescriptor, name string) protoreflect.FieldDescriptor {
 	fields := md.Fields()
+	if name == "@type" && md.FullName() == anyFullName {
+		return fields.ByName("type_url")
+	}
 	if fd := fields.ByName(protoreflect.Name(name)); fd != nil {
 		return fd
 	}
 	return fields.ByJSONName(name)
 }
 
-// resolve resolves d against the message descriptor md. It fails when d
-// can never match a message of that type.
-func resolve(md protoreflect.MessageDescriptor, d *dynLeaf) (*accessor, *Error) {
-	acc := &accessor{}
+const anyFullName = "google.protobuf.Any"
+
+// pathEnd is what a path names in a message type: the last field, and how
+// the path reaches it.
+type pathEnd int
+
+const (
+	endValue pathEnd = iota // a singular field, or the value of a map at a key
+	endMap                  // a map field itself (m:key, m:*)
+	endList                 // a repeated field (r:value, r:*)
+)
+
+// walkPath follows the path of d from the message descriptor md, by the
+// rules of a filter path: singular messages, the elements of repeated
+// messages, maps by key. It returns the steps to take, the last field
+// (the map value field at a key) and what it is, or an *Error at the
+// segment that no field of md matches.
+func walkPath(md protoreflect.MessageDescriptor, d *dynLeaf) ([]step, protoreflect.FieldDescriptor, pathEnd, *Error) {
+	var steps []step
 	path := d.path
-	var err *Error
 	for i := 0; i < len(path); i++ {
 		fd := findField(md, path[i])
 		if fd == nil {
-			return nil, &Error{Pos: d.segPos[i], Msg: fmt.Sprintf("%s has no field %q", md.FullName(), path[i])}
+			return nil, nil, 0, &Error{Pos: d.segPos[i], Msg: fmt.Sprintf("%s has no field %q", md.FullName(), path[i])}
 		}
 		st := step{fd: fd}
 		last := i == len(path)-1
 		switch {
 		case fd.IsMap():
 			if last {
-				acc.steps = append(acc.steps, st)
-				acc.term, err = newMapTerminal(fd, d)
-				return acc, err
+				return append(steps, st), fd, endMap, nil
 			}
 			i++
 			key, ok := mapKey(fd.MapKey(), path[i])
 			if !ok {
-				return nil, &Error{Pos: d.segPos[i], Msg: fmt.Sprintf("%q is not a key of the map %s, which has %s keys", path[i], fd.FullName(), fd.MapKey().Kind())}
+				return nil, nil, 0, &Error{Pos: d.segPos[i], Msg: fmt.Sprintf("%q is not a key of the map %s, which has %s keys", path[i], fd.FullName(), fd.MapKey().Kind())}
 			}
 			st.key, st.hasKey = key, true
-			acc.steps = append(acc.steps, st)
+			steps = append(steps, st)
 			if i == len(path)-1 {
-				acc.term, err = newValueTerminal(fd.MapValue(), d)
-				return acc, err
+				return steps, fd.MapValue(), endValue, nil
 			}
-			md = fd.MapValue().Message()
+			if md = fd.MapValue().Message(); md == nil {
+				return nil, nil, 0, &Error{Pos: d.segPos[i+1], Msg: fmt.Sprintf("the values of the map %s are %s and have no fields", fd.FullName(), elemKindName(fd.MapValue()))}
+			}
+			continue
 		case fd.IsList():
-			acc.steps = append(acc.steps, st)
+			steps = append(steps, st)
 			if last {
-				acc.term, err = newListTerminal(fd, d)
-				return acc, err
+				return steps, fd, endList, nil
 			}
-			md = fd.Message()
 		default:
-			acc.steps = append(acc.steps, st)
+			steps = append(steps, st)
 			if last {
-				acc.term, err = newValueTerminal(fd, d)
-				return acc, err
+				return steps, fd, endValue, nil
 			}
-			md = fd.Message()
 		}
+		md = fd.Message()
 		if md == nil {
-			return nil, &Error{Pos: d.segPos[i+1], Msg: fmt.Sprintf("%s is %s and has no fields", fd.FullName(), article(kindName(fd)))}
+			return nil, nil, 0, &Error{Pos: d.segPos[i+1], Msg: fmt.Sprintf("%s is %s and has no fields", fd.FullName(), article(kindName(fd)))}
 		}
 	}
-	return nil, &Error{Pos: d.lit.pos, Msg: "empty path"}
+	return nil, nil, 0, &Error{Pos: d.lit.pos, Msg: "empty path"}
+}
+
+// resolve resolves d against the message descriptor md. It fails when d
+// can never match a message of that type.
+func resolve(md protoreflect.MessageDescriptor, d *dynLeaf) (*accessor, *Error) {
+	steps, fd, end, err := walkPath(md, d)
+	if err != nil {
+		return nil, err
+	}
+	acc := &accessor{steps: steps}
+	switch end {
+	case endMap:
+		acc.term, err = newMapTerminal(fd, d)
+	case endList:
+		acc.term, err = newListTerminal(fd, d)
+	default:
+		acc.term, err = newValueTerminal(fd, d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return acc, nil
 }
 
 func (a *accessor) eval(m protoreflect.Message) bool { return a.walk(m, 0) }

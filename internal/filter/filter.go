@@ -63,10 +63,39 @@
 // Timestamp) is false, with every comparator including !=: "error.code != 1"
 // does not match an operation without an error. The same holds for a
 // metadata or response field that the operation's own message type does not
-// have, for a type URL the Resolver does not know, and for a value that
-// cannot be converted to the field's kind (metadata.count = abc). NOT is the
-// plain negation of what it negates: "NOT error.code = 1" matches operations
-// without an error.
+// have (but some other known type has, see below), for a type URL the
+// Resolver does not know, and for a value that cannot be converted to the
+// field's kind (metadata.count = abc). NOT is the plain negation of what it
+// negates: "NOT error.code = 1" matches operations without an error.
+//
+// # Unknown fields
+//
+// AIP-160 makes a filter on an unknown field an error. A metadata or
+// response path is known when at least one message type known to the
+// Resolver has it: its first segment names a field of that type, and each
+// further segment a field of the message reached so far (a singular
+// message, the elements of a repeated message, the values of a map, whose
+// key is the segment in between and must be of the map's key kind). The
+// message types known to the Resolver are those it lists when it is a
+// TypeRanger, as *protoregistry.Types is (protoregistry.GlobalTypes, the
+// default, above all), and the types linked into the program
+// (protoregistry.GlobalTypes) when it cannot list them. Parse reports a
+// path that no known type has as an *Error, "unknown field metadata.x.y",
+// at the first segment that no type reaches, wherever the restriction
+// stands (under OR or NOT too). The check is on the path only: whether the
+// value suits the field is checked per type, at evaluation time, unless
+// the type is pinned (below).
+//
+// # Any fields
+//
+// A field of type google.protobuf.Any inside the metadata or response is
+// not unpacked. A filter can test its presence (metadata.payload:*) and its
+// type URL, as @type (the name its JSON form uses) or type_url:
+// metadata.payload.@type = type.googleapis.com/x.y.Z, and on a repeated Any
+// response.details.@type:BadRequest (any element). The fields of the
+// message it holds are out of reach: a path into them names a field the
+// Any does not have, so it is unknown unless some other known type has
+// such a path (and then it matches only operations of that type).
 //
 // The kind of a metadata or response field is known only once an
 // operation's message type is, so such restrictions are checked per type,
@@ -122,7 +151,9 @@ type Resolver interface {
 // Options configures Parse. The zero value gives the defaults.
 type Options struct {
 	// Resolver finds the metadata and response message types. Nil means
-	// protoregistry.GlobalTypes.
+	// protoregistry.GlobalTypes. When it is also a TypeRanger, metadata and
+	// response paths are checked against the types it lists; otherwise
+	// against protoregistry.GlobalTypes (see "Unknown fields").
 	Resolver Resolver
 	// MaxLength is the longest filter accepted, in bytes. Zero means
 	// DefaultMaxLength.
@@ -165,7 +196,8 @@ type Filter struct {
 }
 
 // Parse parses and type-checks src. An empty or all-whitespace src gives a
-// Filter that matches every operation. Bad input gives an *Error.
+// Filter that matches every operation. Bad input, an unknown field
+// included, gives an *Error.
 func Parse(src string, opts Options) (*Filter, error) {
 	maxLen := opts.MaxLength
 	if maxLen <= 0 {
@@ -195,6 +227,9 @@ func Parse(src string, opts Options) (*Filter, error) {
 		return nil, err
 	}
 	if err := f.checkPinned(root); err != nil {
+		return nil, err
+	}
+	if err := f.checkKnown(); err != nil {
 		return nil, err
 	}
 	f.root = root

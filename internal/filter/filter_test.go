@@ -185,10 +185,11 @@ var matchCases = []struct {
 	{"metadata.owner:lic", []string{opInstA}},
 	{"metadata.token = secret", []string{opInstA}},
 
-	// Fields that the operation's own type lacks never match, for != too.
-	{"metadata.nonexistent = 1", nil},
-	{"metadata.nonexistent != 1", nil},
-	{"NOT metadata.nonexistent = 1", allNames()},
+	// Fields that the operation's own type lacks never match, for != too
+	// (node_count is a field of the Instance response, of no metadata type).
+	{"metadata.node_count = 1", nil},
+	{"metadata.node_count != 1", nil},
+	{"NOT metadata.node_count = 1", allNames()},
 	{"metadata.name:howl", []string{opHowl1, opHowl2, opHowl3}},
 	{"metadata.name != x", backups},
 
@@ -277,6 +278,11 @@ func TestParseErrors(t *testing.T) {
 		{"metadata = x", 9, "metadata can only be tested for presence"},
 		{"response:x", 8, "response can only be tested for presence"},
 		{"metadata.@type.x = 1", 15, `metadata.@type is a string and has no field "x"`},
+		// Fields that no known message type has (AIP-160: unknown fields are errors).
+		{"metadata.nonexistent = 1", 9, "unknown field metadata.nonexistent: no message type known to the server has it"},
+		{"metadata.nonexistent != 1", 9, "unknown field metadata.nonexistent"},
+		{"NOT metadata.nonexistent = 1", 13, "unknown field metadata.nonexistent"},
+		{"metadata.shards.x = a", 16, "unknown field metadata.shards.x"},
 		{"metadata. = 1", 9, "expected a field name after '.'"},
 		{"name = ()", 7, "empty parentheses"},
 		{"name = (a OR)", 10, "OR is not followed by a restriction"},

@@ -17,6 +17,7 @@ func FuzzParseMatch(f *testing.F) {
 	for _, s := range []string{
 		"done = 5", `error.code = "x"`, "(done = true", "done = true AND", `name = "a\*b"`,
 		`metadata.tags."k" = 'v'`, "NOT NOT -done:*", "metadata.@type = " + instanceMetaURL + " AND metadata.state = NOPE",
+		"metadata.nope = 1", "metadata.progress.nope:*", "response.config.@type:x", "metadata.shards.x = a",
 	} {
 		f.Add(s)
 	}

@@ -187,7 +187,6 @@ func TestMapKeys(t *testing.T) {
 		{"metadata.shards.2:*", []string{opInstA}},
 		{"metadata.shards.3:*", nil},
 		{"metadata.shards:x", nil},
-		{"metadata.shards.x = a", nil},
 		{"metadata.configs.primary:*", []string{opInstA}},
 		{"metadata.configs.primary.name:regional", []string{opInstA}},
 		{"metadata.configs.missing.name:regional", nil},
