@@ -1,0 +1,90 @@
+package lro
+
+import (
+	"context"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Operations driven from outside the library: Create records one, and the
+// caller (another system, a callback) updates and ends it.
+
+// Create records a new operation that nothing in this library runs: the
+// caller finishes it later with Complete or Fail.
+func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
+	return m.start(ctx, nil, "", nil, opts)
+}
+
+// SetMetadata replaces the metadata of an operation made by Create. It
+// fails with FAILED_PRECONDITION once the operation is done.
+func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message) error {
+	a, err := packAny(md)
+	if err != nil {
+		return err
+	}
+	return m.finishExternal(ctx, name, func(r *Record) {
+		r.Operation.Metadata = a
+	}, false)
+}
+
+// Complete ends an operation made by Create with resp as its response. It
+// fails with FAILED_PRECONDITION when the operation is already done (for
+// example, cancelled).
+func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message) error {
+	a, err := packResponse(resp)
+	if err != nil {
+		return err
+	}
+	return m.finishExternal(ctx, name, func(r *Record) {
+		r.Operation.Result = &longrunningpb.Operation_Response{Response: a}
+	}, true)
+}
+
+// Fail ends an operation made by Create with err's status (see
+// ErrorMapper); an OK or missing status becomes UNKNOWN.
+func (m *Manager) Fail(ctx context.Context, name string, err error) error {
+	var st *status.Status
+	if err != nil && m.cfg.mapError != nil {
+		st = m.cfg.mapError(err)
+	}
+	if st == nil && err != nil {
+		st = defaultStatus(err)
+	}
+	if st == nil || st.Code() == codes.OK {
+		msg := "operation failed"
+		if st != nil && st.Message() != "" {
+			msg = st.Message()
+		}
+		st = status.New(codes.Unknown, msg)
+	}
+	return m.finishExternal(ctx, name, func(r *Record) {
+		r.Operation.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
+	}, true)
+}
+
+func (m *Manager) finishExternal(ctx context.Context, name string, change func(*Record), done bool) error {
+	if _, err := parseOperationName(name); err != nil {
+		return invalidArgument("%v", err)
+	}
+	_, err := m.store.Update(ctx, name, func(r *Record) error {
+		if r.Done() {
+			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
+		}
+		if r.Owner != "" {
+			return status.Errorf(codes.FailedPrecondition, "operation %q is run by its work function", name)
+		}
+		now := m.now()
+		change(r)
+		r.UpdateTime = now
+		if done {
+			r.Operation.Done = true
+			r.CancelRequested = false
+			r.ExpireTime = now.Add(m.cfg.retention)
+		}
+		return nil
+	})
+	return storeError(err, name)
+}
