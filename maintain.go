@@ -177,7 +177,7 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	}
 	req := r.Request
 	op := &Op{m: m, name: name, attempt: attempt, md: r.Operation.GetMetadata()}
-	m.spawn(func() {
+	m.workers.goRun(func() {
 		m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
 			return h(ctx, op, req)
 		}, op)

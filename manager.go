@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -18,14 +17,20 @@ import (
 type Manager struct {
 	longrunningpb.UnimplementedOperationsServer
 
+	// Set by New and never changed.
 	cfg   config
 	store Store
 	clock Clock
 	log   *slog.Logger
 
+	// mu guards the fields below it up to the blank line: whether Close
+	// has begun, the work running here, the registered kinds and the page
+	// token key (set once, when first needed). mu is never held across a
+	// Store read or write or a host hook; newTask holds it around
+	// Store.Watch, which only registers a callback.
 	mu       sync.Mutex
-	closed   bool
-	running  map[string]*task
+	closed   bool             // Close has begun; no new work is accepted
+	running  map[string]*task // work running here, by operation name
 	kinds    map[string]kindHandler
 	tokenKey []byte
 
@@ -34,15 +39,9 @@ type Manager struct {
 	// abandonCtx ends when Close's context does: finishing stops retrying.
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
-	work          sync.WaitGroup
-	bg            sync.WaitGroup
-
-	// Goroutines are reused between operations: starting one and growing
-	// its stack costs more than the rest of a short operation.
-	idle        chan func()   // parked workers receive here
-	parked      atomic.Int32  // how many workers are parked
-	stopWorkers chan struct{} // closed by Close once the work has ended
-	workers     sync.WaitGroup
+	work          sync.WaitGroup // one count per work started and not yet finished
+	bg            sync.WaitGroup // the sweep and lease loops
+	workers       *pool          // runs the work; closed by Close once the work has ended
 
 	// Test hooks, nil outside tests.
 	afterSweep    func(n int)
@@ -94,9 +93,7 @@ func New(opts ...Option) (*Manager, error) {
 		tokenKey: c.tokenKey,
 		closing:  make(chan struct{}),
 		stopBG:   make(chan struct{}),
-
-		idle:        make(chan func()),
-		stopWorkers: make(chan struct{}),
+		workers:  newPool(),
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
@@ -149,8 +146,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.abandonCancel()
 	close(m.stopBG)
 	m.bg.Wait()
-	close(m.stopWorkers)
-	m.workers.Wait()
+	m.workers.close()
 	return err
 }
 

@@ -79,43 +79,9 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	}
 	if t != nil {
 		op := &Op{m: m, name: name, attempt: stored.Attempt, md: stored.Operation.GetMetadata()}
-		m.spawn(func() { m.run(t, work, op) })
+		m.workers.goRun(func() { m.run(t, work, op) })
 	}
 	return stored.Operation, nil
-}
-
-// maxParked bounds the workers kept waiting for the next operation.
-const maxParked = 128
-
-// spawn runs f on a parked worker, or on a new one if none is free.
-func (m *Manager) spawn(f func()) {
-	select {
-	case m.idle <- f:
-		return
-	default:
-	}
-	m.workers.Add(1)
-	go m.worker(f)
-}
-
-// worker runs f, then parks to run the next function spawned, unless
-// enough workers are parked already or the Manager is closed.
-func (m *Manager) worker(f func()) {
-	defer m.workers.Done()
-	for {
-		f()
-		if m.parked.Add(1) > maxParked {
-			m.parked.Add(-1)
-			return
-		}
-		select {
-		case f = <-m.idle:
-			m.parked.Add(-1)
-		case <-m.stopWorkers:
-			m.parked.Add(-1)
-			return
-		}
-	}
 }
 
 // newTask registers running work and starts watching its record for
