@@ -51,18 +51,10 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 	return &emptypb.Empty{}, nil
 }
 
-// DeleteOperation removes an operation's record. Work still running is not
-// cancelled; its result is dropped.
-func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	name := req.GetName()
-	if err := m.checkName(ctx, MethodDelete, name); err != nil {
-		return nil, err
+// onEvent cancels the task's work when a cancellation is requested,
+// wherever the request came from.
+func (t *task) onEvent(ev Event) {
+	if ev.CancelRequested {
+		t.cancel(errCancelled)
 	}
-	if _, err := m.lookup(ctx, name); err != nil {
-		return nil, err
-	}
-	if err := m.store.Delete(ctx, name); err != nil {
-		return nil, storeError(err, name)
-	}
-	return &emptypb.Empty{}, nil
 }

@@ -95,14 +95,6 @@ func (m *Manager) newTask(ctx context.Context, name string) *task {
 	return t
 }
 
-// onEvent cancels the task's work when a cancellation is requested,
-// wherever the request came from.
-func (t *task) onEvent(ev Event) {
-	if ev.CancelRequested {
-		t.cancel(errCancelled)
-	}
-}
-
 func (m *Manager) dropTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()

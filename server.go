@@ -2,12 +2,9 @@ package lro
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // authorize asks the Authorizer, if any, about method on name.
@@ -126,33 +123,18 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	return resp, nil
 }
 
-// pageTokenKey returns the key that signs page tokens: the configured one,
-// the store's, or a random one made once.
-func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
-	m.mu.Lock()
-	key := m.tokenKey
-	m.mu.Unlock()
-	if key != nil {
-		return key, nil
+// DeleteOperation removes an operation's record. Work still running is not
+// cancelled; its result is dropped.
+func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	name := req.GetName()
+	if err := m.checkName(ctx, MethodDelete, name); err != nil {
+		return nil, err
 	}
-	if ts, ok := m.store.(TokenSecreter); ok {
-		k, err := ts.TokenSecret(ctx)
-		if err != nil {
-			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
-		}
-		if len(k) == 0 {
-			return nil, status.Error(codes.Unavailable, "operation store: empty page token key")
-		}
-		key = k
-	} else {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
+	if _, err := m.lookup(ctx, name); err != nil {
+		return nil, err
 	}
-	m.mu.Lock()
-	if m.tokenKey == nil {
-		m.tokenKey = key
+	if err := m.store.Delete(ctx, name); err != nil {
+		return nil, storeError(err, name)
 	}
-	key = m.tokenKey
-	m.mu.Unlock()
-	return key, nil
+	return &emptypb.Empty{}, nil
 }
