@@ -5,8 +5,6 @@ import (
 	"errors"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -27,15 +25,12 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 		if r.Done() || r.CancelRequested {
 			return errNoChange
 		}
-		now := m.now()
-		r.UpdateTime = now
 		if r.Owner == "" {
-			r.Operation.Done = true
-			r.Operation.Result = &longrunningpb.Operation_Error{Error: status.New(codes.Canceled, "operation cancelled").Proto()}
-			r.ExpireTime = now.Add(m.cfg.retention)
+			m.endRecord(r, failed(cancelledStatus()))
 			return nil
 		}
 		r.CancelRequested = true
+		r.UpdateTime = m.now()
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoChange) {

@@ -25,9 +25,10 @@ func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message
 	if err != nil {
 		return err
 	}
-	return m.finishExternal(ctx, name, func(r *Record) {
+	return m.updateExternal(ctx, name, func(r *Record) {
 		r.Operation.Metadata = a
-	}, false)
+		r.UpdateTime = m.now()
+	})
 }
 
 // Complete ends an operation made by Create with resp as its response. It
@@ -38,34 +39,22 @@ func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message)
 	if err != nil {
 		return err
 	}
-	return m.finishExternal(ctx, name, func(r *Record) {
-		r.Operation.Result = &longrunningpb.Operation_Response{Response: a}
-	}, true)
+	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, succeeded(a)) })
 }
 
 // Fail ends an operation made by Create with err's status (see
-// ErrorMapper); an OK or missing status becomes UNKNOWN.
+// ErrorMapper); an OK or missing status becomes UNKNOWN. It fails with
+// FAILED_PRECONDITION when the operation is already done.
 func (m *Manager) Fail(ctx context.Context, name string, err error) error {
-	var st *status.Status
-	if err != nil && m.cfg.mapError != nil {
-		st = m.cfg.mapError(err)
-	}
-	if st == nil && err != nil {
-		st = defaultStatus(err)
-	}
-	if st == nil || st.Code() == codes.OK {
-		msg := "operation failed"
-		if st != nil && st.Message() != "" {
-			msg = st.Message()
-		}
-		st = status.New(codes.Unknown, msg)
-	}
-	return m.finishExternal(ctx, name, func(r *Record) {
-		r.Operation.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
-	}, true)
+	final := failed(m.errorStatus(err))
+	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, final) })
 }
 
-func (m *Manager) finishExternal(ctx context.Context, name string, change func(*Record), done bool) error {
+// updateExternal applies change to an operation made by Create that is not
+// done yet. It fails with INVALID_ARGUMENT for a malformed name, NOT_FOUND
+// for an unknown one, and FAILED_PRECONDITION for an operation that is done
+// or run by a work function.
+func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {
 	if _, err := parseOperationName(name); err != nil {
 		return invalidArgument("%v", err)
 	}
@@ -76,14 +65,7 @@ func (m *Manager) finishExternal(ctx context.Context, name string, change func(*
 		if r.Owner != "" {
 			return status.Errorf(codes.FailedPrecondition, "operation %q is run by its work function", name)
 		}
-		now := m.now()
 		change(r)
-		r.UpdateTime = now
-		if done {
-			r.Operation.Done = true
-			r.CancelRequested = false
-			r.ExpireTime = now.Add(m.cfg.retention)
-		}
 		return nil
 	})
 	return storeError(err, name)

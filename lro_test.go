@@ -265,6 +265,9 @@ func TestWorkErrors(t *testing.T) {
 		if err.Error() == "ok-status" {
 			return status.New(codes.OK, "mapper said OK")
 		}
+		if err.Error() == "ok-no-message" {
+			return status.New(codes.OK, "")
+		}
 		return nil
 	}))
 	tests := []struct {
@@ -288,6 +291,9 @@ func TestWorkErrors(t *testing.T) {
 		{"mapper returns OK", func(context.Context, *lro.Op) (proto.Message, error) {
 			return nil, errors.New("ok-status")
 		}, codes.Unknown, "mapper said OK"},
+		{"mapper returns OK without a message", func(context.Context, *lro.Op) (proto.Message, error) {
+			return nil, errors.New("ok-no-message")
+		}, codes.Unknown, "operation failed"},
 		{"panic", func(context.Context, *lro.Op) (proto.Message, error) {
 			panic("boom")
 		}, codes.Internal, "work panicked: boom"},
@@ -309,6 +315,53 @@ func TestWorkErrors(t *testing.T) {
 			}
 			if !strings.Contains(done.GetError().GetMessage(), tt.wantMsg) {
 				t.Errorf("message = %q, want it to contain %q", done.GetError().GetMessage(), tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestFailMatchesWork pins that Fail turns an error into a status exactly
+// as a work function's returned error is turned into one.
+func TestFailMatchesWork(t *testing.T) {
+	m := newManager(t, lro.WithErrorMapper(func(err error) *status.Status {
+		switch err.Error() {
+		case "mapped":
+			return status.New(codes.ResourceExhausted, "mapped")
+		case "ok":
+			return status.New(codes.OK, "mapper said OK")
+		case "ok-empty":
+			return status.New(codes.OK, "")
+		}
+		return nil
+	}))
+	ctx := context.Background()
+	for _, err := range []error{
+		errors.New("plain"),
+		errors.New("mapped"),
+		errors.New("ok"),
+		errors.New("ok-empty"),
+		status.Error(codes.DataLoss, "lost"),
+		fmt.Errorf("wrapped: %w", context.DeadlineExceeded),
+	} {
+		t.Run(err.Error(), func(t *testing.T) {
+			started, serr := m.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, err })
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			byWork := waitDone(t, m, started.GetName()).GetError()
+			created, cerr := m.Create(ctx)
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			if ferr := m.Fail(ctx, created.GetName(), err); ferr != nil {
+				t.Fatal(ferr)
+			}
+			byFail := get(t, m, created.GetName()).GetError()
+			if diff := cmp.Diff(byWork, byFail, protocmp.Transform()); diff != "" {
+				t.Errorf("Fail and work disagree (-work +fail):\n%s", diff)
+			}
+			if byWork.GetCode() == int32(codes.OK) || byWork.GetMessage() == "" {
+				t.Errorf("status %v: want a code other than OK and a message", byWork)
 			}
 		})
 	}

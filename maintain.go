@@ -3,9 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
-	"time"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -192,19 +190,11 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		if cur.Owner != m.cfg.owner || cur.Done() {
 			return errLeaseLost
 		}
-		now := m.now()
-		var st *status.Status
+		st := status.New(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
 		if cur.CancelRequested {
-			st = status.New(codes.Canceled, "operation cancelled")
-		} else {
-			st = status.Newf(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
+			st = cancelledStatus()
 		}
-		cur.Operation.Done = true
-		cur.Operation.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
-		cur.CancelRequested = false
-		cur.UpdateTime = now
-		cur.ExpireTime = now.Add(m.cfg.retention)
-		cur.LeaseExpireTime = time.Time{}
+		m.endRecord(cur, failed(st))
 		return nil
 	})
 	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, ErrNotFound) {

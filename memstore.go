@@ -529,10 +529,7 @@ func (s *MemoryStore) Finish(ctx context.Context, owner string, op *longrunningp
 		return fmt.Errorf("finishing %q: %w", name, ErrNotOwner)
 	}
 	m := &memRec{name: name, rec: cur.rec, op: b, done: op.GetDone()}
-	m.rec.UpdateTime = now
-	m.rec.ExpireTime = expire
-	m.rec.CancelRequested = false
-	m.rec.LeaseExpireTime = time.Time{}
+	m.rec.settle(now, expire)
 	s.version++
 	m.rec.Version = s.version
 	s.replace(slot, m)

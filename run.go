@@ -134,49 +134,24 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
-	op := &longrunningpb.Operation{Done: true}
 	if err == nil {
 		a, perr := packResponse(resp)
 		if perr == nil {
-			op.Result = &longrunningpb.Operation_Response{Response: a}
-			return op
+			return succeeded(a)
 		}
 		err = perr
 	}
-	var st *status.Status
 	var pe *panicError
 	switch cause := context.Cause(t.ctx); {
 	case errors.As(err, &pe):
 		m.log.Error("lro: work panicked", "operation", t.name, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		st = status.New(codes.Internal, pe.Error())
+		return failed(status.New(codes.Internal, pe.Error()))
 	case errors.Is(cause, errCancelled):
-		st = status.New(codes.Canceled, "operation cancelled")
+		return failed(cancelledStatus())
 	case errors.Is(cause, errClosing):
-		st = status.New(codes.Unavailable, "operation cut short: the server shut down")
-	default:
-		if m.cfg.mapError != nil {
-			st = m.cfg.mapError(err)
-		}
-		if st == nil {
-			st = defaultStatus(err)
-		}
+		return failed(status.New(codes.Unavailable, "operation cut short: the server shut down"))
 	}
-	if st.Code() == codes.OK {
-		st = status.New(codes.Unknown, st.Message())
-	}
-	op.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
-	return op
-}
-
-// defaultStatus is the status of a work error when no mapper decides.
-func defaultStatus(err error) *status.Status {
-	if s, ok := status.FromError(err); ok {
-		return s
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err)
-	}
-	return status.New(codes.Unknown, err.Error())
+	return failed(m.errorStatus(err))
 }
 
 // finish records the end of work, retrying while the store is unavailable
@@ -239,13 +214,7 @@ func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func()
 			if r.Owner != m.cfg.owner {
 				return errLeaseLost
 			}
-			now := m.now()
-			r.Operation.Done = true
-			r.Operation.Result = final.Result
-			r.CancelRequested = false
-			r.UpdateTime = now
-			r.ExpireTime = now.Add(m.cfg.retention)
-			r.LeaseExpireTime = time.Time{}
+			m.endRecord(r, final)
 			return nil
 		})
 		switch {

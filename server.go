@@ -18,11 +18,6 @@ func (m *Manager) authorize(ctx context.Context, method, name string) error {
 	return nil
 }
 
-// expired reports whether a done record is past its retention.
-func (m *Manager) expired(r *Record) bool {
-	return r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(m.now())
-}
-
 // lookup reads a live record for an RPC on name.
 func (m *Manager) lookup(ctx context.Context, name string) (*Record, error) {
 	r, err := m.store.Get(ctx, name)
@@ -98,7 +93,7 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	now := m.now()
 	perOp := all && m.cfg.authorize != nil
 	q.Match = func(r *Record) bool {
-		if r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(now) {
+		if r.expiredAt(now) {
 			return false
 		}
 		if perOp && m.cfg.authorize(ctx, MethodGet, r.Operation.GetName()) != nil {

@@ -82,10 +82,3 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		}
 	}
 }
-
-func (r *Record) opOrNil() *longrunningpb.Operation {
-	if r == nil {
-		return nil
-	}
-	return r.Operation
-}
