@@ -57,7 +57,13 @@ func failed(st *status.Status) *longrunningpb.Operation {
 // endRecord ends r now with final's result, kept for the retention period.
 func (m *Manager) endRecord(r *Record, final *longrunningpb.Operation) {
 	now := m.now()
-	r.end(final, now, now.Add(m.cfg.retention))
+	r.end(final, now, m.retainUntil(now))
+}
+
+// retainUntil is when an operation that ends at now expires: it is kept
+// for the retention period (WithRetention).
+func (m *Manager) retainUntil(now time.Time) time.Time {
+	return now.Add(m.cfg.retention)
 }
 
 // expired reports whether r is done and past its retention now.

@@ -162,18 +162,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
 		final.Metadata = o.metadata()
-		write = func() (struct{}, error) {
-			now := m.now()
-			err := fin.Finish(context.Background(), m.cfg.owner, final, now, now.Add(m.cfg.retention))
-			switch {
-			case err == nil, errors.Is(err, ErrNotFound):
-				return struct{}{}, nil // deleted: the result is dropped
-			case errors.Is(err, ErrNotOwner):
-				m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
-				return struct{}{}, backoff.Permanent(errLeaseLost)
-			}
-			return struct{}{}, err
-		}
+		write = m.finishByFinisher(fin, t, final)
 	} else {
 		write = m.finishByUpdate(t, final)
 	}
@@ -200,6 +189,23 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 		backoff.WithMaxElapsedTime(0))
 	if err != nil && !errors.Is(err, errLeaseLost) {
 		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
+	}
+}
+
+// finishByFinisher records the end of work in one write, without a read:
+// final is the whole Operation.
+func (m *Manager) finishByFinisher(fin Finisher, t *task, final *longrunningpb.Operation) func() (struct{}, error) {
+	return func() (struct{}, error) {
+		now := m.now()
+		err := fin.Finish(context.Background(), m.cfg.owner, final, now, m.retainUntil(now))
+		switch {
+		case err == nil, errors.Is(err, ErrNotFound):
+			return struct{}{}, nil // deleted: the result is dropped
+		case errors.Is(err, ErrNotOwner):
+			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
+			return struct{}{}, backoff.Permanent(errLeaseLost)
+		}
+		return struct{}{}, err
 	}
 }
 
