@@ -59,7 +59,7 @@ func New(opts ...Option) (*Manager, error) {
 		retention:   DefaultRetention,
 		maxWait:     DefaultMaxWait,
 		pageSize:    DefaultPageSize,
-		maxPageSize: MaxPageSize,
+		maxPageSize: DefaultMaxPageSize,
 		lease:       DefaultLease,
 		sweepPeriod: defaultSweepPeriod,
 	}
@@ -149,6 +149,3 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.workers.close()
 	return err
 }
-
-// Store returns the store the Manager keeps its operations in.
-func (m *Manager) Store() Store { return m.store }

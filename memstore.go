@@ -502,13 +502,6 @@ func (w *memWatcher) stop() {
 	}
 }
 
-// Len returns how many operations the store holds.
-func (s *MemoryStore) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.recs)
-}
-
 var _ Finisher = (*MemoryStore)(nil)
 
 // Finish implements Finisher: it stores op without decoding the record.

@@ -16,7 +16,7 @@ const (
 	DefaultRetention   = 30 * 24 * time.Hour
 	DefaultMaxWait     = 5 * time.Minute
 	DefaultPageSize    = 50
-	MaxPageSize        = 1000
+	DefaultMaxPageSize = 1000
 	DefaultLease       = 30 * time.Second
 	defaultSweepPeriod = time.Minute
 	sweepBatch         = 1000
@@ -110,13 +110,15 @@ func WithMaxWait(d time.Duration) Option {
 }
 
 // WithPageSize sets List's default page size (used when the request asks
-// for 0) and its maximum (larger requests are capped to it).
-func WithPageSize(def, max int) Option {
+// for 0; DefaultPageSize unless set) and its maximum (larger requests are
+// capped to it; DefaultMaxPageSize unless set). It fails unless
+// 0 < defaultSize <= maxSize.
+func WithPageSize(defaultSize, maxSize int) Option {
 	return func(c *config) error {
-		if def <= 0 || max < def {
-			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", def, max)
+		if defaultSize <= 0 || maxSize < defaultSize {
+			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", defaultSize, maxSize)
 		}
-		c.pageSize, c.maxPageSize = def, max
+		c.pageSize, c.maxPageSize = defaultSize, maxSize
 		return nil
 	}
 }
