@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,7 +59,7 @@ func (c *evalCtx) eval(n *node) bool {
 		if n.presence {
 			return e.GetCode() != 0
 		}
-		return compareOrdered(n.op, cmpInt(int64(e.GetCode()), n.num))
+		return compareOrdered(n.op, cmp.Compare(int64(e.GetCode()), n.num))
 	case nodeErrorMessage:
 		e := c.op.GetError()
 		if e == nil {
@@ -389,14 +390,4 @@ func compareOrdered(op opKind, c int) bool {
 		return c >= 0
 	}
 	return false
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
