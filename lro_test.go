@@ -717,7 +717,9 @@ func TestWaitHonoursRPCDeadline(t *testing.T) {
 	clk := lrotest.NewClock(epoch) // never advanced: only the deadline can end the wait
 	m := newManager(t, lro.WithClock(clk))
 	op, _ := m.Create(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// Wait answers a tenth of the time left before the deadline: 50ms here,
+	// enough margin for a loaded machine running the race detector.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	got, err := m.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: op.GetName(), Timeout: durationpb.New(time.Hour)})
 	if err != nil {
