@@ -288,15 +288,12 @@ func resolve(md protoreflect.MessageDescriptor, d *dynLeaf) (*accessor, *Error) 
 				return acc, err
 			}
 			md = fd.MapValue().Message()
-		case fd.IsList():
+		default:
 			acc.steps = append(acc.steps, st)
-			if last {
+			if last && fd.IsList() {
 				acc.term, err = newListTerminal(fd, d)
 				return acc, err
 			}
-			md = fd.Message()
-		default:
-			acc.steps = append(acc.steps, st)
 			if last {
 				acc.term, err = newValueTerminal(fd, d)
 				return acc, err

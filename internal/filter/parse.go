@@ -310,24 +310,18 @@ func isComparatorStart(c byte) bool {
 	return c == '=' || c == '!' || c == '<' || c == '>' || c == ':'
 }
 
-// comparator reads a comparator at the current position.
+// comparators lists the comparators with the two-character ones first, so
+// that "<=" is not read as "<".
+var comparators = [...]opKind{opLe, opGe, opNe, opEq, opLt, opGt, opHas}
+
+// comparator reads a comparator at the current position and returns it
+// with its length, or a length of 0 when there is none.
 func (p *parser) comparator() (opKind, int) {
 	s := p.src[p.pos:]
-	switch {
-	case strings.HasPrefix(s, "<="):
-		return opLe, 2
-	case strings.HasPrefix(s, ">="):
-		return opGe, 2
-	case strings.HasPrefix(s, "!="):
-		return opNe, 2
-	case strings.HasPrefix(s, "="):
-		return opEq, 1
-	case strings.HasPrefix(s, "<"):
-		return opLt, 1
-	case strings.HasPrefix(s, ">"):
-		return opGt, 1
-	case strings.HasPrefix(s, ":"):
-		return opHas, 1
+	for _, op := range comparators {
+		if strings.HasPrefix(s, opText[op]) {
+			return op, len(opText[op])
+		}
 	}
 	return 0, 0
 }
