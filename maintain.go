@@ -155,7 +155,6 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		return
 	}
 	t := m.newTask(context.Background(), name)
-	m.work.Add(1)
 	m.mu.Unlock()
 
 	var attempt int32
@@ -169,17 +168,13 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		return nil
 	})
 	if err != nil {
-		m.dropTask(t)
-		m.work.Done()
+		m.endTask(t)
 		return
 	}
 	req := r.Request
-	op := &Op{m: m, name: name, attempt: attempt, md: r.Operation.GetMetadata()}
-	m.workers.goRun(func() {
-		m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
-			return h(ctx, op, req)
-		}, op)
-	})
+	m.launch(t, func(ctx context.Context, op *Op) (proto.Message, error) {
+		return h(ctx, op, req)
+	}, attempt, r.Operation.GetMetadata())
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be

@@ -62,15 +62,13 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		// Registered before the record exists, so a cancellation from
 		// another replica cannot slip in between.
 		t = m.newTask(ctx, name)
-		m.work.Add(1)
 	}
 	m.mu.Unlock()
 
 	stored, created, err := m.store.Create(ctx, rec)
 	if err != nil || !created {
 		if t != nil {
-			m.dropTask(t)
-			m.work.Done()
+			m.endTask(t)
 		}
 		if err != nil {
 			return nil, storeError(err, name)
@@ -78,24 +76,27 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		return stored.Operation, nil
 	}
 	if t != nil {
-		op := &Op{m: m, name: name, attempt: stored.Attempt, md: stored.Operation.GetMetadata()}
-		m.workers.goRun(func() { m.run(t, work, op) })
+		m.launch(t, work, stored.Attempt, stored.Operation.GetMetadata())
 	}
 	return stored.Operation, nil
 }
 
-// newTask registers running work and starts watching its record for
-// cancellation requests, which may come from another replica. The caller
-// holds m.mu.
+// newTask registers work about to run here, counts it in m.work, and
+// starts watching its record for cancellation requests, which may come
+// from another replica. The caller holds m.mu and ends the task with
+// endTask, directly or through launch.
 func (m *Manager) newTask(ctx context.Context, name string) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	t := &task{name: name, ctx: wctx, cancel: cancel}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
+	m.work.Add(1)
 	return t
 }
 
-func (m *Manager) dropTask(t *task) {
+// endTask undoes newTask: it stops the watch, unregisters the task,
+// releases its context and its count in m.work.
+func (m *Manager) endTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()
 	if m.running[t.name] == t {
@@ -103,13 +104,19 @@ func (m *Manager) dropTask(t *task) {
 	}
 	m.mu.Unlock()
 	t.cancel(nil)
+	m.work.Done()
 }
 
-// run executes work and finishes its operation. It owns one count of
-// m.work.
+// launch runs work for task t on a pooled goroutine, as run number attempt
+// of the operation, whose metadata is md so far.
+func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
+	op := &Op{m: m, name: t.name, attempt: attempt, md: md}
+	m.workers.goRun(func() { m.run(t, work, op) })
+}
+
+// run executes work and finishes its operation, then ends the task.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
-	defer m.work.Done()
-	defer m.dropTask(t)
+	defer m.endTask(t)
 	resp, err := callWork(t.ctx, work, op)
 	t.stopWatch()
 	m.finish(t, op, resp, err)
