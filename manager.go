@@ -39,7 +39,7 @@ type Manager struct {
 	// abandonCtx ends when Close's context does: finishing stops retrying.
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
-	work          sync.WaitGroup // one count per work started and not yet finished
+	work          sync.WaitGroup // one count per task, from newTask to endTask
 	bg            sync.WaitGroup // the sweep and lease loops
 	workers       *pool          // runs the work; closed by Close once the work has ended
 

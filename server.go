@@ -7,6 +7,10 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
+// GetOperation, ListOperations and DeleteOperation, and what every RPC
+// shares: the name check, the Authorizer and the live-record lookup.
+// WaitOperation is in wait.go, CancelOperation in cancel.go.
+
 // authorize asks the Authorizer, if any, about method on name.
 func (m *Manager) authorize(ctx context.Context, method, name string) error {
 	if m.cfg.authorize == nil {
