@@ -12,7 +12,8 @@ import (
 // context cancelled (on whichever replica runs it) and, when it returns,
 // the operation ends with CANCELLED unless the work finished anyway. An
 // operation made by Create, which nothing here runs, ends with CANCELLED
-// at once. Cancelling a done operation changes nothing and succeeds.
+// at once. Cancelling a done operation changes nothing and succeeds. It
+// fails as GetOperation does.
 func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
 	if err := m.checkName(ctx, MethodCancel, name); err != nil {

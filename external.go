@@ -13,7 +13,9 @@ import (
 // caller (another system, a callback) updates and ends it.
 
 // Create records a new operation that nothing in this library runs: the
-// caller finishes it later with Complete or Fail.
+// caller finishes it later with Complete or Fail. It fails with
+// INVALID_ARGUMENT for a malformed parent or unpackable metadata,
+// UNAVAILABLE after Close or when the store fails.
 func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
 	return m.start(ctx, nil, "", nil, opts)
 }

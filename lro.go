@@ -33,7 +33,9 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 
 // Start records a new operation, runs work in its own goroutine and returns
 // the operation (not done) at once. See StartOption for naming and
-// idempotency. After Close it fails with UNAVAILABLE.
+// idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
+// parent or unpackable metadata, and with UNAVAILABLE after Close or when
+// the store fails.
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
 		return nil, status.Error(codes.InvalidArgument, "lro: Start: nil work")

@@ -54,6 +54,7 @@ var (
 )
 
 // New returns a Manager configured by opts. Call Close when done with it.
+// It fails with the error of the first option that refuses its value.
 func New(opts ...Option) (*Manager, error) {
 	c := config{
 		retention:   DefaultRetention,

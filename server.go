@@ -43,7 +43,10 @@ func (m *Manager) checkName(ctx context.Context, method, name string) error {
 	return m.authorize(ctx, method, name)
 }
 
-// GetOperation returns the latest state of an operation.
+// GetOperation returns the latest state of an operation. It fails with
+// INVALID_ARGUMENT for an empty or malformed name, NOT_FOUND for an unknown
+// or expired one, the Authorizer's status when it denies, and UNAVAILABLE
+// when the store fails.
 func (m *Manager) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	if err := m.checkName(ctx, MethodGet, req.GetName()); err != nil {
 		return nil, err
@@ -60,6 +63,10 @@ func (m *Manager) current(ctx context.Context, name string) (*longrunningpb.Oper
 // ListOperations lists the operations of a collection, newest first, a
 // page at a time. The name is "" (every operation), "operations",
 // "{parent}/operations" or "{parent}"; a "-" segment matches any segment.
+// A malformed name, a negative page_size, a bad filter (docs/FILTERING.md)
+// or a page token that is garbage, tampered with, or from another name or
+// filter is INVALID_ARGUMENT; a denial is the Authorizer's status; a store
+// failure is UNAVAILABLE.
 func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	all, parent, err := parseCollection(req.GetName())
 	if err != nil {
@@ -123,7 +130,7 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 }
 
 // DeleteOperation removes an operation's record. Work still running is not
-// cancelled; its result is dropped.
+// cancelled; its result is dropped. It fails as GetOperation does.
 func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
 	if err := m.checkName(ctx, MethodDelete, name); err != nil {
