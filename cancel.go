@@ -5,8 +5,6 @@ import (
 	"errors"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -14,7 +12,8 @@ import (
 // context cancelled (on whichever replica runs it) and, when it returns,
 // the operation ends with CANCELLED unless the work finished anyway. An
 // operation made by Create, which nothing here runs, ends with CANCELLED
-// at once. Cancelling a done operation changes nothing and succeeds.
+// at once. Cancelling a done operation changes nothing and succeeds. It
+// fails as GetOperation does.
 func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
 	if err := m.checkName(ctx, MethodCancel, name); err != nil {
@@ -27,15 +26,12 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 		if r.Done() || r.CancelRequested {
 			return errNoChange
 		}
-		now := m.now()
-		r.UpdateTime = now
 		if r.Owner == "" {
-			r.Operation.Done = true
-			r.Operation.Result = &longrunningpb.Operation_Error{Error: status.New(codes.Canceled, "operation cancelled").Proto()}
-			r.ExpireTime = now.Add(m.cfg.retention)
+			m.endRecord(r, failed(cancelledStatus()))
 			return nil
 		}
 		r.CancelRequested = true
+		r.UpdateTime = m.now()
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoChange) {
@@ -51,18 +47,10 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 	return &emptypb.Empty{}, nil
 }
 
-// DeleteOperation removes an operation's record. Work still running is not
-// cancelled; its result is dropped.
-func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	name := req.GetName()
-	if err := m.checkName(ctx, MethodDelete, name); err != nil {
-		return nil, err
+// onEvent cancels the task's work when a cancellation is requested,
+// wherever the request came from.
+func (t *task) onEvent(ev Event) {
+	if ev.CancelRequested {
+		t.cancel(errCancelled)
 	}
-	if _, err := m.lookup(ctx, name); err != nil {
-		return nil, err
-	}
-	if err := m.store.Delete(ctx, name); err != nil {
-		return nil, storeError(err, name)
-	}
-	return &emptypb.Empty{}, nil
 }

@@ -48,3 +48,43 @@ func authError(err error) error {
 	}
 	return status.Error(codes.PermissionDenied, err.Error())
 }
+
+// cancelledStatus is the status an operation ends with once cancelled.
+func cancelledStatus() *status.Status {
+	return status.New(codes.Canceled, "operation cancelled")
+}
+
+// errorStatus turns an error that work returned, or that a caller passed
+// to Fail, into the status its operation ends with: the ErrorMapper's
+// answer, else the error's own gRPC status (or its context error's), else
+// UNKNOWN with its message. The result is never OK: an OK or missing
+// status becomes UNKNOWN, with the OK status's message or "operation
+// failed".
+func (m *Manager) errorStatus(err error) *status.Status {
+	var st *status.Status
+	if err != nil && m.cfg.mapError != nil {
+		st = m.cfg.mapError(err)
+	}
+	if st == nil && err != nil {
+		st = defaultStatus(err)
+	}
+	if st == nil || st.Code() == codes.OK {
+		msg := "operation failed"
+		if st != nil && st.Message() != "" {
+			msg = st.Message()
+		}
+		st = status.New(codes.Unknown, msg)
+	}
+	return st
+}
+
+// defaultStatus is the status of a work error when no mapper decides.
+func defaultStatus(err error) *status.Status {
+	if s, ok := status.FromError(err); ok {
+		return s
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err)
+	}
+	return status.New(codes.Unknown, err.Error())
+}

@@ -5,3 +5,13 @@ func SetAfterSweep(m *Manager, f func(n int)) { m.afterSweep = f }
 
 // SetAfterMaintain installs a hook called after every lease round, for tests.
 func SetAfterMaintain(m *Manager, f func()) { m.afterMaintain = f }
+
+// Store returns the store the Manager keeps its operations in, for tests.
+func (m *Manager) Store() Store { return m.store }
+
+// Len returns how many operations the store holds, for tests.
+func (s *MemoryStore) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.recs)
+}

@@ -21,7 +21,8 @@ type kindHandler func(ctx context.Context, op *Op, req *anypb.Any) (proto.Messag
 // Register makes h the work of operations of the given kind, started with
 // StartKind. Because the request is stored with the operation, a replica
 // sharing the store can run it again when the one running it dies. Register
-// every kind before starting any operation.
+// every kind before starting any operation. It fails for an empty kind, a
+// nil handler, or a kind already registered.
 func Register[Req proto.Message](m *Manager, kind string, h Handler[Req]) error {
 	if kind == "" || h == nil {
 		return fmt.Errorf("lro: Register: empty kind or nil handler")
@@ -44,7 +45,8 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req]) error 
 }
 
 // StartKind starts an operation of a registered kind with req as its
-// request. It takes the same options as Start.
+// request. It takes the same options as Start and fails as Start does, and
+// with INVALID_ARGUMENT for a kind that is not registered or a nil req.
 func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message, opts ...StartOption) (*longrunningpb.Operation, error) {
 	m.mu.Lock()
 	h := m.kinds[kind]

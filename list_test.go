@@ -122,7 +122,7 @@ func TestListOrderTiesByName(t *testing.T) {
 }
 
 func TestListPageSize(t *testing.T) {
-	m := newManager(t, lro.WithPageSize(lro.DefaultPageSize, lro.MaxPageSize))
+	m := newManager(t, lro.WithPageSize(lro.DefaultPageSize, lro.DefaultMaxPageSize))
 	ctx := context.Background()
 	for range 1100 {
 		if _, err := m.Create(ctx); err != nil {

@@ -3,9 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
-	"time"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -157,7 +155,6 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		return
 	}
 	t := m.newTask(context.Background(), name)
-	m.work.Add(1)
 	m.mu.Unlock()
 
 	var attempt int32
@@ -171,17 +168,13 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		return nil
 	})
 	if err != nil {
-		m.dropTask(t)
-		m.work.Done()
+		m.endTask(t)
 		return
 	}
 	req := r.Request
-	op := &Op{m: m, name: name, attempt: attempt, md: r.Operation.GetMetadata()}
-	m.spawn(func() {
-		m.run(t, func(ctx context.Context, op *Op) (proto.Message, error) {
-			return h(ctx, op, req)
-		}, op)
-	})
+	m.launch(t, func(ctx context.Context, op *Op) (proto.Message, error) {
+		return h(ctx, op, req)
+	}, attempt, r.Operation.GetMetadata())
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be
@@ -192,19 +185,11 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		if cur.Owner != m.cfg.owner || cur.Done() {
 			return errLeaseLost
 		}
-		now := m.now()
-		var st *status.Status
+		st := status.New(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
 		if cur.CancelRequested {
-			st = status.New(codes.Canceled, "operation cancelled")
-		} else {
-			st = status.Newf(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
+			st = cancelledStatus()
 		}
-		cur.Operation.Done = true
-		cur.Operation.Result = &longrunningpb.Operation_Error{Error: st.Proto()}
-		cur.CancelRequested = false
-		cur.UpdateTime = now
-		cur.ExpireTime = now.Add(m.cfg.retention)
-		cur.LeaseExpireTime = time.Time{}
+		m.endRecord(cur, failed(st))
 		return nil
 	})
 	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, ErrNotFound) {

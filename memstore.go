@@ -521,13 +521,6 @@ func (w *memWatcher) stop() {
 	}
 }
 
-// Len returns how many operations the store holds.
-func (s *MemoryStore) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.recs)
-}
-
 var _ Finisher = (*MemoryStore)(nil)
 
 // Finish implements Finisher: it stores op without decoding the record.
@@ -549,10 +542,7 @@ func (s *MemoryStore) Finish(ctx context.Context, p FinishParams) error {
 		return fmt.Errorf("finishing %q: %w", name, ErrNotOwner)
 	}
 	m := &memRec{name: name, rec: cur.rec, op: b, done: op.GetDone()}
-	m.rec.UpdateTime = p.UpdateTime
-	m.rec.ExpireTime = p.ExpireTime
-	m.rec.CancelRequested = false
-	m.rec.LeaseExpireTime = time.Time{}
+	m.rec.settle(p.UpdateTime, p.ExpireTime)
 	s.write(slot, m)
 	s.event(m, false)
 	return nil

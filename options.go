@@ -16,7 +16,7 @@ const (
 	DefaultRetention   = 30 * 24 * time.Hour
 	DefaultMaxWait     = 5 * time.Minute
 	DefaultPageSize    = 50
-	MaxPageSize        = 1000
+	DefaultMaxPageSize = 1000
 	DefaultLease       = 30 * time.Second
 	defaultSweepPeriod = time.Minute
 	sweepBatch         = 1000
@@ -74,7 +74,7 @@ type config struct {
 }
 
 // WithStore sets where operations are kept. The default is a new
-// MemoryStore. The Manager does not close the store.
+// MemoryStore. The Manager does not close the store. New fails if s is nil.
 func WithStore(s Store) Option {
 	return func(c *config) error {
 		if s == nil {
@@ -86,37 +86,40 @@ func WithStore(s Store) Option {
 }
 
 // WithRetention sets how long done operations are kept before they are
-// removed (default 30 days).
+// removed (default 30 days). New fails unless d is positive.
 func WithRetention(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("lro: WithRetention: %v is not positive", d)
-		}
-		c.retention = d
-		return nil
-	}
+	return positive("WithRetention", d, func(c *config) *time.Duration { return &c.retention })
 }
 
 // WithMaxWait caps how long one WaitOperation call blocks (default 5
-// minutes), whatever timeout the client asks for.
+// minutes), whatever timeout the client asks for. New fails unless d is
+// positive.
 func WithMaxWait(d time.Duration) Option {
+	return positive("WithMaxWait", d, func(c *config) *time.Duration { return &c.maxWait })
+}
+
+// positive is an option that sets the duration field picks out to d, and
+// fails, naming the option, unless d is positive.
+func positive(option string, d time.Duration, field func(*config) *time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return fmt.Errorf("lro: WithMaxWait: %v is not positive", d)
+			return fmt.Errorf("lro: %s: %v is not positive", option, d)
 		}
-		c.maxWait = d
+		*field(c) = d
 		return nil
 	}
 }
 
 // WithPageSize sets List's default page size (used when the request asks
-// for 0) and its maximum (larger requests are capped to it).
-func WithPageSize(def, max int) Option {
+// for 0; DefaultPageSize unless set) and its maximum (larger requests are
+// capped to it; DefaultMaxPageSize unless set). It fails unless
+// 0 < defaultSize <= maxSize.
+func WithPageSize(defaultSize, maxSize int) Option {
 	return func(c *config) error {
-		if def <= 0 || max < def {
-			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", def, max)
+		if defaultSize <= 0 || maxSize < defaultSize {
+			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", defaultSize, maxSize)
 		}
-		c.pageSize, c.maxPageSize = def, max
+		c.pageSize, c.maxPageSize = defaultSize, maxSize
 		return nil
 	}
 }
@@ -137,7 +140,9 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }
 
-// WithClock replaces the system clock, for tests.
+// WithClock replaces the system clock, so that a host's tests can drive
+// leases, sweeps and waits with a fake clock such as lrotest.Clock. A nil
+// clock means the system clock.
 func WithClock(clk Clock) Option {
 	return func(c *config) error { c.clock = clk; return nil }
 }
@@ -150,6 +155,7 @@ func WithTypeResolver(r TypeResolver) Option {
 
 // WithOwner names this Manager among the replicas sharing a Store; the
 // default is a random id. Operations it runs carry the name as their owner.
+// New fails if id is empty.
 func WithOwner(id string) Option {
 	return func(c *config) error {
 		if id == "" {
@@ -162,33 +168,24 @@ func WithOwner(id string) Option {
 
 // WithLease sets how long a replica's claim on the work it runs lasts
 // without renewal (default 30 s). It renews every third of that; another
-// replica takes over operations whose lease has lapsed.
+// replica takes over operations whose lease has lapsed. New fails unless d
+// is positive.
 func WithLease(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("lro: WithLease: %v is not positive", d)
-		}
-		c.lease = d
-		return nil
-	}
+	return positive("WithLease", d, func(c *config) *time.Duration { return &c.lease })
 }
 
 // WithSweepPeriod sets how often expired operations are removed from the
 // store (default one minute). Expired operations are NOT_FOUND at once,
-// whether or not a sweep has removed them yet.
+// whether or not a sweep has removed them yet. New fails unless d is
+// positive.
 func WithSweepPeriod(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("lro: WithSweepPeriod: %v is not positive", d)
-		}
-		c.sweepPeriod = d
-		return nil
-	}
+	return positive("WithSweepPeriod", d, func(c *config) *time.Duration { return &c.sweepPeriod })
 }
 
 // WithPageTokenKey sets the key that signs page tokens. Replicas that
 // share a store must share the key unless the store provides one
-// (TokenSecreter); the default is a random key per Manager.
+// (TokenSecreter); the default is a random key per Manager. New fails if
+// key is shorter than 16 bytes.
 func WithPageTokenKey(key []byte) Option {
 	return func(c *config) error {
 		if len(key) < 16 {

@@ -1,13 +1,19 @@
 package lro
 
 import (
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A page token is base64url(payload || mac), where payload is
@@ -72,4 +78,35 @@ func tokenMAC(key, payload []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(payload)
 	return m.Sum(nil)[:tokenMACSize]
+}
+
+// pageTokenKey returns the key that signs page tokens: the configured one,
+// the store's, or a random one made once.
+func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
+	m.mu.Lock()
+	key := m.tokenKey
+	m.mu.Unlock()
+	if key != nil {
+		return key, nil
+	}
+	if ts, ok := m.store.(TokenSecreter); ok {
+		k, err := ts.TokenSecret(ctx)
+		if err != nil {
+			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
+		}
+		if len(k) == 0 {
+			return nil, status.Error(codes.Unavailable, "operation store: empty page token key")
+		}
+		key = k
+	} else {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	m.mu.Lock()
+	if m.tokenKey == nil {
+		m.tokenKey = key
+	}
+	key = m.tokenKey
+	m.mu.Unlock()
+	return key, nil
 }

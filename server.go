@@ -2,13 +2,14 @@ package lro
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
+
+// GetOperation, ListOperations and DeleteOperation, and what every RPC
+// shares: the name check, the Authorizer and the live-record lookup.
+// WaitOperation is in wait.go, CancelOperation in cancel.go.
 
 // authorize asks the Authorizer, if any, about method on name.
 func (m *Manager) authorize(ctx context.Context, method, name string) error {
@@ -19,11 +20,6 @@ func (m *Manager) authorize(ctx context.Context, method, name string) error {
 		return authError(err)
 	}
 	return nil
-}
-
-// expired reports whether a done record is past its retention.
-func (m *Manager) expired(r *Record) bool {
-	return r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(m.now())
 }
 
 // lookup reads a live record for an RPC on name.
@@ -47,7 +43,10 @@ func (m *Manager) checkName(ctx context.Context, method, name string) error {
 	return m.authorize(ctx, method, name)
 }
 
-// GetOperation returns the latest state of an operation.
+// GetOperation returns the latest state of an operation. It fails with
+// INVALID_ARGUMENT for an empty or malformed name, NOT_FOUND for an unknown
+// or expired one, the Authorizer's status when it denies, and UNAVAILABLE
+// when the store fails.
 func (m *Manager) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	if err := m.checkName(ctx, MethodGet, req.GetName()); err != nil {
 		return nil, err
@@ -64,6 +63,10 @@ func (m *Manager) current(ctx context.Context, name string) (*longrunningpb.Oper
 // ListOperations lists the operations of a collection, newest first, a
 // page at a time. The name is "" (every operation), "operations",
 // "{parent}/operations" or "{parent}"; a "-" segment matches any segment.
+// A malformed name, a negative page_size, a bad filter (docs/FILTERING.md)
+// or a page token that is garbage, tampered with, or from another name or
+// filter is INVALID_ARGUMENT; a denial is the Authorizer's status; a store
+// failure is UNAVAILABLE.
 func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	all, parent, err := parseCollection(req.GetName())
 	if err != nil {
@@ -101,7 +104,7 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	now := m.now()
 	perOp := all && m.cfg.authorize != nil
 	q.Match = func(r *Record) bool {
-		if r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(now) {
+		if r.expiredAt(now) {
 			return false
 		}
 		if perOp && m.cfg.authorize(ctx, MethodGet, r.Operation.GetName()) != nil {
@@ -126,33 +129,18 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	return resp, nil
 }
 
-// pageTokenKey returns the key that signs page tokens: the configured one,
-// the store's, or a random one made once.
-func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
-	m.mu.Lock()
-	key := m.tokenKey
-	m.mu.Unlock()
-	if key != nil {
-		return key, nil
+// DeleteOperation removes an operation's record. Work still running is not
+// cancelled; its result is dropped. It fails as GetOperation does.
+func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	name := req.GetName()
+	if err := m.checkName(ctx, MethodDelete, name); err != nil {
+		return nil, err
 	}
-	if ts, ok := m.store.(TokenSecreter); ok {
-		k, err := ts.TokenSecret(ctx)
-		if err != nil {
-			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
-		}
-		if len(k) == 0 {
-			return nil, status.Error(codes.Unavailable, "operation store: empty page token key")
-		}
-		key = k
-	} else {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
+	if _, err := m.lookup(ctx, name); err != nil {
+		return nil, err
 	}
-	m.mu.Lock()
-	if m.tokenKey == nil {
-		m.tokenKey = key
+	if err := m.store.Delete(ctx, name); err != nil {
+		return nil, storeError(err, name)
 	}
-	key = m.tokenKey
-	m.mu.Unlock()
-	return key, nil
+	return &emptypb.Empty{}, nil
 }

@@ -12,6 +12,8 @@ import (
 // the request's timeout, the RPC deadline and the server cap (WithMaxWait)
 // has passed, then returns its latest state: a timeout is not an error. An
 // unset timeout means the server cap; a negative one is INVALID_ARGUMENT.
+// Otherwise it fails as GetOperation does, or with the status of ctx's
+// error when the caller goes away.
 // Waiters are woken by the store's change notification, never by polling
 // an in-process store.
 func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
@@ -81,11 +83,4 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 			return r.opOrNil(), err
 		}
 	}
-}
-
-func (r *Record) opOrNil() *longrunningpb.Operation {
-	if r == nil {
-		return nil
-	}
-	return r.Operation
 }

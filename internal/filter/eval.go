@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +24,15 @@ type evalCtx struct {
 	types    [2]*typeInfo
 }
 
+// matchString matches a string field against a restriction on it: with
+// :* it is present when not empty.
+func (n *node) matchString(s string) bool {
+	if n.presence {
+		return s != ""
+	}
+	return compareString(n.op, &n.str, s)
+}
+
 func (c *evalCtx) eval(n *node) bool {
 	switch n.kind {
 	case nodeAnd:
@@ -42,10 +52,7 @@ func (c *evalCtx) eval(n *node) bool {
 	case nodeNot:
 		return !c.eval(n.kids[0])
 	case nodeName:
-		if n.presence {
-			return c.op.GetName() != ""
-		}
-		return compareString(n.op, &n.str, c.op.GetName())
+		return n.matchString(c.op.GetName())
 	case nodeDone:
 		return (c.op.GetDone() == n.b) == (n.op == opEq)
 	case nodeError:
@@ -58,27 +65,15 @@ func (c *evalCtx) eval(n *node) bool {
 		if n.presence {
 			return e.GetCode() != 0
 		}
-		return compareOrdered(n.op, cmpInt(int64(e.GetCode()), n.num))
+		return compareOrdered(n.op, cmp.Compare(int64(e.GetCode()), n.num))
 	case nodeErrorMessage:
 		e := c.op.GetError()
-		if e == nil {
-			return false
-		}
-		if n.presence {
-			return e.GetMessage() != ""
-		}
-		return compareString(n.op, &n.str, e.GetMessage())
+		return e != nil && n.matchString(e.GetMessage())
 	case nodeAnyPresence:
 		return c.any(n.side) != nil
 	case nodeAnyType:
 		a := c.any(n.side)
-		if a == nil {
-			return false
-		}
-		if n.presence {
-			return a.GetTypeUrl() != ""
-		}
-		return compareString(n.op, &n.str, a.GetTypeUrl())
+		return a != nil && n.matchString(a.GetTypeUrl())
 	case nodeDyn:
 		m, ti := c.message(n.side)
 		if m == nil {
@@ -426,14 +421,4 @@ func compareOrdered(op opKind, c int) bool {
 		return c >= 0
 	}
 	return false
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -139,6 +139,20 @@ func (p *parser) keyword(kw string) bool {
 	return end == len(p.src) || isSpace(p.src[end]) || p.src[end] == '(' || p.src[end] == ')'
 }
 
+// noOperand reports whether what follows cannot start an operand: the end
+// of the input, a closing parenthesis, or AND or OR.
+func (p *parser) noOperand() bool {
+	return p.eof() || p.src[p.pos] == ')' || p.keyword("AND") || p.keyword("OR")
+}
+
+// join makes a conjunction or disjunction of kids, or kids[0] alone.
+func join(kind exprKind, pos int, kids []*expr) *expr {
+	if len(kids) == 1 {
+		return kids[0]
+	}
+	return &expr{kind: kind, pos: pos, kids: kids}
+}
+
 // enter counts one more level of nesting and fails past the limit, so that
 // no input can exhaust the stack.
 func (p *parser) enter(pos int) error {
@@ -191,7 +205,7 @@ func (p *parser) parseExpression() (*expr, error) {
 			kwPos := p.pos
 			p.pos += len("AND")
 			p.skipSpace()
-			if p.eof() || p.src[p.pos] == ')' || p.keyword("AND") || p.keyword("OR") {
+			if p.noOperand() {
 				return nil, p.errorf(kwPos, "AND is not followed by a restriction")
 			}
 			continue
@@ -201,10 +215,7 @@ func (p *parser) parseExpression() (*expr, error) {
 		}
 		// Whitespace between two factors: an implicit AND.
 	}
-	if len(kids) == 1 {
-		return kids[0], nil
-	}
-	return &expr{kind: exprAnd, pos: start, kids: kids}, nil
+	return join(exprAnd, start, kids), nil
 }
 
 // parseFactor parses terms joined by OR.
@@ -225,7 +236,7 @@ func (p *parser) parseFactor() (*expr, error) {
 		kwPos := p.pos
 		p.pos += len("OR")
 		p.skipSpace()
-		if p.eof() || p.src[p.pos] == ')' || p.keyword("AND") || p.keyword("OR") {
+		if p.noOperand() {
 			return nil, p.errorf(kwPos, "OR is not followed by a restriction")
 		}
 		t, err := p.parseTerm()
@@ -234,10 +245,7 @@ func (p *parser) parseFactor() (*expr, error) {
 		}
 		kids = append(kids, t)
 	}
-	if len(kids) == 1 {
-		return kids[0], nil
-	}
-	return &expr{kind: exprOr, pos: start, kids: kids}, nil
+	return join(exprOr, start, kids), nil
 }
 
 // parseTerm parses an optional negation and what it negates.
@@ -252,7 +260,7 @@ func (p *parser) parseTerm() (*expr, error) {
 	case p.keyword("NOT"):
 		p.pos += len("NOT")
 		p.skipSpace()
-		if p.eof() || p.src[p.pos] == ')' || p.keyword("AND") || p.keyword("OR") {
+		if p.noOperand() {
 			return nil, p.errorf(start, "NOT is not followed by a restriction")
 		}
 	default:
@@ -310,24 +318,18 @@ func isComparatorStart(c byte) bool {
 	return c == '=' || c == '!' || c == '<' || c == '>' || c == ':'
 }
 
-// comparator reads a comparator at the current position.
+// comparators lists the comparators with the two-character ones first, so
+// that "<=" is not read as "<".
+var comparators = [...]opKind{opLe, opGe, opNe, opEq, opLt, opGt, opHas}
+
+// comparator reads a comparator at the current position and returns it
+// with its length, or a length of 0 when there is none.
 func (p *parser) comparator() (opKind, int) {
 	s := p.src[p.pos:]
-	switch {
-	case strings.HasPrefix(s, "<="):
-		return opLe, 2
-	case strings.HasPrefix(s, ">="):
-		return opGe, 2
-	case strings.HasPrefix(s, "!="):
-		return opNe, 2
-	case strings.HasPrefix(s, "="):
-		return opEq, 1
-	case strings.HasPrefix(s, "<"):
-		return opLt, 1
-	case strings.HasPrefix(s, ">"):
-		return opGt, 1
-	case strings.HasPrefix(s, ":"):
-		return opHas, 1
+	for _, op := range comparators {
+		if strings.HasPrefix(s, opText[op]) {
+			return op, len(opText[op])
+		}
 	}
 	return 0, 0
 }
@@ -368,7 +370,7 @@ func (p *parser) parseRestriction() (*expr, error) {
 	opPos := p.pos
 	p.pos += n
 	p.skipSpace()
-	if p.eof() || p.src[p.pos] == ')' || p.keyword("AND") || p.keyword("OR") {
+	if p.noOperand() {
 		return nil, p.errorf(opPos, "comparator %s is not followed by a value", op)
 	}
 	r := &expr{kind: exprRestriction, pos: start, path: path, op: op, opPos: opPos}

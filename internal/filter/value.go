@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -126,6 +127,8 @@ func numberSyntax(s string) bool {
 	return i == len(s)
 }
 
+// cmpFloat is cmp.Compare but for NaN, which is unordered here (cmp.Compare
+// orders it before every number).
 func cmpFloat(a, b float64) int {
 	switch {
 	case a < b:
@@ -138,20 +141,10 @@ func cmpFloat(a, b float64) int {
 	return unordered
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func (n *number) cmpInt(a int64) int {
 	switch n.kind {
 	case numInt:
-		return cmpInt(a, n.i)
+		return cmp.Compare(a, n.i)
 	case numUint:
 		return -1 // n.u is above every int64
 	}
@@ -164,9 +157,9 @@ func (n *number) cmpUint(a uint64) int {
 		if n.i < 0 {
 			return 1
 		}
-		return cmpUint(a, uint64(n.i))
+		return cmp.Compare(a, uint64(n.i))
 	case numUint:
-		return cmpUint(a, n.u)
+		return cmp.Compare(a, n.u)
 	}
 	return cmpFloat(float64(a), n.f)
 }
@@ -266,9 +259,9 @@ func (t *terminal) evalMessage(m protoreflect.Message) bool {
 	switch t.kind {
 	case termTime, termDuration:
 		s, n := m.Get(t.secFd).Int(), m.Get(t.nanosFd).Int()
-		c := cmpInt(s, t.sec)
+		c := cmp.Compare(s, t.sec)
 		if c == 0 {
-			c = cmpInt(n, t.nanos)
+			c = cmp.Compare(n, t.nanos)
 		}
 		return compareOrdered(t.op, c)
 	case termWrapper:

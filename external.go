@@ -1,0 +1,74 @@
+package lro
+
+import (
+	"context"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Operations driven from outside the library: Create records one, and the
+// caller (another system, a callback) updates and ends it.
+
+// Create records a new operation that nothing in this library runs: the
+// caller finishes it later with Complete or Fail. It fails with
+// INVALID_ARGUMENT for a malformed parent or unpackable metadata,
+// UNAVAILABLE after Close or when the store fails.
+func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
+	return m.start(ctx, nil, "", nil, opts)
+}
+
+// SetMetadata replaces the metadata of an operation made by Create. It
+// fails with FAILED_PRECONDITION once the operation is done.
+func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message) error {
+	a, err := packAny(md)
+	if err != nil {
+		return err
+	}
+	return m.updateExternal(ctx, name, func(r *Record) {
+		r.Operation.Metadata = a
+		r.UpdateTime = m.now()
+	})
+}
+
+// Complete ends an operation made by Create with resp as its response. It
+// fails with FAILED_PRECONDITION when the operation is already done (for
+// example, cancelled).
+func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message) error {
+	a, err := packResponse(resp)
+	if err != nil {
+		return err
+	}
+	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, succeeded(a)) })
+}
+
+// Fail ends an operation made by Create with err's status (see
+// ErrorMapper); an OK or missing status becomes UNKNOWN. It fails with
+// FAILED_PRECONDITION when the operation is already done.
+func (m *Manager) Fail(ctx context.Context, name string, err error) error {
+	final := failed(m.errorStatus(err))
+	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, final) })
+}
+
+// updateExternal applies change to an operation made by Create that is not
+// done yet. It fails with INVALID_ARGUMENT for a malformed name, NOT_FOUND
+// for an unknown one, and FAILED_PRECONDITION for an operation that is done
+// or run by a work function.
+func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {
+	if _, err := parseOperationName(name); err != nil {
+		return invalidArgument("%v", err)
+	}
+	_, err := m.store.Update(ctx, name, func(r *Record) error {
+		if r.Done() {
+			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
+		}
+		if r.Owner != "" {
+			return status.Errorf(codes.FailedPrecondition, "operation %q is run by its work function", name)
+		}
+		change(r)
+		return nil
+	})
+	return storeError(err, name)
+}

@@ -1,0 +1,64 @@
+package lro
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Op is the handle work uses to learn about and update its operation.
+type Op struct {
+	m       *Manager
+	name    string
+	attempt int32
+
+	mu sync.Mutex // serialises SetMetadata, so md is what the store holds
+	md *anypb.Any // the metadata last written
+}
+
+// metadata returns the metadata the work last wrote.
+func (o *Op) metadata() *anypb.Any {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.md
+}
+
+// Name returns the operation's name.
+func (o *Op) Name() string { return o.name }
+
+// Attempt returns which run of the operation this is, starting at 1. Only
+// registered work (StartKind) is ever run more than once.
+func (o *Op) Attempt() int { return int(o.attempt) }
+
+// SetMetadata replaces the operation's metadata, for example to publish
+// progress; the next Get shows it. It fails with NOT_FOUND once the
+// operation was deleted, and with FAILED_PRECONDITION once this replica no
+// longer owns it.
+func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
+	a, err := packAny(md)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, err = o.m.store.Update(ctx, o.name, func(r *Record) error {
+		if r.Owner != o.m.cfg.owner {
+			return status.Errorf(codes.FailedPrecondition, "operation %q: this replica no longer owns it", o.name)
+		}
+		if r.Done() {
+			return status.Errorf(codes.FailedPrecondition, "operation %q is done", o.name)
+		}
+		r.Operation.Metadata = a
+		r.UpdateTime = o.m.now()
+		return nil
+	})
+	if err != nil {
+		return storeError(err, o.name)
+	}
+	o.md = a
+	return nil
+}
