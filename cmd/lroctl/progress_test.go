@@ -72,7 +72,7 @@ func TestProgressTerminal(t *testing.T) {
 
 func TestPlainProgressLines(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, "operations/x") // a buffer is not a terminal
+	p := newProgress(&buf, "operations/x", false)
 	for _, md := range []string{`{}`, `{"progressPercent":1}`, `{"progressPercent":1}`, `{"progressPercent":2.25}`} {
 		p.update(&opView{Name: "operations/x", Metadata: json.RawMessage(md)})
 	}
