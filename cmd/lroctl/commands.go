@@ -70,7 +70,7 @@ type) and RESULT (the response type, or the error).`,
 			}
 			printTable(out, all)
 			if next != "" {
-				fmt.Fprintf(out, "next page token: %s\n", next)
+				fmt.Fprintf(out, "next page token: %s\n", clean(next))
 			}
 			return nil
 		},
@@ -226,7 +226,7 @@ func forEachName(g *globalFlags, verb, done string, call func(backend, context.C
 				return callError{verb + " " + name, err}
 			}
 			if !g.json {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", done, name)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", done, clean(name))
 			}
 		}
 		return nil

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "lroctl: %s\n", errorText(err))
+	fmt.Fprintf(stderr, "lroctl: %s\n", clean(errorText(err)))
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "Run 'lroctl --help' for usage.\n")

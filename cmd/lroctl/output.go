@@ -58,19 +58,20 @@ func indentJSON(raw json.RawMessage, prefix string) string {
 	return prefix + buf.String()
 }
 
-// printOp prints one operation, as text or as JSON.
+// printOp prints one operation, as text or as JSON. Text from the server
+// is escaped (see clean).
 func printOp(w io.Writer, o *opView, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, o.raw)
 	}
-	fmt.Fprintf(w, "Name:      %s\n", o.Name)
+	fmt.Fprintf(w, "Name:      %s\n", clean(o.Name))
 	fmt.Fprintf(w, "State:     %s\n", o.state())
 	if p, ok := progressOf(o.Metadata); ok {
 		fmt.Fprintf(w, "Progress:  %s\n", formatPercent(p))
 	}
 	if o.Error != nil {
 		st := o.status()
-		fmt.Fprintf(w, "Error:     %s (%d): %s\n", codeName(st.Code()), o.Error.Code, st.Message())
+		fmt.Fprintf(w, "Error:     %s (%d): %s\n", codeName(st.Code()), o.Error.Code, clean(st.Message()))
 		for _, d := range o.Error.Details {
 			printAny(w, "Detail:    ", d)
 		}
@@ -87,16 +88,17 @@ func printOp(w io.Writer, o *opView, asJSON bool) error {
 // printAny prints an Any in JSON form: a line with the label and its type,
 // then the JSON, indented.
 func printAny(w io.Writer, label string, raw json.RawMessage) {
-	fmt.Fprintf(w, "%s%s\n%s\n", label, anyType(raw), indentJSON(raw, "  "))
+	fmt.Fprintf(w, "%s%s\n%s\n", label, clean(anyType(raw)), cleanLines(indentJSON(raw, "  ")))
 }
 
-// writeJSON prints v as indented JSON.
+// writeJSON prints v as indented JSON, with the characters that could
+// act on a terminal escaped (see jsonSafe).
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding JSON: %w", err)
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", jsonSafe(b))
 	return err
 }
 
@@ -111,7 +113,8 @@ func printListJSON(w io.Writer, ops []*opView, next string) error {
 	return writeJSON(w, out)
 }
 
-// printTable prints operations as an aligned table.
+// printTable prints operations as an aligned table, text from the server
+// escaped (see clean).
 func printTable(w io.Writer, ops []*opView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tPROGRESS\tMETADATA\tRESULT")
@@ -126,9 +129,9 @@ func printTable(w io.Writer, ops []*opView) {
 			st := o.status()
 			result = codeName(st.Code()) + ": " + oneLine(st.Message(), 60)
 		case o.Response != nil:
-			result = shortType(anyType(o.Response))
+			result = clean(shortType(anyType(o.Response)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Name, o.state(), prog, shortType(anyType(o.Metadata)), result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(o.Name), o.state(), prog, clean(shortType(anyType(o.Metadata))), result)
 	}
 	_ = tw.Flush()
 	if len(ops) == 0 {
@@ -136,14 +139,14 @@ func printTable(w io.Writer, ops []*opView) {
 	}
 }
 
-// oneLine joins the words of s with single spaces and keeps at most n
-// runes.
+// oneLine joins the words of s with single spaces, keeps at most n runes
+// and escapes the result (see clean).
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > n {
 		s = string(r[:n-1]) + "…"
 	}
-	return s
+	return clean(s)
 }
 
 func formatPercent(p float64) string {

@@ -128,7 +128,7 @@ type progress struct {
 // newProgress shows the progress of the wait for name on w, a terminal
 // when tty.
 func newProgress(w io.Writer, name string, tty bool) *progress {
-	return &progress{w: w, name: name, tty: tty, last: -1}
+	return &progress{w: w, name: clean(name), tty: tty, last: -1}
 }
 
 // isTerminal reports whether w is a terminal.
