@@ -183,16 +183,18 @@ func (p *progress) update(o *opView) {
 	_ = p.bar.Set(int(pct * 10))
 }
 
-// finish ends the display when the wait ends, done or not.
+// finish ends the display when the wait ends, done or not: the spinner
+// or bar is cleared from the terminal whatever the outcome.
 func (p *progress) finish(o *opView) {
 	if p.spinner != nil {
 		_ = p.spinner.Finish()
 	}
 	if p.bar != nil {
 		if o != nil && o.Done && o.Error == nil {
-			_ = p.bar.Finish()
+			_ = p.bar.Finish() // fills the bar, then clears it
 		} else {
-			_ = p.bar.Exit()
+			_ = p.bar.Exit() // no more drawing
+			_ = p.bar.Clear()
 		}
 	}
 	if !p.tty && o != nil && o.Done {
