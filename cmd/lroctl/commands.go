@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func newListCmd(g *globalFlags) *cobra.Command {
@@ -20,9 +22,16 @@ func newListCmd(g *globalFlags) *cobra.Command {
 		Use:   "list [COLLECTION]",
 		Short: "List operations",
 		Long: `List the operations of a collection, newest first as the server orders
-them. COLLECTION defaults to "operations"; servers that keep operations
-under a parent take e.g. projects/p/locations/l/operations, and "-" as a
-segment matches any value where the server supports it.
+them. Servers that keep operations under a parent take e.g.
+projects/p/locations/l/operations, and "-" as a segment matches any value
+where the server supports it.
+
+Without COLLECTION, lroctl lists every operation the caller may see: over
+gRPC it sends an empty name, which lro servers answer with all of them; a
+server that refuses the empty name (INVALID_ARGUMENT) is asked for
+"operations" instead. REST has no route for all collections, so over REST
+lroctl lists "operations". When it lists "operations" only, it says so on
+standard error.
 
 By default every page is fetched and printed; --one-page prints one page
 and the token of the next (in a "next page token:" line, or the
@@ -44,25 +53,32 @@ type) and RESULT (the response type, or the error).`,
 				return err
 			}
 			defer done()
-			name := "operations"
-			if len(args) == 1 {
-				name = args[0]
+			pages := func(name string) ([]*opView, string, error) {
+				return listPages(ctx, be, name, filter, pageSize, token, onePage)
 			}
-			var all []*opView
-			next := token
-			for {
-				ops, nt, err := be.list(ctx, name, filter, pageSize, next)
-				if err != nil {
-					return err
+			var (
+				all  []*opView
+				next string
+			)
+			switch {
+			case len(args) == 1:
+				all, next, err = pages(args[0])
+			case !be.listsAll():
+				all, next, err = pages(defaultCollection)
+				if err == nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "lroctl: listed the collection %q only: REST names one collection per URL; give another, such as projects/-/locations/-/operations, to list it\n", defaultCollection)
 				}
-				if nt != "" && nt == next {
-					return fmt.Errorf("the server answered page token %q with the same token; stopping", nt)
+			default:
+				all, next, err = pages("")
+				if refused := err; status.Code(refused) == codes.InvalidArgument {
+					all, next, err = pages(defaultCollection)
+					if err == nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "lroctl: listed the collection %q only: the server refused to list all (%s)\n", defaultCollection, clean(errorText(refused)))
+					}
 				}
-				all = append(all, ops...)
-				next = nt
-				if onePage || next == "" {
-					break
-				}
+			}
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if g.json {
@@ -81,6 +97,32 @@ type) and RESULT (the response type, or the error).`,
 	f.StringVar(&token, "page-token", "", "start at this page `token` from an earlier --one-page listing")
 	f.BoolVar(&onePage, "one-page", false, "fetch one page only and print the next page token")
 	return cmd
+}
+
+// defaultCollection is the collection listed when the server cannot list
+// all of them at once.
+const defaultCollection = "operations"
+
+// listPages lists the collection name from the page token (or the first
+// page), one page or all, and returns the operations and the token of the
+// next page.
+func listPages(ctx context.Context, be backend, name, filter string, pageSize int32, token string, onePage bool) ([]*opView, string, error) {
+	var all []*opView
+	next := token
+	for {
+		ops, nt, err := be.list(ctx, name, filter, pageSize, next)
+		if err != nil {
+			return nil, "", err
+		}
+		if nt != "" && nt == next {
+			return nil, "", fmt.Errorf("the server answered page token %q with the same token; stopping", nt)
+		}
+		all = append(all, ops...)
+		next = nt
+		if onePage || next == "" {
+			return all, next, nil
+		}
+	}
 }
 
 func newGetCmd(g *globalFlags) *cobra.Command {

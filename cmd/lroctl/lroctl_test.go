@@ -86,7 +86,8 @@ func meta(fields map[string]any) *anypb.Any {
 type fakeServer struct {
 	longrunningpb.UnimplementedOperationsServer
 
-	noWait bool // answer WaitOperation with UNIMPLEMENTED
+	noWait   bool // answer WaitOperation with UNIMPLEMENTED
+	needName bool // answer ListOperations with an empty name INVALID_ARGUMENT
 
 	mu      sync.Mutex
 	ops     []*longrunningpb.Operation
@@ -172,12 +173,16 @@ func (f *fakeServer) WaitOperation(ctx context.Context, req *longrunningpb.WaitO
 }
 
 func (f *fakeServer) ListOperations(_ context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	if req.GetName() == "" && f.needName {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var sel []*longrunningpb.Operation
 	for _, op := range f.ops {
+		// An empty name lists every collection, as lro servers do.
 		parent := strings.TrimSuffix(req.GetName(), "operations")
-		if !strings.HasPrefix(op.GetName(), parent+"operations/") || strings.Count(op.GetName(), "/") != strings.Count(parent, "/")+1 {
+		if req.GetName() != "" && (!strings.HasPrefix(op.GetName(), parent+"operations/") || strings.Count(op.GetName(), "/") != strings.Count(parent, "/")+1) {
 			continue
 		}
 		switch req.GetFilter() {
@@ -291,43 +296,55 @@ func TestGolden(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
-		noWait bool
+		noWait bool // the server has no WaitOperation
+		// needName makes the server refuse to list with an empty name.
+		needName bool
+		// restGolden, when set, is the golden file of the REST run, which
+		// then need not print what the gRPC run printed.
+		restGolden string
 	}{
-		{"list", []string{"list"}, false},
-		{"list_pages", []string{"list", "--page-size", "2"}, false},
-		{"list_one_page", []string{"list", "--page-size", "2", "--one-page"}, false},
-		{"list_page_token", []string{"list", "--page-size", "2", "--one-page", "--page-token", "page-2"}, false},
-		{"list_json", []string{"--json", "list", "--page-size", "3"}, false},
-		{"list_filter", []string{"list", "--filter", "done = true"}, false},
-		{"list_bad_filter", []string{"list", "--filter", "done ="}, false},
-		{"list_parent", []string{"list", "projects/p/locations/l/operations"}, false},
-		{"get_running", []string{"get", "operations/export-1"}, false},
-		{"get_succeeded", []string{"get", "operations/export-2"}, false},
-		{"get_failed", []string{"get", "operations/import-3"}, false},
-		{"get_failed_json", []string{"--json", "get", "operations/import-3"}, false},
-		{"get_unknown_type", []string{"get", "operations/custom-4"}, false},
-		{"get_parent", []string{"get", "projects/p/locations/l/operations/build-5"}, false},
-		{"get_missing", []string{"get", "operations/missing"}, false},
-		{"wait_progress", []string{"wait", "--poll-max", "1ms", "operations/progress"}, false},
-		{"wait_progress", []string{"wait", "--poll-max", "1ms", "operations/progress"}, true},
-		{"wait_progress", []string{"wait", "--poll", "--poll-max", "1ms", "operations/progress"}, false},
-		{"wait_fails", []string{"wait", "--poll-max", "1ms", "operations/fails"}, false},
-		{"wait_fails_json", []string{"--json", "wait", "--poll-max", "1ms", "operations/fails"}, false},
-		{"wait_timeout", []string{"--timeout", "2s", "wait", "--refresh", "100ms", "operations/export-1"}, false},
-		{"wait_missing", []string{"wait", "operations/missing"}, false},
-		{"cancel", []string{"cancel", "operations/export-1", "projects/p/locations/l/operations/build-5"}, false},
-		{"cancel_missing", []string{"cancel", "operations/missing"}, false},
-		{"delete", []string{"delete", "operations/export-2", "operations/missing"}, false},
-		{"delete_json", []string{"--json", "delete", "operations/export-2"}, false},
+		{name: "list_all", args: []string{"list"}, restGolden: "list_all_rest"},
+		{name: "list_all_refused", args: []string{"list"}, needName: true, restGolden: "list_all_rest"},
+		{name: "list", args: []string{"list", "operations"}},
+		{name: "list_pages", args: []string{"list", "operations", "--page-size", "2"}},
+		{name: "list_one_page", args: []string{"list", "operations", "--page-size", "2", "--one-page"}},
+		{name: "list_page_token", args: []string{"list", "operations", "--page-size", "2", "--one-page", "--page-token", "page-2"}},
+		{name: "list_json", args: []string{"--json", "list", "operations", "--page-size", "3"}},
+		{name: "list_filter", args: []string{"list", "operations", "--filter", "done = true"}},
+		{name: "list_bad_filter", args: []string{"list", "operations", "--filter", "done ="}},
+		{name: "list_parent", args: []string{"list", "projects/p/locations/l/operations"}},
+		{name: "get_running", args: []string{"get", "operations/export-1"}},
+		{name: "get_succeeded", args: []string{"get", "operations/export-2"}},
+		{name: "get_failed", args: []string{"get", "operations/import-3"}},
+		{name: "get_failed_json", args: []string{"--json", "get", "operations/import-3"}},
+		{name: "get_unknown_type", args: []string{"get", "operations/custom-4"}},
+		{name: "get_parent", args: []string{"get", "projects/p/locations/l/operations/build-5"}},
+		{name: "get_missing", args: []string{"get", "operations/missing"}},
+		{name: "wait_progress", args: []string{"wait", "--poll-max", "1ms", "operations/progress"}},
+		{name: "wait_progress", args: []string{"wait", "--poll-max", "1ms", "operations/progress"}, noWait: true},
+		{name: "wait_progress", args: []string{"wait", "--poll", "--poll-max", "1ms", "operations/progress"}},
+		{name: "wait_fails", args: []string{"wait", "--poll-max", "1ms", "operations/fails"}},
+		{name: "wait_fails_json", args: []string{"--json", "wait", "--poll-max", "1ms", "operations/fails"}},
+		{name: "wait_timeout", args: []string{"--timeout", "2s", "wait", "--refresh", "100ms", "operations/export-1"}},
+		{name: "wait_missing", args: []string{"wait", "operations/missing"}},
+		{name: "cancel", args: []string{"cancel", "operations/export-1", "projects/p/locations/l/operations/build-5"}},
+		{name: "cancel_missing", args: []string{"cancel", "operations/missing"}},
+		{name: "delete", args: []string{"delete", "operations/export-2", "operations/missing"}},
+		{name: "delete_json", args: []string{"--json", "delete", "operations/export-2"}},
 	}
 	for _, tt := range tests {
 		for _, mode := range []string{"grpc", "rest"} {
 			t.Run(fmt.Sprintf("%s/%s/nowait=%v/%s", tt.name, mode, tt.noWait, strings.Join(tt.args[:1], "")), func(t *testing.T) {
 				fake := newFake()
 				fake.noWait = tt.noWait
+				fake.needName = tt.needName
 				flags := servers(t, fake)[mode]
 				got, _ := lroctl(t, append(append([]string{}, flags...), tt.args...)...)
 				header := "$ lroctl " + strings.Join(tt.args, " ") + "\n"
+				if mode == "rest" && tt.restGolden != "" {
+					golden(t, tt.restGolden, header+got)
+					return
+				}
 				variant := tt.noWait || slices.Contains(tt.args, "--poll")
 				if mode == "grpc" && !variant {
 					golden(t, tt.name, header+got)
