@@ -14,15 +14,7 @@ import (
 // collection finds the others.
 func TestListAllManager(t *testing.T) {
 	ctx := context.Background()
-	m, err := lro.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	m := newManager(t)
 	top, err := m.Create(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -289,6 +289,38 @@ func golden(t *testing.T, file, got string) {
 	}
 }
 
+// sameAsGolden checks that got, the transcript of a run whose golden file
+// another run writes, is what testdata/file.golden holds after its command
+// line. With -update it checks nothing.
+func sameAsGolden(t *testing.T, file, got string) {
+	t.Helper()
+	if *update {
+		return
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", file+".golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := strings.Cut(string(want), "\n"); got != body {
+		t.Errorf("output differs from testdata/%s.golden\n--- got\n%s--- want\n%s", file, got, body)
+	}
+}
+
+// newManager returns an in-memory Manager, closed when the test ends.
+func newManager(t *testing.T) *lro.Manager {
+	t.Helper()
+	m, err := lro.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
 // TestGolden runs lroctl against the fake server over gRPC and over REST;
 // both must print exactly the golden output (standard error is not a
 // terminal here, so wait prints plain progress lines).
@@ -350,19 +382,9 @@ func TestGolden(t *testing.T) {
 					golden(t, tt.name, header+got)
 					return
 				}
-				if *update {
-					return // written from the gRPC run
-				}
 				// The REST run and the variants (no WaitOperation on the
 				// server, --poll) must print what the gRPC run printed.
-				want, err := os.ReadFile(filepath.Join("testdata", tt.name+".golden"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, wantBody, _ := strings.Cut(string(want), "\n")
-				if got != wantBody {
-					t.Errorf("output differs from testdata/%s.golden\n--- got\n%s--- want\n%s", tt.name, got, wantBody)
-				}
+				sameAsGolden(t, tt.name, got)
 			})
 		}
 	}
@@ -411,15 +433,7 @@ func TestGoldenUsage(t *testing.T) {
 // successful operation, cancel one and see it fail with CANCELLED.
 func TestManager(t *testing.T) {
 	ctx := context.Background()
-	m, err := lro.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	m := newManager(t)
 	for mode, flags := range servers(t, m) {
 		t.Run(mode, func(t *testing.T) {
 			release := make(chan struct{})
