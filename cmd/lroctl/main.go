@@ -11,6 +11,11 @@
 //
 // Exit status: 0 on success, 1 when an operation failed or a call returned
 // an error, 2 for a usage error.
+//
+// lroctl is a module of its own, so that the library does not require its
+// dependencies. Install it with
+//
+//	go install github.com/lrokit/lro/cmd/lroctl@latest
 package main
 
 import (
