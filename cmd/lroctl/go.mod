@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	cloud.google.com/go/longrunning v1.5.0
-	github.com/lrokit/lro v0.0.0-00010101000000-000000000000
+	github.com/lrokit/lro v0.0.0-20261201134233-a593a6434bc9
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/term v0.47.0
