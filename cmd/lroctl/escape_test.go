@@ -136,3 +136,32 @@ func TestHostileServerEscaped(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClean: whatever the server sends, the escaped text is UTF-8 without
+// an unsafe rune (cleanLines keeps line breaks), and JSON made safe still
+// decodes to what it held.
+func FuzzClean(f *testing.F) {
+	f.Add(evilText)
+	f.Add("plain")
+	f.Add("\xff\xfe\u009b\u202e\x1b[2J")
+	f.Fuzz(func(t *testing.T, s string) {
+		assertNoUnsafe(t, clean(s), false)
+		assertNoUnsafe(t, cleanLines(s), true)
+		if got, want := strings.Count(cleanLines(s), "\n"), strings.Count(s, "\n"); got != want {
+			t.Errorf("cleanLines(%q) has %d line breaks, want %d", s, got, want)
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got string
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		safe := jsonSafe(b)
+		assertNoUnsafe(t, string(safe), false)
+		if err := json.Unmarshal(safe, &got); err != nil || got != want {
+			t.Errorf("jsonSafe(%s) = %s: decodes to %q, %v; want %q", b, safe, got, err, want)
+		}
+	})
+}
