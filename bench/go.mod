@@ -1,6 +1,6 @@
 module github.com/lrokit/lro/bench
 
-go 1.26.8
+go 1.26.0
 
 require (
 	cloud.google.com/go/longrunning v1.5.0

@@ -1,5 +1,6 @@
 // Package lroclient waits for google.longrunning operations from the client
-// side, through any longrunningpb.OperationsClient.
+// side, through any Client: a longrunningpb.OperationsClient, or anything
+// else that makes its GetOperation and WaitOperation calls.
 //
 // Wait long-polls with WaitOperation, so the caller learns that an
 // operation finished as soon as the server does, instead of at the next
@@ -15,7 +16,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/cenkalti/backoff/v5"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -33,6 +34,18 @@ const (
 	DefaultMaxBackoff = 5 * time.Second
 )
 
+// Client holds the calls Wait makes. Every longrunningpb.OperationsClient
+// is a Client; so is anything else that reaches an Operations server (a
+// REST client, a fake in a test) and answers with gRPC status errors.
+type Client interface {
+	// GetOperation returns the latest state of an operation.
+	GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// WaitOperation returns an operation once it is done or the request's
+	// timeout has passed. A Client without it answers UNIMPLEMENTED, and
+	// Wait polls GetOperation instead.
+	WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+}
+
 // Option configures Wait.
 type Option func(*config)
 
@@ -42,6 +55,9 @@ type config struct {
 	maxBackoff  time.Duration
 	pollOnly    bool
 	observe     func(*longrunningpb.Operation)
+	retryLimit  time.Duration // with limitRetry: how long transient errors may go on in a row
+	limitRetry  bool
+	now         func() time.Time // reads the clock for the retry limit
 }
 
 // WithBackoff sets the bounds of the pause between GetOperation polls (when
@@ -86,6 +102,20 @@ func WithObserver(f func(op *longrunningpb.Operation)) Option {
 	return func(c *config) { c.observe = f }
 }
 
+// WithRetryLimit bounds how long Wait retries transient errors (UNAVAILABLE,
+// and DEADLINE_EXCEEDED that does not come from the context): once they
+// have gone on for d in a row, counted from the first failed call to the
+// latest, Wait gives up and returns a *RetryError that wraps the latest
+// error. A call that succeeds starts the count again. A d of 0 or less
+// gives up at the first transient error. Without this option Wait retries
+// them until its context ends.
+func WithRetryLimit(d time.Duration) Option {
+	return func(c *config) {
+		c.limitRetry = true
+		c.retryLimit = max(d, 0)
+	}
+}
+
 // Wait waits until the named operation is done and returns it.
 //
 // When the operation succeeded and resp is not nil, its response is
@@ -99,10 +129,12 @@ func WithObserver(f func(op *longrunningpb.Operation)) Option {
 // context.Canceled or context.DeadlineExceeded with errors.Is), or with the
 // first RPC error that is not transient, as the client returned it.
 // UNAVAILABLE is retried with backoff, as is a DEADLINE_EXCEEDED that did
-// not come from ctx. The operation returned with an error is the latest one
+// not come from ctx, until WithRetryLimit's limit (if given) ends the
+// retries with a *RetryError. A nil client or an empty name is
+// INVALID_ARGUMENT. The operation returned with an error is the latest one
 // seen, or nil.
-func Wait(ctx context.Context, client longrunningpb.OperationsClient, name string, resp proto.Message, opts ...Option) (*longrunningpb.Operation, error) {
-	c := config{waitTimeout: DefaultWaitTimeout, minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff}
+func Wait(ctx context.Context, client Client, name string, resp proto.Message, opts ...Option) (*longrunningpb.Operation, error) {
+	c := config{waitTimeout: DefaultWaitTimeout, minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff, now: time.Now}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -110,7 +142,7 @@ func Wait(ctx context.Context, client longrunningpb.OperationsClient, name strin
 		c.maxBackoff = c.minBackoff
 	}
 	if client == nil {
-		return nil, status.Error(codes.InvalidArgument, "lroclient: nil OperationsClient")
+		return nil, status.Error(codes.InvalidArgument, "lroclient: nil Client")
 	}
 	if name == "" {
 		return nil, status.Error(codes.InvalidArgument, "lroclient: empty operation name")
@@ -135,7 +167,11 @@ func Wait(ctx context.Context, client longrunningpb.OperationsClient, name strin
 	}
 
 	longPoll := !c.pollOnly
-	var last *longrunningpb.Operation
+	var (
+		last     *longrunningpb.Operation
+		failures int       // transient errors in a row
+		since    time.Time // when the first of them came
+	)
 	for {
 		if err := ctx.Err(); err != nil {
 			return last, ctxError{err}
@@ -158,15 +194,23 @@ func Wait(ctx context.Context, client longrunningpb.OperationsClient, name strin
 			if ctx.Err() != nil {
 				return last, ctxError{ctx.Err()}
 			}
-			switch status.Code(err) {
-			case codes.Unavailable, codes.DeadlineExceeded:
-				if err := pause(); err != nil {
-					return last, err
-				}
-				continue
+			if !transient(err) {
+				return last, err
 			}
-			return last, err
+			now := c.now()
+			if failures == 0 {
+				since = now
+			}
+			failures++
+			if c.limitRetry && now.Sub(since) >= c.retryLimit {
+				return last, &RetryError{Failures: failures, Elapsed: now.Sub(since), Err: err}
+			}
+			if err := pause(); err != nil {
+				return last, err
+			}
+			continue
 		}
+		failures = 0
 		last = op
 		if c.observe != nil {
 			c.observe(op)
@@ -187,6 +231,16 @@ func Wait(ctx context.Context, client longrunningpb.OperationsClient, name strin
 	}
 }
 
+// transient reports whether Wait retries err, the error of a call made
+// under a context that has not ended.
+func transient(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
 // result unpacks the outcome of a done operation.
 func result(op *longrunningpb.Operation, resp proto.Message) error {
 	switch r := op.GetResult().(type) {
@@ -202,37 +256,3 @@ func result(op *longrunningpb.Operation, resp proto.Message) error {
 	}
 	return nil
 }
-
-// OperationError is the error Wait returns for an operation that finished
-// with an error. status.FromError and status.Code read its Status.
-type OperationError struct {
-	// Name is the operation's name.
-	Name string
-	// Status is the operation's error as the server gave it.
-	Status *spb.Status
-}
-
-// Error implements error.
-func (e *OperationError) Error() string {
-	st := e.GRPCStatus()
-	return fmt.Sprintf("operation %s failed: %s: %s", e.Name, st.Code(), st.Message())
-}
-
-// GRPCStatus returns the operation's status, details included. A status
-// whose code is OK, which is not a valid error, is reported as UNKNOWN.
-func (e *OperationError) GRPCStatus() *status.Status {
-	if e.Status.GetCode() == int32(codes.OK) {
-		return status.New(codes.Unknown, e.Status.GetMessage())
-	}
-	return status.FromProto(e.Status)
-}
-
-// ctxError reports the end of the caller's context both as a context error
-// (errors.Is) and as a gRPC status.
-type ctxError struct{ err error }
-
-func (e ctxError) Error() string { return "lroclient: " + e.err.Error() }
-func (e ctxError) Unwrap() error { return e.err }
-
-// GRPCStatus maps the context error to CANCELLED or DEADLINE_EXCEEDED.
-func (e ctxError) GRPCStatus() *status.Status { return status.FromContextError(e.err) }

@@ -31,11 +31,10 @@ type step struct {
 	err    error
 }
 
-// scripted is an OperationsClient that answers from a script and fails
-// the test on an unexpected call.
+// scripted is a Client that answers from a script and fails the test on
+// an unexpected call. It has only the two methods of Client, so Wait
+// needs no other.
 type scripted struct {
-	longrunningpb.OperationsClient // nil: other methods are not called
-
 	t     *testing.T
 	mu    sync.Mutex
 	steps []step

@@ -79,7 +79,6 @@ import (
 	"strings"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -339,42 +338,4 @@ func HTTPStatus(c codes.Code) int {
 	default: // Unknown, Internal, DataLoss and anything newer
 		return http.StatusInternalServerError
 	}
-}
-
-// CodeFromHTTP maps an HTTP status back to the gRPC code that HTTPStatus
-// maps to it, for clients reading errors from a REST server that sent no
-// status name. Statuses no code maps to give UNKNOWN.
-func CodeFromHTTP(c int) codes.Code {
-	switch c {
-	case http.StatusBadRequest:
-		return codes.InvalidArgument
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusNotFound:
-		return codes.NotFound
-	case http.StatusConflict:
-		return codes.Aborted
-	case http.StatusTooManyRequests:
-		return codes.ResourceExhausted
-	case 499:
-		return codes.Canceled
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
-		return codes.Unimplemented
-	case http.StatusServiceUnavailable, http.StatusBadGateway:
-		return codes.Unavailable
-	case http.StatusGatewayTimeout:
-		return codes.DeadlineExceeded
-	default:
-		return codes.Unknown
-	}
-}
-
-// CodeFromName returns the gRPC code whose google.rpc.Code name is name
-// ("NOT_FOUND" gives codes.NotFound), as found in the "status" field of a
-// JSON error; ok is false for a name it does not know.
-func CodeFromName(name string) (c codes.Code, ok bool) {
-	v, ok := code.Code_value[name]
-	return codes.Code(v), ok
 }

@@ -549,18 +549,6 @@ func TestHTTPStatus(t *testing.T) {
 			t.Errorf("HTTPStatus(%v) = %d, want %d", c, got, w)
 		}
 	}
-	for _, name := range []string{"NOT_FOUND", "CANCELLED", "OK"} {
-		c, ok := lrohttp.CodeFromName(name)
-		if !ok || c.String() == "" {
-			t.Errorf("CodeFromName(%q) = %v, %v", name, c, ok)
-		}
-	}
-	if c, _ := lrohttp.CodeFromName("NOT_FOUND"); c != codes.NotFound {
-		t.Errorf("CodeFromName(NOT_FOUND) = %v", c)
-	}
-	if _, ok := lrohttp.CodeFromName("NOPE"); ok {
-		t.Error("CodeFromName(NOPE) ok")
-	}
 }
 
 func TestNewHandlerPanicsOnBadOptions(t *testing.T) {

@@ -16,24 +16,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -63,175 +54,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
-		panic(err)
-	}
-	return a
-}
-
-func meta(fields map[string]any) *anypb.Any {
-	s, err := structpb.NewStruct(fields)
-	if err != nil {
-		panic(err)
-	}
-	return mustAny(s)
-}
-
-// fakeServer is a deterministic Operations server. Most operations are
-// fixed; "scripted" ones advance one step on every Get or Wait call.
-type fakeServer struct {
-	longrunningpb.UnimplementedOperationsServer
-
-	noWait bool // answer WaitOperation with UNIMPLEMENTED
-
-	mu      sync.Mutex
-	ops     []*longrunningpb.Operation
-	scripts map[string][]*longrunningpb.Operation
-}
-
-func newFake() *fakeServer {
-	failure := mustAny(&errdetails.ErrorInfo{Reason: "BUCKET_READ_ONLY", Domain: "storage.example.com"})
-	done := func(name string, resp *anypb.Any) *longrunningpb.Operation {
-		return &longrunningpb.Operation{Name: name, Done: true, Metadata: meta(map[string]any{"progressPercent": 100}), Result: &longrunningpb.Operation_Response{Response: resp}}
-	}
-	running := func(name string, pct float64) *longrunningpb.Operation {
-		return &longrunningpb.Operation{Name: name, Metadata: meta(map[string]any{"progressPercent": pct, "stage": "copying"})}
-	}
-	return &fakeServer{
-		ops: []*longrunningpb.Operation{
-			running("operations/export-1", 40),
-			done("operations/export-2", mustAny(wrapperspb.String("gs://bucket/out.csv"))),
-			{Name: "operations/import-3", Done: true, Result: &longrunningpb.Operation_Error{Error: status.New(codes.FailedPrecondition, "bucket gs://b is not writable").Proto()}},
-			{Name: "operations/custom-4", Metadata: &anypb.Any{TypeUrl: "type.googleapis.com/acme.v1.JobMetadata", Value: []byte{0x08, 0x2a}}},
-			{Name: "projects/p/locations/l/operations/build-5", Done: true},
-		},
-		scripts: map[string][]*longrunningpb.Operation{
-			"operations/progress": {
-				running("operations/progress", 0),
-				running("operations/progress", 25),
-				running("operations/progress", 25),
-				running("operations/progress", 75.5),
-				done("operations/progress", mustAny(wrapperspb.String("gs://bucket/progress.csv"))),
-			},
-			"operations/fails": {
-				running("operations/fails", 10),
-				{Name: "operations/fails", Done: true, Metadata: meta(map[string]any{"progressPercent": 10}), Result: &longrunningpb.Operation_Error{Error: &spb.Status{Code: int32(codes.ResourceExhausted), Message: "quota exceeded", Details: []*anypb.Any{failure}}}},
-			},
-		},
-	}
-}
-
-// step returns the named operation, advancing a scripted one.
-func (f *fakeServer) step(name string) (*longrunningpb.Operation, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if s, ok := f.scripts[name]; ok {
-		op := s[0]
-		if len(s) > 1 {
-			f.scripts[name] = s[1:]
-		}
-		return op, nil
-	}
-	for _, op := range f.ops {
-		if op.GetName() == name {
-			return op, nil
-		}
-	}
-	return nil, status.Errorf(codes.NotFound, "operation %q not found", name)
-}
-
-func (f *fakeServer) GetOperation(_ context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
-	return f.step(req.GetName())
-}
-
-func (f *fakeServer) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
-	if f.noWait {
-		return nil, status.Error(codes.Unimplemented, "WaitOperation is not implemented")
-	}
-	op, err := f.step(req.GetName())
-	f.mu.Lock()
-	_, scripted := f.scripts[req.GetName()]
-	f.mu.Unlock()
-	if err != nil || op.GetDone() || scripted {
-		return op, err
-	}
-	// A fixed running operation never finishes: block for the timeout,
-	// as a real server does.
-	t := time.NewTimer(req.GetTimeout().AsDuration())
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return op, nil
-	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
-	}
-}
-
-func (f *fakeServer) ListOperations(_ context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var sel []*longrunningpb.Operation
-	for _, op := range f.ops {
-		parent := strings.TrimSuffix(req.GetName(), "operations")
-		if !strings.HasPrefix(op.GetName(), parent+"operations/") || strings.Count(op.GetName(), "/") != strings.Count(parent, "/")+1 {
-			continue
-		}
-		switch req.GetFilter() {
-		case "":
-		case "done = true":
-			if !op.GetDone() {
-				continue
-			}
-		case "done = false":
-			if op.GetDone() {
-				continue
-			}
-		default:
-			return nil, status.Errorf(codes.InvalidArgument, "invalid filter %q: unexpected token at position 0", req.GetFilter())
-		}
-		sel = append(sel, op)
-	}
-	start := 0
-	if t := req.GetPageToken(); t != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(t, "page-"))
-		if err != nil || n > len(sel) {
-			return nil, status.Error(codes.InvalidArgument, "invalid page token")
-		}
-		start = n
-	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = 50
-	}
-	end := min(start+size, len(sel))
-	resp := &longrunningpb.ListOperationsResponse{Operations: sel[start:end]}
-	if end < len(sel) {
-		resp.NextPageToken = "page-" + strconv.Itoa(end)
-	}
-	return resp, nil
-}
-
-func (f *fakeServer) CancelOperation(_ context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
-	if _, err := f.step(req.GetName()); err != nil {
-		return nil, err
-	}
-	return &emptypb.Empty{}, nil
-}
-
-func (f *fakeServer) DeleteOperation(_ context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i, op := range f.ops {
-		if op.GetName() == req.GetName() {
-			f.ops = append(f.ops[:i:i], f.ops[i+1:]...)
-			return &emptypb.Empty{}, nil
-		}
-	}
-	return nil, status.Errorf(codes.NotFound, "operation %q not found", req.GetName())
 }
 
 // servers runs srv over gRPC and over REST (lrohttp) and returns the
@@ -284,6 +106,38 @@ func golden(t *testing.T, file, got string) {
 	}
 }
 
+// sameAsGolden checks that got, the transcript of a run whose golden file
+// another run writes, is what testdata/file.golden holds after its command
+// line. With -update it checks nothing.
+func sameAsGolden(t *testing.T, file, got string) {
+	t.Helper()
+	if *update {
+		return
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", file+".golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := strings.Cut(string(want), "\n"); got != body {
+		t.Errorf("output differs from testdata/%s.golden\n--- got\n%s--- want\n%s", file, got, body)
+	}
+}
+
+// newManager returns an in-memory Manager, closed when the test ends.
+func newManager(t *testing.T) *lro.Manager {
+	t.Helper()
+	m, err := lro.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
 // TestGolden runs lroctl against the fake server over gRPC and over REST;
 // both must print exactly the golden output (standard error is not a
 // terminal here, so wait prints plain progress lines).
@@ -291,61 +145,63 @@ func TestGolden(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
-		noWait bool
+		noWait bool // the server has no WaitOperation
+		// needName makes the server refuse to list with an empty name.
+		needName bool
+		// restGolden, when set, is the golden file of the REST run, which
+		// then need not print what the gRPC run printed.
+		restGolden string
 	}{
-		{"list", []string{"list"}, false},
-		{"list_pages", []string{"list", "--page-size", "2"}, false},
-		{"list_one_page", []string{"list", "--page-size", "2", "--one-page"}, false},
-		{"list_page_token", []string{"list", "--page-size", "2", "--one-page", "--page-token", "page-2"}, false},
-		{"list_json", []string{"--json", "list", "--page-size", "3"}, false},
-		{"list_filter", []string{"list", "--filter", "done = true"}, false},
-		{"list_bad_filter", []string{"list", "--filter", "done ="}, false},
-		{"list_parent", []string{"list", "projects/p/locations/l/operations"}, false},
-		{"get_running", []string{"get", "operations/export-1"}, false},
-		{"get_succeeded", []string{"get", "operations/export-2"}, false},
-		{"get_failed", []string{"get", "operations/import-3"}, false},
-		{"get_failed_json", []string{"--json", "get", "operations/import-3"}, false},
-		{"get_unknown_type", []string{"get", "operations/custom-4"}, false},
-		{"get_parent", []string{"get", "projects/p/locations/l/operations/build-5"}, false},
-		{"get_missing", []string{"get", "operations/missing"}, false},
-		{"wait_progress", []string{"wait", "--poll-max", "1ms", "operations/progress"}, false},
-		{"wait_progress", []string{"wait", "--poll-max", "1ms", "operations/progress"}, true},
-		{"wait_progress", []string{"wait", "--poll", "--poll-max", "1ms", "operations/progress"}, false},
-		{"wait_fails", []string{"wait", "--poll-max", "1ms", "operations/fails"}, false},
-		{"wait_fails_json", []string{"--json", "wait", "--poll-max", "1ms", "operations/fails"}, false},
-		{"wait_timeout", []string{"--timeout", "2s", "wait", "--refresh", "100ms", "operations/export-1"}, false},
-		{"wait_missing", []string{"wait", "operations/missing"}, false},
-		{"cancel", []string{"cancel", "operations/export-1", "projects/p/locations/l/operations/build-5"}, false},
-		{"cancel_missing", []string{"cancel", "operations/missing"}, false},
-		{"delete", []string{"delete", "operations/export-2", "operations/missing"}, false},
-		{"delete_json", []string{"--json", "delete", "operations/export-2"}, false},
+		{name: "list_all", args: []string{"list"}, restGolden: "list_all_rest"},
+		{name: "list_all_refused", args: []string{"list"}, needName: true, restGolden: "list_all_rest"},
+		{name: "list", args: []string{"list", "operations"}},
+		{name: "list_pages", args: []string{"list", "operations", "--page-size", "2"}},
+		{name: "list_one_page", args: []string{"list", "operations", "--page-size", "2", "--one-page"}},
+		{name: "list_page_token", args: []string{"list", "operations", "--page-size", "2", "--one-page", "--page-token", "page-2"}},
+		{name: "list_json", args: []string{"--json", "list", "operations", "--page-size", "3"}},
+		{name: "list_filter", args: []string{"list", "operations", "--filter", "done = true"}},
+		{name: "list_bad_filter", args: []string{"list", "operations", "--filter", "done ="}},
+		{name: "list_parent", args: []string{"list", "projects/p/locations/l/operations"}},
+		{name: "get_running", args: []string{"get", "operations/export-1"}},
+		{name: "get_succeeded", args: []string{"get", "operations/export-2"}},
+		{name: "get_failed", args: []string{"get", "operations/import-3"}},
+		{name: "get_failed_json", args: []string{"--json", "get", "operations/import-3"}},
+		{name: "get_unknown_type", args: []string{"get", "operations/custom-4"}},
+		{name: "get_parent", args: []string{"get", "projects/p/locations/l/operations/build-5"}},
+		{name: "get_missing", args: []string{"get", "operations/missing"}},
+		{name: "wait_progress", args: []string{"wait", "--poll-max", "1ms", "operations/progress"}},
+		{name: "wait_progress", args: []string{"wait", "--poll-max", "1ms", "operations/progress"}, noWait: true},
+		{name: "wait_progress", args: []string{"wait", "--poll", "--poll-max", "1ms", "operations/progress"}},
+		{name: "wait_fails", args: []string{"wait", "--poll-max", "1ms", "operations/fails"}},
+		{name: "wait_fails_json", args: []string{"--json", "wait", "--poll-max", "1ms", "operations/fails"}},
+		{name: "wait_timeout", args: []string{"--timeout", "2s", "wait", "--refresh", "100ms", "operations/export-1"}},
+		{name: "wait_missing", args: []string{"wait", "operations/missing"}},
+		{name: "cancel", args: []string{"cancel", "operations/export-1", "projects/p/locations/l/operations/build-5"}},
+		{name: "cancel_missing", args: []string{"cancel", "operations/missing"}},
+		{name: "delete", args: []string{"delete", "operations/export-2", "operations/missing"}},
+		{name: "delete_json", args: []string{"--json", "delete", "operations/export-2"}},
 	}
 	for _, tt := range tests {
 		for _, mode := range []string{"grpc", "rest"} {
 			t.Run(fmt.Sprintf("%s/%s/nowait=%v/%s", tt.name, mode, tt.noWait, strings.Join(tt.args[:1], "")), func(t *testing.T) {
 				fake := newFake()
 				fake.noWait = tt.noWait
+				fake.needName = tt.needName
 				flags := servers(t, fake)[mode]
 				got, _ := lroctl(t, append(append([]string{}, flags...), tt.args...)...)
 				header := "$ lroctl " + strings.Join(tt.args, " ") + "\n"
+				if mode == "rest" && tt.restGolden != "" {
+					golden(t, tt.restGolden, header+got)
+					return
+				}
 				variant := tt.noWait || slices.Contains(tt.args, "--poll")
 				if mode == "grpc" && !variant {
 					golden(t, tt.name, header+got)
 					return
 				}
-				if *update {
-					return // written from the gRPC run
-				}
 				// The REST run and the variants (no WaitOperation on the
 				// server, --poll) must print what the gRPC run printed.
-				want, err := os.ReadFile(filepath.Join("testdata", tt.name+".golden"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, wantBody, _ := strings.Cut(string(want), "\n")
-				if got != wantBody {
-					t.Errorf("output differs from testdata/%s.golden\n--- got\n%s--- want\n%s", tt.name, got, wantBody)
-				}
+				sameAsGolden(t, tt.name, got)
 			})
 		}
 	}
@@ -394,15 +250,7 @@ func TestGoldenUsage(t *testing.T) {
 // successful operation, cancel one and see it fail with CANCELLED.
 func TestManager(t *testing.T) {
 	ctx := context.Background()
-	m, err := lro.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	m := newManager(t)
 	for mode, flags := range servers(t, m) {
 		t.Run(mode, func(t *testing.T) {
 			release := make(chan struct{})

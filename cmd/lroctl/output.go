@@ -6,15 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-	"google.golang.org/grpc/codes"
 )
 
 // state names the state of an operation.
@@ -64,38 +58,47 @@ func indentJSON(raw json.RawMessage, prefix string) string {
 	return prefix + buf.String()
 }
 
-// printOp prints one operation, as text or as JSON.
+// printOp prints one operation, as text or as JSON. Text from the server
+// is escaped (see clean).
 func printOp(w io.Writer, o *opView, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, o.raw)
 	}
-	fmt.Fprintf(w, "Name:      %s\n", o.Name)
+	fmt.Fprintf(w, "Name:      %s\n", clean(o.Name))
 	fmt.Fprintf(w, "State:     %s\n", o.state())
 	if p, ok := progressOf(o.Metadata); ok {
 		fmt.Fprintf(w, "Progress:  %s\n", formatPercent(p))
 	}
 	if o.Error != nil {
 		st := o.status()
-		fmt.Fprintf(w, "Error:     %s (%d): %s\n", codeName(st.Code()), o.Error.Code, st.Message())
+		fmt.Fprintf(w, "Error:     %s (%d): %s\n", codeName(st.Code()), o.Error.Code, clean(st.Message()))
 		for _, d := range o.Error.Details {
-			fmt.Fprintf(w, "Detail:    %s\n%s\n", anyType(d), indentJSON(d, "  "))
+			printAny(w, "Detail:    ", d)
 		}
 	}
 	if o.Metadata != nil {
-		fmt.Fprintf(w, "Metadata:  %s\n%s\n", anyType(o.Metadata), indentJSON(o.Metadata, "  "))
+		printAny(w, "Metadata:  ", o.Metadata)
 	}
 	if o.Response != nil {
-		fmt.Fprintf(w, "Response:  %s\n%s\n", anyType(o.Response), indentJSON(o.Response, "  "))
+		printAny(w, "Response:  ", o.Response)
 	}
 	return nil
 }
 
+// printAny prints an Any in JSON form: a line with the label and its type,
+// then the JSON, indented.
+func printAny(w io.Writer, label string, raw json.RawMessage) {
+	fmt.Fprintf(w, "%s%s\n%s\n", label, clean(anyType(raw)), cleanLines(indentJSON(raw, "  ")))
+}
+
+// writeJSON prints v as indented JSON, with the characters that could
+// act on a terminal escaped (see jsonSafe).
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding JSON: %w", err)
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", jsonSafe(b))
 	return err
 }
 
@@ -110,7 +113,8 @@ func printListJSON(w io.Writer, ops []*opView, next string) error {
 	return writeJSON(w, out)
 }
 
-// printTable prints operations as an aligned table.
+// printTable prints operations as an aligned table, text from the server
+// escaped (see clean).
 func printTable(w io.Writer, ops []*opView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tPROGRESS\tMETADATA\tRESULT")
@@ -125,9 +129,9 @@ func printTable(w io.Writer, ops []*opView) {
 			st := o.status()
 			result = codeName(st.Code()) + ": " + oneLine(st.Message(), 60)
 		case o.Response != nil:
-			result = shortType(anyType(o.Response))
+			result = clean(shortType(anyType(o.Response)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Name, o.state(), prog, shortType(anyType(o.Metadata)), result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(o.Name), o.state(), prog, clean(shortType(anyType(o.Metadata))), result)
 	}
 	_ = tw.Flush()
 	if len(ops) == 0 {
@@ -135,12 +139,14 @@ func printTable(w io.Writer, ops []*opView) {
 	}
 }
 
-func oneLine(s string, max int) string {
+// oneLine joins the words of s with single spaces, keeps at most n runes
+// and escapes the result (see clean).
+func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n-1]) + "…"
 	}
-	return s
+	return clean(s)
 }
 
 func formatPercent(p float64) string {
@@ -148,188 +154,4 @@ func formatPercent(p float64) string {
 		return strconv.Itoa(int(p)) + "%"
 	}
 	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
-}
-
-// progressOf finds a progress figure, in percent, in operation metadata in
-// JSON form. It looks for the field names services commonly use, in
-// lowerCamelCase or snake_case: progressPercent, percentComplete, percent,
-// progress (a number), progress.percent, progress.progressPercent, and
-// pairs such as progressDocuments.completedWork/estimatedWork. A
-// well-known type in an Any keeps its fields under "value", which is
-// searched too.
-func progressOf(md json.RawMessage) (float64, bool) {
-	if len(md) == 0 {
-		return 0, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(md))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return 0, false
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return 0, false
-	}
-	if inner, ok := obj["value"].(map[string]any); ok && obj["@type"] != nil {
-		obj = inner
-	}
-	return progressIn(obj, 0)
-}
-
-var percentKeys = []string{"progresspercent", "progresspercentage", "percentcomplete", "percentcompleted", "percentdone", "completionpercent", "percentage", "percent"}
-
-func normKey(k string) string { return strings.ToLower(strings.ReplaceAll(k, "_", "")) }
-
-func progressIn(obj map[string]any, depth int) (float64, bool) {
-	norm := make(map[string]any, len(obj))
-	keys := make([]string, 0, len(obj))
-	for k, v := range obj {
-		nk := normKey(k)
-		norm[nk] = v
-		keys = append(keys, nk)
-	}
-	sort.Strings(keys)
-	for _, k := range percentKeys {
-		if p, ok := number(norm[k]); ok {
-			return clampPercent(p), true
-		}
-	}
-	if p, ok := number(norm["progress"]); ok {
-		return clampPercent(p), true
-	}
-	// Work counters: completedWork / estimatedWork.
-	if done, ok := number(norm["completedwork"]); ok {
-		if total, ok := number(norm["estimatedwork"]); ok && total > 0 {
-			return clampPercent(100 * done / total), true
-		}
-	}
-	if depth > 0 {
-		return 0, false
-	}
-	// One level down: "progress", then any other "progress..." object.
-	if inner, ok := norm["progress"].(map[string]any); ok {
-		if p, ok := progressIn(inner, depth+1); ok {
-			return p, true
-		}
-	}
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "progress") || k == "progress" {
-			continue
-		}
-		if inner, ok := norm[k].(map[string]any); ok {
-			if p, ok := progressIn(inner, depth+1); ok {
-				return p, true
-			}
-		}
-	}
-	return 0, false
-}
-
-// number reads a JSON number, or a string holding one (int64 fields are
-// strings in protojson).
-func number(v any) (float64, bool) {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = x.String()
-	case string:
-		s = x
-	default:
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	return f, true
-}
-
-func clampPercent(p float64) float64 { return max(0, min(100, p)) }
-
-// progress shows the progress of a wait: a bar (or a spinner when the
-// metadata has no progress figure) on a terminal, plain lines otherwise.
-type progress struct {
-	w        io.Writer
-	name     string
-	tty      bool
-	bar      *progressbar.ProgressBar
-	spinner  *progressbar.ProgressBar
-	last     float64
-	sawState bool
-}
-
-func newProgress(w io.Writer, name string) *progress {
-	p := &progress{w: w, name: name, last: -1}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
-	}
-	return p
-}
-
-func (p *progress) update(o *opView) {
-	pct, ok := progressOf(o.Metadata)
-	if !p.tty {
-		if !p.sawState {
-			p.sawState = true
-			fmt.Fprintf(p.w, "waiting for %s\n", p.name)
-		}
-		if ok && pct != p.last {
-			p.last = pct
-			fmt.Fprintf(p.w, "%s: %s\n", p.name, formatPercent(pct))
-		}
-		return
-	}
-	if !ok {
-		if p.bar == nil {
-			if p.spinner == nil {
-				p.spinner = progressbar.NewOptions(-1,
-					progressbar.OptionSetWriter(p.w),
-					progressbar.OptionSetDescription("waiting for "+p.name),
-					progressbar.OptionSpinnerType(14),
-					progressbar.OptionSetElapsedTime(true),
-					progressbar.OptionClearOnFinish(),
-				)
-			}
-			_ = p.spinner.Add(1)
-		}
-		return
-	}
-	if p.spinner != nil {
-		_ = p.spinner.Finish()
-		p.spinner = nil
-	}
-	if p.bar == nil {
-		p.bar = progressbar.NewOptions(1000,
-			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription(p.name),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionShowDescriptionAtLineEnd(),
-			progressbar.OptionSetWidth(40),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-	_ = p.bar.Set(int(pct * 10))
-}
-
-// finish ends the display when the wait ends, done or not.
-func (p *progress) finish(o *opView) {
-	if p.spinner != nil {
-		_ = p.spinner.Finish()
-	}
-	if p.bar != nil {
-		if o != nil && o.Done && o.Error == nil {
-			_ = p.bar.Finish()
-		} else {
-			_ = p.bar.Exit()
-		}
-	}
-	if !p.tty && o != nil && o.Done {
-		st := o.state()
-		if o.Error != nil {
-			st += " (" + codeName(codes.Code(o.Error.Code)) + ")"
-		}
-		fmt.Fprintf(p.w, "%s: %s\n", p.name, st)
-	}
 }

@@ -72,7 +72,7 @@ func TestProgressTerminal(t *testing.T) {
 
 func TestPlainProgressLines(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, "operations/x") // a buffer is not a terminal
+	p := newProgress(&buf, "operations/x", false)
 	for _, md := range []string{`{}`, `{"progressPercent":1}`, `{"progressPercent":1}`, `{"progressPercent":2.25}`} {
 		p.update(&opView{Name: "operations/x", Metadata: json.RawMessage(md)})
 	}
@@ -83,6 +83,61 @@ func TestPlainProgressLines(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "\x1b") {
 		t.Error("escape codes in plain output")
+	}
+}
+
+// lastLine is what a terminal shows on the line after out: the text after
+// the last line break, where a carriage return goes back to the start of
+// the line and what follows overwrites what was there. Trailing spaces
+// are dropped.
+func lastLine(out string) string {
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	var line []rune
+	col := 0
+	for _, r := range out {
+		if r == '\r' {
+			col = 0
+			continue
+		}
+		if col < len(line) {
+			line[col] = r
+		} else {
+			line = append(line, r)
+		}
+		col++
+	}
+	return strings.TrimRight(string(line), " ")
+}
+
+// The progress bar is cleared from the terminal however the wait ends:
+// success, failure, or no final state (cancelled, timed out, an error).
+func TestProgressBarCleared(t *testing.T) {
+	running := &opView{Name: "operations/x", Metadata: json.RawMessage(`{"progressPercent":40}`)}
+	tests := []struct {
+		name  string
+		final *opView
+	}{
+		{"succeeded", &opView{Name: "operations/x", Done: true, Response: json.RawMessage(`{}`)}},
+		{"failed", &opView{Name: "operations/x", Done: true, Error: &statusView{Code: 9, Message: "no"}}},
+		{"cancelled", &opView{Name: "operations/x", Done: true, Error: &statusView{Code: 1}}},
+		{"wait ended", nil},
+		{"still running", running},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			p := newProgress(&buf, "operations/x", true)
+			p.update(running)
+			if got := lastLine(buf.String()); !strings.Contains(got, "40%") {
+				t.Fatalf("the bar shows %q, want 40%%", got)
+			}
+			p.finish(tt.final)
+			if got := lastLine(buf.String()); got != "" {
+				t.Errorf("after finish the line shows %q, want it cleared", got)
+			}
+		})
 	}
 }
 

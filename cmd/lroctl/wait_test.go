@@ -9,86 +9,13 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/lrokit/lro/lrohttp"
 )
-
-// TestRetryBudget drives the budget with a fake clock: transient errors
-// pass through until they have lasted the limit, a success starts over,
-// other errors are never touched.
-func TestRetryBudget(t *testing.T) {
-	unavailable := status.Error(codes.Unavailable, "connection refused")
-	deadline := status.Error(codes.DeadlineExceeded, "slow")
-	notFound := status.Error(codes.NotFound, "no such operation")
-	type step struct {
-		advance time.Duration // clock moves before the call
-		err     error         // outcome of the call
-		gaveUp  bool          // check returns a *gaveUpError
-	}
-	tests := []struct {
-		name  string
-		limit time.Duration
-		steps []step
-	}{
-		{"success", 30 * time.Second, []step{{0, nil, false}, {time.Hour, nil, false}}},
-		{"gives up at the limit", 30 * time.Second, []step{
-			{0, unavailable, false},
-			{10 * time.Second, unavailable, false},
-			{19 * time.Second, deadline, false},
-			{time.Second, unavailable, true},
-		}},
-		{"success starts over", 30 * time.Second, []step{
-			{0, unavailable, false},
-			{29 * time.Second, unavailable, false},
-			{0, nil, false},
-			{time.Minute, unavailable, false},
-			{29 * time.Second, unavailable, false},
-			{time.Second, unavailable, true},
-		}},
-		{"zero never retries", 0, []step{{0, unavailable, true}}},
-		{"other errors pass", 0, []step{{0, notFound, false}, {time.Hour, notFound, false}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			b := newRetryBudget(tt.limit, func() time.Time { return now })
-			for i, s := range tt.steps {
-				now = now.Add(s.advance)
-				got := b.check(context.Background(), s.err)
-				var gu *gaveUpError
-				switch {
-				case s.gaveUp:
-					if !errors.As(got, &gu) {
-						t.Fatalf("step %d: %v, want a gaveUpError", i, got)
-					}
-					if !strings.Contains(got.Error(), "connection refused") {
-						t.Errorf("step %d: %q does not say the last error", i, got)
-					}
-					// lroclient.Wait must not see it as transient.
-					if c := status.Code(got); c == codes.Unavailable || c == codes.DeadlineExceeded {
-						t.Errorf("step %d: gaveUpError has code %v", i, c)
-					}
-				case !errors.Is(got, s.err):
-					t.Fatalf("step %d: %v, want %v", i, got, s.err)
-				}
-			}
-		})
-	}
-
-	// An error of a context that ended is the context's, not transient.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	b := newRetryBudget(0, nil)
-	if err := b.check(ctx, status.Error(codes.Unavailable, "x")); status.Code(err) != codes.Unavailable {
-		t.Errorf("cancelled context: %v", err)
-	}
-}
 
 // vanishingServer answers WaitOperation by announcing the call and blocking
 // until the call is cancelled, which stopping the server does.

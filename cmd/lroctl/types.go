@@ -1,10 +1,15 @@
 package main
 
+// Type resolution: the message types of metadata, responses and error
+// details, found in lroctl itself, in --descriptor-set files, or through
+// the server's gRPC reflection service.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +24,104 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	// Types decoded out of the box in metadata, responses and error details.
+	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
+	_ "google.golang.org/protobuf/types/known/emptypb"
+	_ "google.golang.org/protobuf/types/known/fieldmaskpb"
+	_ "google.golang.org/protobuf/types/known/structpb"
+	_ "google.golang.org/protobuf/types/known/timestamppb"
+	_ "google.golang.org/protobuf/types/known/wrapperspb"
 )
+
+// resolver finds message types in the global registry, then in the
+// descriptor sets given with --descriptor-set, then, over gRPC unless
+// --no-reflection is given, through the server's reflection service.
+type resolver struct {
+	extra   *protoregistry.Types
+	reflect *reflector // nil: no reflection
+}
+
+func newResolver(files []string) (*resolver, error) {
+	r := &resolver{extra: new(protoregistry.Types)}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--descriptor-set: %w", err)
+		}
+		var set descriptorpb.FileDescriptorSet
+		if err := proto.Unmarshal(b, &set); err != nil {
+			return nil, fmt.Errorf("--descriptor-set %s: not a FileDescriptorSet: %w", f, err)
+		}
+		reg, err := protodesc.NewFiles(&set)
+		if err != nil {
+			return nil, fmt.Errorf("--descriptor-set %s: %w (was it built with --include_imports?)", f, err)
+		}
+		var regErr error
+		reg.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+			msgs := fd.Messages()
+			for i := 0; i < msgs.Len(); i++ {
+				regErr = registerMessage(r.extra, msgs.Get(i))
+				if regErr != nil {
+					return false
+				}
+			}
+			return true
+		})
+		if regErr != nil {
+			return nil, fmt.Errorf("--descriptor-set %s: %w", f, regErr)
+		}
+	}
+	return r, nil
+}
+
+func registerMessage(t *protoregistry.Types, md protoreflect.MessageDescriptor) error {
+	if _, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName()); err != nil {
+		if _, err := t.FindMessageByName(md.FullName()); err != nil {
+			if err := t.RegisterMessage(dynamicpb.NewMessageType(md)); err != nil {
+				return err
+			}
+		}
+	}
+	nested := md.Messages()
+	for i := 0; i < nested.Len(); i++ {
+		if err := registerMessage(t, nested.Get(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *resolver) FindMessageByName(n protoreflect.FullName) (protoreflect.MessageType, error) {
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(n); err == nil {
+		return mt, nil
+	}
+	mt, err := r.extra.FindMessageByName(n)
+	if err != nil && r.reflect != nil {
+		return r.reflect.find(n)
+	}
+	return mt, err
+}
+
+func (r *resolver) FindMessageByURL(u string) (protoreflect.MessageType, error) {
+	if mt, err := protoregistry.GlobalTypes.FindMessageByURL(u); err == nil {
+		return mt, nil
+	}
+	mt, err := r.extra.FindMessageByURL(u)
+	if err != nil && r.reflect != nil {
+		return r.reflect.find(typeName(u))
+	}
+	return mt, err
+}
+
+func (r *resolver) FindExtensionByName(n protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	return protoregistry.GlobalTypes.FindExtensionByName(n)
+}
+
+func (r *resolver) FindExtensionByNumber(m protoreflect.FullName, f protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	return protoregistry.GlobalTypes.FindExtensionByNumber(m, f)
+}
 
 // reflectionTimeout bounds one reflection lookup.
 const reflectionTimeout = 10 * time.Second
@@ -113,13 +215,13 @@ func (r *reflector) fetch(symbol protoreflect.FullName) error {
 		err error
 	)
 	if !r.alpha {
-		raw, err = fileContainingSymbolV1(ctx, r.conn, string(symbol))
+		raw, err = fileContainingSymbol(ctx, r.conn, reflectionV1, string(symbol))
 		if status.Code(err) == codes.Unimplemented {
 			r.alpha = true
 		}
 	}
 	if r.alpha {
-		raw, err = fileContainingSymbolV1alpha(ctx, r.conn, string(symbol))
+		raw, err = fileContainingSymbol(ctx, r.conn, reflectionV1alpha, string(symbol))
 		if status.Code(err) == codes.Unimplemented {
 			return errNoReflection
 		}
@@ -209,21 +311,28 @@ func (f fileResolver) FindDescriptorByName(n protoreflect.FullName) (protoreflec
 	return protoregistry.GlobalFiles.FindDescriptorByName(n)
 }
 
-// fileContainingSymbolV1 makes one FileContainingSymbol request with
-// grpc.reflection.v1 and returns the serialized files of the answer.
-func fileContainingSymbolV1(ctx context.Context, conn grpc.ClientConnInterface, symbol string) ([][]byte, error) {
+// The reflection methods, v1 and v1alpha. Their messages are the same on
+// the wire, so both are spoken with the v1 types.
+var (
+	reflectionV1      = rpb.ServerReflection_ServerReflectionInfo_FullMethodName
+	reflectionV1alpha = rpbalpha.ServerReflection_ServerReflectionInfo_FullMethodName
+)
+
+// fileContainingSymbol makes one FileContainingSymbol request with the
+// reflection method given and returns the serialized files of the answer.
+func fileContainingSymbol(ctx context.Context, conn grpc.ClientConnInterface, method, symbol string) ([][]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream
-	stream, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method)
 	if err != nil {
 		return nil, err
 	}
 	req := &rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
-	if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err // io.EOF: the stream ended, and Recv tells why
+	if err := stream.SendMsg(req); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err // io.EOF: the stream ended, and RecvMsg tells why
 	}
-	resp, err := stream.Recv()
-	if err != nil {
+	resp := new(rpb.ServerReflectionResponse)
+	if err := stream.RecvMsg(resp); err != nil {
 		return nil, err
 	}
 	_ = stream.CloseSend()
@@ -231,34 +340,6 @@ func fileContainingSymbolV1(ctx context.Context, conn grpc.ClientConnInterface, 
 	case *rpb.ServerReflectionResponse_FileDescriptorResponse:
 		return m.FileDescriptorResponse.GetFileDescriptorProto(), nil
 	case *rpb.ServerReflectionResponse_ErrorResponse:
-		return nil, reflectionError(m.ErrorResponse.GetErrorCode(), m.ErrorResponse.GetErrorMessage())
-	default:
-		return nil, status.Errorf(codes.Internal, "reflection: unexpected answer %T", m)
-	}
-}
-
-// fileContainingSymbolV1alpha is fileContainingSymbolV1 for servers that
-// serve only grpc.reflection.v1alpha.
-func fileContainingSymbolV1alpha(ctx context.Context, conn grpc.ClientConnInterface, symbol string) ([][]byte, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := rpbalpha.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	req := &rpbalpha.ServerReflectionRequest{MessageRequest: &rpbalpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
-	if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	resp, err := stream.Recv()
-	if err != nil {
-		return nil, err
-	}
-	_ = stream.CloseSend()
-	switch m := resp.GetMessageResponse().(type) {
-	case *rpbalpha.ServerReflectionResponse_FileDescriptorResponse:
-		return m.FileDescriptorResponse.GetFileDescriptorProto(), nil
-	case *rpbalpha.ServerReflectionResponse_ErrorResponse:
 		return nil, reflectionError(m.ErrorResponse.GetErrorCode(), m.ErrorResponse.GetErrorMessage())
 	default:
 		return nil, status.Errorf(codes.Internal, "reflection: unexpected answer %T", m)

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -211,16 +209,7 @@ func TestReflection(t *testing.T) {
 					golden(t, tt.golden, "$ lroctl "+strings.Join(tt.args, " ")+"\n"+got)
 					return
 				}
-				if *update {
-					return // written from the v1 run
-				}
-				want, err := os.ReadFile(filepath.Join("testdata", tt.golden+".golden"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, body, _ := strings.Cut(string(want), "\n"); got != body {
-					t.Errorf("v1alpha output differs from testdata/%s.golden\n--- got\n%s--- want\n%s", tt.golden, got, body)
-				}
+				sameAsGolden(t, tt.golden, got) // written from the v1 run
 			})
 		}
 	}
