@@ -1,6 +1,7 @@
 package lroweb
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -49,12 +50,19 @@ func percentField(m protoreflect.Message) (float64, bool) {
 		default:
 			continue
 		}
-		if p != p { // NaN
-			continue
+		if c, ok := clampPercent(p); ok {
+			return c, true
 		}
-		return min(max(p, 0), 100), true
 	}
 	return 0, false
+}
+
+// clampPercent clamps p to 0–100; NaN is no percentage.
+func clampPercent(p float64) (float64, bool) {
+	if math.IsNaN(p) {
+		return 0, false
+	}
+	return min(max(p, 0), 100), true
 }
 
 func formatPercent(p float64) string {

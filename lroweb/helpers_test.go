@@ -230,3 +230,19 @@ func (e *eventReader) nextOp(t *testing.T) opEvent {
 	}
 	return v
 }
+
+// newServer serves h on a test server closed when the test ends.
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// lroAuthorizer is lro.WithAuthorizer, named for the tests.
+func lroAuthorizer(a lro.Authorizer) lro.Option { return lro.WithAuthorizer(a) }
+
+// newConsole is lroweb.New with the demo types.
+func newConsole(ops longrunningpb.OperationsServer, opts ...lroweb.Option) (http.Handler, error) {
+	return lroweb.New(ops, append([]lroweb.Option{lroweb.WithResolver(demo.Types())}, opts...)...)
+}

@@ -130,7 +130,7 @@ func (rd renderer) unpack(a *anypb.Any) protoreflect.Message {
 func (rd renderer) anyJSON(a *anypb.Any) string {
 	b, err := rd.json.Marshal(a)
 	if err != nil {
-		b, _ = json.Marshal(struct {
+		b = plainJSON(struct {
 			Type  string `json:"@type"`
 			Value string `json:"value"`
 		}{a.GetTypeUrl(), base64.StdEncoding.EncodeToString(a.GetValue())})
@@ -150,11 +150,19 @@ func (rd renderer) statusJSON(s *spb.Status) string {
 	for _, d := range s.GetDetails() {
 		out.Details = append(out.Details, json.RawMessage(rd.anyJSON(d)))
 	}
-	b, err := json.Marshal(out)
-	if err != nil { // only strings, numbers and valid JSON: cannot happen
-		return ""
+	return indent(plainJSON(out))
+}
+
+// plainJSON encodes v without escaping <, > and &, which the templates
+// escape: an operator reads the text as the server sent it.
+func plainJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // only strings, numbers and valid JSON: cannot happen
+		return []byte("null")
 	}
-	return indent(b)
+	return buf.Bytes()
 }
 
 // indent re-indents JSON evenly; protojson's own spacing is unstable.

@@ -21,8 +21,10 @@ import (
 
 // The full names of the demo types.
 const (
-	MetadataName = "acme.exports.v1.ExportMetadata"
-	ResponseName = "acme.exports.v1.ExportResponse"
+	MetadataName       = "acme.exports.v1.ExportMetadata"
+	ResponseName       = "acme.exports.v1.ExportResponse"
+	ImportMetadataName = "acme.exports.v1.ImportMetadata"
+	progressName       = "acme.exports.v1.OperationProgress"
 )
 
 var (
@@ -84,6 +86,20 @@ func buildTypes() (*protoregistry.Types, error) {
 				field("rows_exported", 2, i64, ""),
 				field("size_bytes", 3, i64, ""),
 				field("end_time", 4, msg, ts),
+			},
+		}, {
+			// Progress nested as in Google's APIs (OperationProgress).
+			Name: proto.String("OperationProgress"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				field("progress_percent", 1, i32, ""),
+				field("start_time", 2, msg, ts),
+				field("end_time", 3, msg, ts),
+			},
+		}, {
+			Name: proto.String("ImportMetadata"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				field("source", 1, str, ""),
+				field("progress", 2, msg, ".acme.exports.v1.OperationProgress"),
 			},
 		}},
 	}
@@ -148,6 +164,19 @@ func Response(destination string, rows, size int64, end time.Time) proto.Message
 	set(m, "rows_exported", protoreflect.ValueOfInt64(rows))
 	set(m, "size_bytes", protoreflect.ValueOfInt64(size))
 	setTime(m, "end_time", end)
+	return m.Interface()
+}
+
+// Import returns an ImportMetadata message whose progress is nested, as
+// in Google's APIs.
+func Import(source string, progress int32, start, end time.Time) proto.Message {
+	p := newMessage(progressName)
+	set(p, "progress_percent", protoreflect.ValueOfInt32(progress))
+	setTime(p, "start_time", start)
+	setTime(p, "end_time", end)
+	m := newMessage(ImportMetadataName)
+	set(m, "source", protoreflect.ValueOfString(source))
+	set(m, "progress", protoreflect.ValueOfMessage(p))
 	return m.Interface()
 }
 
