@@ -26,7 +26,7 @@ func TestListShowsOperationsNewestFirst(t *testing.T) {
 		`<span class="badge badge-succeeded">succeeded</span>`,
 		`<span class="badge badge-failed">failed</span>`,
 		`<span class="badge badge-cancelled">cancelled</span>`,
-		`<progress max="100" value="42"></progress><span class="pct">42%</span>`,
+		`<progress class="bar-running" max="100" value="42"></progress><span class="pct">42%</span>`,
 		`title="type.googleapis.com/acme.exports.v1.ExportMetadata">ExportMetadata</td>`,
 		`<span class="code">PERMISSION_DENIED</span> writing s3://partner-drop/poetry.csv`,
 		`<time datetime="2025-06-03T13:53:00Z" data-relative>2025-06-03 13:53:00 UTC</time>`,

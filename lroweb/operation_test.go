@@ -33,7 +33,7 @@ func TestOperationPage(t *testing.T) {
 		want: []string{
 			`<span class="badge badge-running" data-field="state">running</span>`,
 			`<span class="tail">` + s.Running[strings.LastIndexByte(s.Running, '/')+1:] + `</span>`,
-			`<progress max="100" value="42" data-field="progress"></progress>`,
+			`<progress class="bar-running" max="100" value="42" data-field="progress"></progress>`,
 			`<span class="pct" data-field="progress-text">42%</span>`,
 			`<button type="submit" class="btn warn">Cancel operation</button>`,
 			`<dt>Created</dt><dd><time datetime="2025-06-03T13:53:00Z">2025-06-03 13:53:00 UTC</time></dd>`,

@@ -31,6 +31,10 @@ type opView struct {
 	// Type is the metadata's message name without its package; TypeURL in full.
 	Type    string `json:"type"`
 	TypeURL string `json:"typeUrl"`
+	// TypeName is the metadata's full message name; Parent the name's
+	// part before "/operations/", or "".
+	TypeName string `json:"-"`
+	Parent   string `json:"-"`
 
 	HasProgress bool    `json:"hasProgress"`
 	Progress    float64 `json:"progress"`
@@ -76,10 +80,15 @@ func (rd renderer) view(op *longrunningpb.Operation) opView {
 	name := op.GetName()
 	cut := strings.LastIndexByte(name, '/') + 1
 	v := opView{Name: name, Path: opPath(name), NameHead: name[:cut], NameTail: name[cut:], State: stateOf(op), Done: op.GetDone()}
+	v.Parent, _ = strings.CutSuffix(v.NameHead, "/operations/")
+	if v.Parent == v.NameHead { // "operations/{id}", or not an lro-style name
+		v.Parent = ""
+	}
 	var md, resp protoreflect.Message
 	if a := op.GetMetadata(); a != nil {
 		v.TypeURL = a.GetTypeUrl()
-		v.Type = shortType(a.GetTypeUrl())
+		v.TypeName = a.GetTypeUrl()[strings.LastIndexByte(a.GetTypeUrl(), '/')+1:]
+		v.Type = shortType(v.TypeName)
 		v.Metadata = rd.anyJSON(a)
 		md = rd.unpack(a)
 	}

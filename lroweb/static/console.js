@@ -110,6 +110,7 @@
     field("progress-card").hidden = !v.hasProgress;
     if (v.hasProgress) {
       field("progress").value = v.progress;
+      field("progress").className = "bar-" + v.state;
       field("progress-text").textContent = v.progressText;
     }
     setJSON("metadata", v.metadata);
