@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -41,7 +42,7 @@ func (c *console) events(w http.ResponseWriter, r *http.Request) {
 	if wt, ok := c.ops.(Watcher); ok {
 		err = wt.WatchOperation(ctx, name, s.send)
 	} else {
-		err = c.waitLoop(ctx, name, s.send)
+		err = c.waitLoop(ctx, op, s.send)
 	}
 	if err != nil && ctx.Err() == nil && !s.broken {
 		s.fail(err)
@@ -49,9 +50,17 @@ func (c *console) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // waitLoop sends the operation's state each time WaitOperation returns,
-// until it is done or an RPC fails.
-func (c *console) waitLoop(ctx context.Context, name string, send func(*longrunningpb.Operation) error) error {
+// after first, until it is done or an RPC fails. A server that answers early with no
+// news (a closed lro.Manager does, or one that caps waits near zero) is
+// not asked again before the timeout would have passed: the loop never
+// spins.
+func (c *console) waitLoop(ctx context.Context, first *longrunningpb.Operation, send func(*longrunningpb.Operation) error) error {
+	name, last := first.GetName(), first
 	for {
+		if err := ctx.Err(); err != nil { // in case the server ignores ctx
+			return status.FromContextError(err).Err()
+		}
+		start := time.Now()
 		op, err := c.ops.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(c.cfg.waitTimeout)})
 		if err != nil {
 			return err
@@ -62,6 +71,17 @@ func (c *console) waitLoop(ctx context.Context, name string, send func(*longrunn
 		if op.GetDone() {
 			return nil
 		}
+		early := time.Since(start) < c.cfg.waitTimeout/2
+		if early && proto.Equal(op, last) {
+			t := time.NewTimer(c.cfg.waitTimeout - time.Since(start))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return status.FromContextError(ctx.Err()).Err()
+			case <-t.C:
+			}
+		}
+		last = op
 	}
 }
 

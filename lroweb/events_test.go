@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,4 +193,48 @@ func TestEventsEndWhenClientLeaves(t *testing.T) {
 			}
 		})
 	}
+}
+
+// earlyServer answers WaitOperation at once, with no news, as a closed
+// lro.Manager does; it reports its third call.
+type earlyServer struct {
+	longrunningpb.UnimplementedOperationsServer
+	calls atomic.Int32
+	third chan struct{}
+}
+
+func (e *earlyServer) op() *longrunningpb.Operation {
+	return &longrunningpb.Operation{Name: "operations/early"}
+}
+
+func (e *earlyServer) GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	return e.op(), nil
+}
+
+func (e *earlyServer) WaitOperation(context.Context, *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
+	if e.calls.Add(1) == 3 {
+		close(e.third)
+	}
+	return e.op(), nil
+}
+
+func TestEventsDoNotSpinOnEarlyWaits(t *testing.T) {
+	const timeout = 40 * time.Millisecond
+	srv := &earlyServer{third: make(chan struct{})}
+	web := serve(t, srv, lroweb.WithWaitTimeout(timeout))
+	start := time.Now()
+	ctx, cancel := streamContext(t)
+	ev, _ := openEvents(t, ctx, web.URL+"/events/operations/early")
+	ev.nextOp(t)
+	select {
+	case <-srv.third:
+	case <-ctx.Done():
+		t.Fatal("WaitOperation was not called three times")
+	}
+	// Each early answer waits out the rest of the timeout before the next
+	// call: three calls take at least two timeouts.
+	if elapsed := time.Since(start); elapsed < 2*timeout {
+		t.Errorf("three early WaitOperation answers took %v, want at least %v", elapsed, 2*timeout)
+	}
+	cancel()
 }
