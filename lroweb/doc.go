@@ -63,6 +63,25 @@
 // Under an http.Server with a WriteTimeout, the event stream clears its
 // own write deadline.
 //
+// # Shutting down
+//
+// An open operation page holds its event stream until the operation is
+// done or the page closes, and http.Server.Shutdown waits for open
+// requests. End the console's streams at shutdown by cancelling their
+// requests' context, for example:
+//
+//	stop, endStreams := context.WithCancel(context.Background())
+//	srv.RegisterOnShutdown(endStreams)
+//	mux.Handle("/console/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+//		ctx, cancel := context.WithCancel(r.Context())
+//		defer cancel()
+//		defer context.AfterFunc(stop, cancel)()
+//		console.ServeHTTP(w, r.WithContext(ctx))
+//	}))
+//
+// (with the console wrapped in http.StripPrefix). The browser reconnects
+// to another replica, or to this one when it is back.
+//
 // # Cancel and Delete
 //
 // Both are POST forms asking for confirmation: the page's script asks in a
