@@ -1,6 +1,7 @@
 package lroweb
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -57,8 +58,11 @@ func (c *console) list(w http.ResponseWriter, r *http.Request) {
 		return p.Base + "?" + v.Encode()
 	}
 	var chipFilter string
-	known := p.State == ""
+	known, why := p.State == "", fmt.Sprintf("state %q is not one of the chips", p.State)
 	for _, ch := range c.chips() {
+		if ch.State == p.State && ch.Disabled != "" {
+			why = ch.Disabled
+		}
 		active := ch.State == p.State && ch.Disabled == ""
 		next := ch.State
 		if active {
@@ -76,7 +80,7 @@ func (c *console) list(w http.ResponseWriter, r *http.Request) {
 	}
 	code := http.StatusOK
 	if !known {
-		e := toRPCError(status.Errorf(codes.InvalidArgument, "state %q is not one of the chips", p.State))
+		e := toRPCError(status.Error(codes.InvalidArgument, why))
 		p.Error, code = &e, e.HTTP
 		c.html(w, code, "list.html", p)
 		return

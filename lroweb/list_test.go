@@ -93,14 +93,15 @@ func TestStateChips(t *testing.T) {
 		filter string
 		want   []string
 		code   int
+		says   string
 	}{
 		{name: "running", state: "running", want: []string{a[8], a[7], a[6]}},
 		{name: "succeeded", state: "succeeded", want: []string{a[5], a[3], a[1], a[0]}},
 		{name: "failed", state: "failed", want: []string{a[2]}},
 		{name: "cancelled", state: "cancelled", want: []string{a[4]}},
 		{name: "chip and filter", state: "succeeded", filter: "metadata.source:history OR metadata.source:maps", want: []string{a[3]}},
-		{name: "queued disabled", state: "queued", code: 400},
-		{name: "unknown", state: "sleeping", code: 400},
+		{name: "queued disabled", state: "queued", code: 400, says: "does not tell queued operations from running ones"},
+		{name: "unknown", state: "sleeping", code: 400, says: `state &#34;sleeping&#34; is not one of the chips`},
 		{name: "queued enabled", opts: []lroweb.Option{lroweb.WithQueuedFilter("metadata.progress_percent < 5")}, state: "queued", want: []string{a[8]}},
 		{name: "running without queued", opts: []lroweb.Option{lroweb.WithQueuedFilter("metadata.progress_percent < 5")}, state: "running", want: []string{a[7], a[6]}},
 	}
@@ -113,6 +114,9 @@ func TestStateChips(t *testing.T) {
 			}
 			if p.code != tc.code {
 				t.Fatalf("status %d, want %d\n%s", p.code, tc.code, p.body)
+			}
+			if !strings.Contains(p.body, tc.says) {
+				t.Errorf("page does not say %q", tc.says)
 			}
 			if got := names(t, p.body); !slices.Equal(got, tc.want) {
 				t.Errorf("shows %q, want %q", got, tc.want)
