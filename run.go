@@ -55,7 +55,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, status.Error(codes.Unavailable, "lro: the operations manager is closed")
+		return nil, errManagerClosed()
 	}
 	var t *task
 	if work != nil {

@@ -55,7 +55,7 @@
 //
 // An open operation page follows the operation through server-sent events
 // (events/{name}) until it is done; the browser never polls. When the
-// Operations server implements Watcher, every change, metadata included,
+// Operations server implements Watcher (a *lro.Manager does), every change, metadata included,
 // is pushed as it happens. Otherwise the console loops on WaitOperation,
 // which returns at completion or deletion at once and shows metadata
 // changes each time a wait times out (WithWaitTimeout). The stream ends

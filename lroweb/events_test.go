@@ -39,11 +39,15 @@ type consoleMode struct {
 }
 
 var modes = []consoleMode{
-	{"watcher", func(m *lro.Manager) longrunningpb.OperationsServer { return demo.Watching{Manager: m} }, nil},
+	{"watcher", func(m *lro.Manager) longrunningpb.OperationsServer { return m }, nil},
 	// WaitOperation returns only at the end or on timeout: a long timeout
 	// proves that completion and deletion wake it.
-	{"wait", func(m *lro.Manager) longrunningpb.OperationsServer { return m }, []lroweb.Option{lroweb.WithWaitTimeout(time.Hour)}},
+	{"wait", func(m *lro.Manager) longrunningpb.OperationsServer { return waitOnly{m} }, []lroweb.Option{lroweb.WithWaitTimeout(time.Hour)}},
 }
+
+// waitOnly hides the Manager's WatchOperation, so the console falls back
+// to WaitOperation.
+type waitOnly struct{ longrunningpb.OperationsServer }
 
 // streamContext is the context of an event stream: bounded by guard and
 // ended with the test.
@@ -57,7 +61,7 @@ func TestEventsDeliverMetadataChangeAndDone(t *testing.T) {
 	m := newManager(t)
 	s := seed(t, m)
 	// Only the Watcher reports metadata changes as they happen.
-	srv := serve(t, demo.Watching{Manager: m})
+	srv := serve(t, m)
 	ctx, _ := streamContext(t)
 	ev, resp := openEvents(t, ctx, srv.URL+"/events/"+s.Running)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {

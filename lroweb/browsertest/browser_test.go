@@ -120,7 +120,7 @@ func newConsoleEnv(t *testing.T, now time.Time) consoleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	console, err := lroweb.New(demo.Watching{Manager: m}, lroweb.WithResolver(demo.Types()), lroweb.WithTitle("exportsvc"))
+	console, err := lroweb.New(m, lroweb.WithResolver(demo.Types()), lroweb.WithTitle("exportsvc"))
 	if err != nil {
 		t.Fatal(err)
 	}

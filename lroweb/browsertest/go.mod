@@ -1,6 +1,6 @@
 module github.com/lrokit/lro/lroweb/browsertest
 
-go 1.26.8
+go 1.26.0
 
 replace github.com/lrokit/lro => ../..
 

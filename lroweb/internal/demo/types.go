@@ -1,8 +1,7 @@
 // Package demo holds what the console's tests, browser test and
 // screenshots share: demo message types in a registry of their own (so
 // they are found only through a resolver, as a host's types would be), a
-// realistic set of export operations, and Watching, a reference
-// implementation of lroweb.Watcher on top of an lro.Manager.
+// realistic set of export operations.
 package demo
 
 import (
