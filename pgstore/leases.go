@@ -34,16 +34,17 @@ WHERE owner = $1 AND token = $2 AND lease_expire_time >= now()`
 
 	// claimSQL claims the running operations whose owner holds no lease.
 	// It finds the owners of running operations with a skip scan of
-	// lro_operations_owner_idx (one index probe per owner), keeps those
-	// whose lease lapsed or who have none, and claims up to $2 of their
-	// operations for $3. The lapsed leases are share-locked: an owner that
+	// lro_operations_owner_idx (one index probe per owner; '' sorts first
+	// under the "C" collation and is skipped), keeps those whose lease
+	// lapsed or who have none, and claims up to $2 of their operations for
+	// $3, found through the same index. The lapsed leases are share-locked: an owner that
 	// registers again waits for the claim, or the claim skips it, so the
 	// two never both take an operation. Concurrent claimers skip each
 	// other's operations.
 	claimSQL = `WITH RECURSIVE running(owner) AS (
-	SELECT min(owner) FROM lro_operations WHERE NOT done AND owner <> ''
+	SELECT min(owner) FROM lro_operations WHERE NOT done AND owner > ''
 	UNION ALL
-	SELECT (SELECT min(o.owner) FROM lro_operations o WHERE NOT o.done AND o.owner <> '' AND o.owner > r.owner)
+	SELECT (SELECT min(o.owner) FROM lro_operations o WHERE NOT o.done AND o.owner > r.owner)
 	FROM running r WHERE r.owner IS NOT NULL),
 lapsed AS MATERIALIZED (
 	SELECT w.owner FROM lro_owners w
@@ -55,10 +56,13 @@ orphaned AS MATERIALIZED (
 	SELECT r.owner FROM running r
 	WHERE r.owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lro_owners w WHERE w.owner = r.owner)),
 victim AS (
-	SELECT o.name FROM lro_operations o
-	WHERE NOT o.done AND o.owner <> '' AND o.owner <> $3 AND o.owner IN (SELECT owner FROM orphaned)
-	LIMIT $2
-	FOR UPDATE OF o SKIP LOCKED),
+	SELECT v.name FROM orphaned x CROSS JOIN LATERAL (
+		SELECT o.name FROM lro_operations o
+		WHERE o.owner = x.owner AND NOT o.done
+		LIMIT $2
+		FOR UPDATE OF o SKIP LOCKED) v
+	WHERE x.owner <> $3
+	LIMIT $2),
 upd AS (
 	UPDATE lro_operations o SET owner = $3, version = o.version + 1
 	FROM victim WHERE o.name = victim.name
@@ -73,10 +77,10 @@ SELECT ` + columns + `, ` + notifyExpr("upd", false) + ` FROM upd`
 	ORDER BY lease_expire_time LIMIT 100
 	FOR UPDATE SKIP LOCKED) l
 WHERE w.owner = l.owner
-	AND NOT EXISTS (SELECT 1 FROM lro_operations o WHERE o.owner = w.owner AND NOT o.done AND o.owner <> '')`
+	AND NOT EXISTS (SELECT 1 FROM lro_operations o WHERE o.owner = w.owner AND NOT o.done)`
 
 	listOwnedSQL = `SELECT ` + columns + ` FROM lro_operations
-WHERE owner = $1 AND NOT done AND owner <> '' AND name > $2
+WHERE owner = $1 AND NOT done AND name > $2
 ORDER BY name LIMIT $3`
 )
 

@@ -32,7 +32,7 @@ GROUP BY owner;
 DROP INDEX lro_operations_lease_idx;
 DROP INDEX lro_operations_orphan_idx;
 CREATE INDEX lro_operations_owner_idx
-    ON lro_operations (owner, name) WHERE NOT done AND owner <> '';
+    ON lro_operations (owner, name) WHERE NOT done;
 
 -- Upgrade every replica together: a replica still running older code
 -- renews only its operations' own leases, which no longer count, and
