@@ -209,9 +209,11 @@ func TestUnrenewedLeaseCancelsAllWork(t *testing.T) {
 
 	store.fail.Store(false)
 	close(proceed) // the work ends; its errors are dropped
-	// Once the work has ended, the Manager registers again.
-	for i := 0; ; i++ {
-		if i == 10 {
+	// Once the work has ended (which nothing in the store shows: its
+	// errors are dropped), the Manager registers again, in the first
+	// round after that.
+	for deadline := time.Now().Add(waitTimeout); ; {
+		if time.Now().After(deadline) {
 			t.Fatal("the Manager did not register again")
 		}
 		tick(clk, rounds)

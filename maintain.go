@@ -47,7 +47,8 @@ func (m *Manager) sweep(ctx context.Context) int {
 // operations whose owner stopped renewing, and, for stores whose
 // notifications can be lost, re-checks running work for cancellation
 // every poll interval. On every tick it checks that the owner lease has
-// not run out unrenewed.
+// not run out unrenewed, and after a failed round it tries again on the
+// next tick.
 func (m *Manager) leaseLoop() {
 	defer m.bg.Done()
 	renewEvery := m.cfg.lease / 3
@@ -75,7 +76,9 @@ func (m *Manager) leaseLoop() {
 		}
 		if ticks++; ticks >= ticksPerRenew {
 			ticks = 0
-			m.maintain(m.abandonCtx)
+			if !m.maintain(m.abandonCtx) {
+				ticks = ticksPerRenew - 1 // try again on the next tick
+			}
 		}
 		if m.afterMaintain != nil {
 			m.afterMaintain()
@@ -89,17 +92,18 @@ const claimBatch = 100
 
 // maintain renews the owner lease, or registers the owner id again once
 // it was lost, and takes over orphans: those this owner id held before
-// its registration, and those whose owner's lease lapsed.
-func (m *Manager) maintain(ctx context.Context) {
+// its registration, and those whose owner's lease lapsed. It reports
+// whether the Manager holds its lease.
+func (m *Manager) maintain(ctx context.Context) bool {
 	if m.holdsLease() {
 		if !m.renewLease(ctx) {
-			return
+			return false
 		}
 	} else if !m.regainLease(ctx) {
-		return
+		return false
 	}
 	if m.isClosing() {
-		return // a closing Manager takes on no new work
+		return true // a closing Manager takes on no new work
 	}
 	if m.reclaimPending {
 		m.goReclaim()
@@ -107,11 +111,12 @@ func (m *Manager) maintain(ctx context.Context) {
 	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: m.now(), Limit: claimBatch})
 	if err != nil {
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
-		return
+		return true
 	}
 	for _, r := range claimed {
 		m.adopt(ctx, r)
 	}
+	return true
 }
 
 // checkCancels re-reads the running operations for cancellation requests

@@ -303,7 +303,8 @@ type TokenSecreter interface {
 }
 
 // ErrNotOwner means a write meant for running work was refused: the record
-// is done already, or another replica owns it now.
+// is done already, another replica owns it now, or it was run again since
+// (see FinishParams.Attempt).
 var ErrNotOwner = errors.New("lro: operation is done or owned by another replica")
 
 // Finisher is implemented by stores that can record the end of work in one
