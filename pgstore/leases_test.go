@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -261,5 +262,73 @@ func TestNotifiedOwner(t *testing.T) {
 			t.Errorf("event after setting an owner of %d bytes: %+v; want owner %q", len(tc.owner), got, tc.want)
 		}
 		stop()
+	}
+}
+
+// TestTakeoverNotifiedCancelsWork: when another replica takes an operation
+// over, the notification names the new owner, and the replica that ran it
+// cancels the work at once, though its own lease is fine.
+func TestTakeoverNotifiedCancelsWork(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	// An hour between polls: only the notification can tell.
+	a := newStore(t, schema, WithPollInterval(time.Hour))
+	m := newManager(t, a, lro.WithOwner("first"))
+	started := make(chan struct{})
+	causes := make(chan error, 1)
+	op, err := m.Start(context.Background(), func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		close(started)
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return nil, ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	other := newStore(t, schema)
+	if _, err := other.Update(context.Background(), op.GetName(), func(r *lro.Record) error { r.Owner = "second"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, lro.ErrLeaseLost) || !strings.Contains(cause.Error(), `replica "second" took`) {
+			t.Errorf("work ended with cause %v; want lro.ErrLeaseLost naming the new owner", cause)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the work was not cancelled when another replica took its operation over")
+	}
+}
+
+// TestRestartedReplicaTakesBackItsWork: a replica restarted with the id of
+// one that died takes the id over once its lease lapsed, and runs the
+// registered work it left again.
+func TestRestartedReplicaTakesBackItsWork(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	s := newStore(t, schema)
+	ctx := context.Background()
+	// The replica that died: its lease has lapsed, its operation runs on.
+	if err := s.RegisterOwner(ctx, lro.LeaseParams{Owner: "pod-0", Token: "before", Lease: -time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := anypb.New(wrapperspb.String("books"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("", "left", 0)
+	r.Owner, r.Kind, r.Request, r.Attempt = "pod-0", "echo", req, 1
+	mustCreate(t, s, r)
+
+	m := newManager(t, s, lro.WithOwner("pod-0"), lro.WithLease(3*time.Second)) // first round after 1 s, after Register
+	if err := lro.Register(m, "echo", func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
+		return wrapperspb.String(fmt.Sprint(req.GetValue(), "#", op.Attempt())), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitDone(t, m, r.Operation.GetName())
+	var got wrapperspb.StringValue
+	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "books#2" {
+		t.Errorf("the work the id held ended with %v; want it run again as attempt 2", done.GetResult())
 	}
 }
