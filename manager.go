@@ -28,11 +28,18 @@ type Manager struct {
 	// token key (set once, when first needed). mu is never held across a
 	// Store read or write or a host hook; newTask holds it around
 	// Store.Watch, which only registers a callback.
-	mu       sync.Mutex
-	closed   bool             // Close has begun; no new work is accepted
-	running  map[string]*task // work running here, by operation name
-	kinds    map[string]kindHandler
-	tokenKey []byte
+	mu        sync.Mutex
+	closed    bool             // Close has begun; no new work is accepted
+	leaseLost bool             // the owner lease is lost; no new work until it is held again
+	running   map[string]*task // work running here, by operation name
+	kinds     map[string]kindHandler
+	tokenKey  []byte
+
+	// The owner lease (lease.go), used by New, then by the lease loop
+	// alone, then by Close once the loop has ended.
+	leaseToken     string    // the registration holding the lease
+	leaseDeadline  time.Time // when the lease runs out, by m.clock, unless renewed
+	reclaimPending bool      // the operations held before the registration are to be taken back
 
 	closing chan struct{} // closed when Close starts
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
@@ -54,7 +61,10 @@ var (
 )
 
 // New returns a Manager configured by opts. Call Close when done with it.
-// It fails with the error of the first option that refuses its value.
+// It fails with the error of the first option that refuses its value, and
+// with an error naming the owner id when the store cannot register it: an
+// error wrapping ErrOwnerTaken when another live Manager holds the id on
+// the same store (see WithOwner), or the store's error.
 func New(opts ...Option) (*Manager, error) {
 	c := config{
 		retention:   DefaultRetention,
@@ -96,6 +106,9 @@ func New(opts ...Option) (*Manager, error) {
 		stopBG:   make(chan struct{}),
 		workers:  newPool(),
 	}
+	if err := m.register(context.Background()); err != nil {
+		return nil, err
+	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
 	go m.sweepLoop()
@@ -113,7 +126,8 @@ func (m *Manager) now() time.Time {
 // Running work may finish until ctx ends; then its context is cancelled
 // and the operations it leaves unfinished end with UNAVAILABLE. Close
 // returns when every goroutine the Manager started has ended, with ctx's
-// error if it had to cut work short. Close does not close the Store.
+// error if it had to cut work short. It then releases the owner id, so a
+// new Manager may take it at once. Close does not close the Store.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -147,6 +161,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.abandonCancel()
 	close(m.stopBG)
 	m.bg.Wait()
+	m.releaseLease()
 	m.workers.close()
 	return err
 }
