@@ -32,6 +32,7 @@ func (m *Manager) sweep(ctx context.Context) int {
 	total := 0
 	for {
 		n, err := m.store.DeleteExpired(ctx, m.now(), sweepBatch)
+		m.obs.storeError(ctx, storeDeleteExpired, err)
 		total += n
 		if err != nil {
 			m.log.Warn("lro: removing expired operations", "error", err)
@@ -83,6 +84,7 @@ func (m *Manager) leaseLoop() {
 func (m *Manager) maintain(ctx context.Context) {
 	now := m.now()
 	if _, err := m.store.RenewLeases(ctx, m.cfg.owner, now.Add(m.cfg.lease)); err != nil {
+		m.obs.storeError(ctx, storeRenewLeases, err)
 		m.log.Warn("lro: renewing leases", "error", err)
 	}
 	select {
@@ -92,6 +94,7 @@ func (m *Manager) maintain(ctx context.Context) {
 	}
 	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: now, LeaseExpireTime: now.Add(m.cfg.lease), Limit: 100})
 	if err != nil {
+		m.obs.storeError(ctx, storeClaimExpired, err)
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
 		return
 	}
@@ -113,6 +116,7 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	if cl, ok := m.store.(CancelRequestLister); ok {
 		names, err := cl.ListCancelRequests(ctx, m.cfg.owner)
 		if err != nil {
+			m.obs.storeError(ctx, storeListCancelRequests, err)
 			m.log.Warn("lro: checking for cancellations", "error", err)
 			return
 		}
@@ -133,6 +137,7 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	m.mu.Unlock()
 	for _, t := range tasks {
 		r, err := m.store.Get(ctx, t.name)
+		m.obs.storeError(ctx, storeGet, err)
 		if err == nil && r.CancelRequested {
 			t.cancel(errCancelled)
 		}
@@ -151,11 +156,14 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	h := m.kinds[r.Kind]
 	if r.Kind == "" || h == nil || r.Request == nil || r.CancelRequested || m.closed {
 		m.mu.Unlock()
+		m.obs.takeover(ctx, r.Kind)
 		m.abandonOrphan(ctx, r)
 		return
 	}
 	t := m.newTask(context.Background(), name)
+	t.kind, t.created = r.Kind, r.CreateTime
 	m.mu.Unlock()
+	m.obs.takeover(ctx, r.Kind)
 
 	var attempt int32
 	_, err := m.store.Update(ctx, name, func(cur *Record) error {
@@ -167,6 +175,7 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		cur.UpdateTime = m.now()
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		m.endTask(t)
 		return
@@ -181,7 +190,7 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 // run again here.
 func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 	prev := r.Owner
-	_, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
+	ended, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
 		if cur.Owner != m.cfg.owner || cur.Done() {
 			return errLeaseLost
 		}
@@ -192,6 +201,8 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		m.endRecord(cur, failed(st))
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, ended, err)
 	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("lro: ending an orphaned operation", "operation", r.Operation.GetName(), "previous_owner", prev, "error", err)
 	}

@@ -22,6 +22,7 @@ type Manager struct {
 	store Store
 	clock Clock
 	log   *slog.Logger
+	obs   *observer // metrics and spans; nil only in benchmarks
 
 	// mu guards the fields below it up to the blank line: whether Close
 	// has begun, the work running here, the registered kinds and the page
@@ -84,7 +85,12 @@ func New(opts ...Option) (*Manager, error) {
 	if c.owner == "" {
 		c.owner = "lro-" + newID()
 	}
+	obs, err := c.observer()
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
+		obs:      obs,
 		cfg:      c,
 		store:    c.store,
 		clock:    c.clock,

@@ -56,6 +56,7 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		r.UpdateTime = o.m.now()
 		return nil
 	})
+	o.m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		return storeError(err, o.name)
 	}

@@ -21,6 +21,8 @@ type task struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopWatch func()
+	kind      string    // the operation's kind, for metrics and spans
+	created   time.Time // the operation's create time, for its duration
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
@@ -62,10 +64,12 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		// Registered before the record exists, so a cancellation from
 		// another replica cannot slip in between.
 		t = m.newTask(ctx, name)
+		t.kind, t.created = kind, now
 	}
 	m.mu.Unlock()
 
 	stored, created, err := m.store.Create(ctx, rec)
+	m.obs.storeError(ctx, storeCreate, err)
 	if err != nil || !created {
 		if t != nil {
 			m.endTask(t)
@@ -75,6 +79,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		}
 		return stored.Operation, nil
 	}
+	m.obs.operationStarted(ctx, kind)
 	if t != nil {
 		m.launch(t, work, stored.Attempt, stored.Operation.GetMetadata())
 	}
@@ -117,9 +122,11 @@ func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
 // run executes work and finishes its operation, then ends the task.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
-	resp, err := callWork(t.ctx, work, op)
+	r := m.obs.runBegin(t, op)
+	resp, err := callWork(r.ctx, work, op)
 	t.stopWatch()
-	m.finish(t, op, resp, err)
+	final, recorded := m.finish(t, op, resp, err)
+	m.obs.runEnd(r, t, m.now(), context.Cause(t.ctx), err, final, recorded)
 }
 
 // panicError is what work that panicked returns.
@@ -162,8 +169,9 @@ func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.
 }
 
 // finish records the end of work, retrying while the store is unavailable
-// until it succeeds or Close gives up.
-func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
+// until it succeeds or Close gives up. It returns the operation's end and
+// whether the store took it.
+func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longrunningpb.Operation, bool) {
 	final := m.result(t, resp, err)
 	var write func() (struct{}, error)
 	if fin, ok := m.store.(Finisher); ok {
@@ -177,7 +185,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	// allocations that the common case does not need.
 	_, firstErr := write()
 	if firstErr == nil || errors.Is(firstErr, errLeaseLost) {
-		return
+		return final, firstErr == nil
 	}
 	retried := false
 	_, err = backoff.Retry(m.abandonCtx, func() (struct{}, error) {
@@ -197,6 +205,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	if err != nil && !errors.Is(err, errLeaseLost) {
 		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
 	}
+	return final, err == nil
 }
 
 // finishByFinisher records the end of work in one write, without a read:
@@ -212,6 +221,7 @@ func (m *Manager) finishByFinisher(fin Finisher, t *task, final *longrunningpb.O
 			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
 			return struct{}{}, backoff.Permanent(errLeaseLost)
 		}
+		m.obs.storeError(context.Background(), storeFinish, err)
 		return struct{}{}, err
 	}
 }
@@ -239,6 +249,7 @@ func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func()
 			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
 			return struct{}{}, backoff.Permanent(err)
 		}
+		m.obs.storeError(context.Background(), storeUpdate, err)
 		return struct{}{}, err
 	}
 }
