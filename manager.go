@@ -102,6 +102,9 @@ func New(opts ...Option) (*Manager, error) {
 		stopBG:   make(chan struct{}),
 		workers:  newPool(),
 	}
+	if err := m.obs.observeRunning(m.runningByKind); err != nil {
+		return nil, err
+	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
 	go m.sweepLoop()
@@ -154,5 +157,6 @@ func (m *Manager) Close(ctx context.Context) error {
 	close(m.stopBG)
 	m.bg.Wait()
 	m.workers.close()
+	m.obs.close()
 	return err
 }

@@ -54,7 +54,7 @@ var durationBuckets = []float64{
 //	lro.operations.started   Counter        {operation} lro.kind
 //	lro.operations.finished  Counter        {operation} lro.kind, lro.status_code
 //	lro.operation.duration   Histogram      s           lro.kind, lro.status_code
-//	lro.operations.running   UpDownCounter  {operation} lro.kind
+//	lro.operations.running   UpDownCounter  {operation} lro.kind (observed)
 //	lro.operations.queued    UpDownCounter  {operation} lro.kind
 //	lro.waiters              UpDownCounter  {waiter}    lro.kind
 //	lro.list.rows_scanned    Counter        {row}       lro.store
@@ -121,7 +121,7 @@ type observer struct {
 	started     metric.Int64Counter
 	finished    metric.Int64Counter
 	duration    metric.Float64Histogram
-	running     metric.Int64UpDownCounter
+	running     metric.Int64ObservableUpDownCounter
 	queued      metric.Int64UpDownCounter
 	waiters     metric.Int64UpDownCounter
 	rowsScanned metric.Int64Counter
@@ -130,6 +130,8 @@ type observer struct {
 	retries     metric.Int64Counter
 
 	tracer trace.Tracer // nil when spans are off (a no-op TracerProvider)
+	meter  metric.Meter
+	reg    metric.Registration // of the callback observing running work; nil before observeRunning
 
 	storeAttrs  []metric.AddOption            // {lro.store}
 	methodAttrs map[string][]metric.AddOption // {lro.store, lro.store.method}, by method
@@ -146,10 +148,12 @@ const numCodes = int(codes.Unauthenticated) + 1
 
 // kindAttrs holds the attribute sets of one kind, built once.
 type kindAttrs struct {
-	kind     string
-	spanName string
-	one      []metric.AddOption // {lro.kind}
-	byCode   [numCodes]codeAttrs
+	kind      string
+	spanName  string
+	one       []metric.AddOption      // {lro.kind}
+	spanStart []trace.SpanStartOption // a new root with {lro.kind}
+	observe   []metric.ObserveOption  // the same, for observations
+	byCode    [numCodes]codeAttrs
 }
 
 // codeAttrs holds the attribute sets of one kind and final code.
@@ -177,7 +181,10 @@ func newKindAttrs(kind string) *kindAttrs {
 	if kind != "" {
 		k.spanName = "lro.run " + kind
 	}
-	k.one = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrKind.String(kind)))}
+	one := metric.WithAttributeSet(attribute.NewSet(attrKind.String(kind)))
+	k.one, k.observe = []metric.AddOption{one}, []metric.ObserveOption{one}
+	// Of kind internal, the default.
+	k.spanStart = []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attrKind.String(kind))}
 	for i := range k.byCode {
 		set := metric.WithAttributeSet(attribute.NewSet(attrKind.String(kind), attrStatusCode.String(codeName(codes.Code(i)))))
 		k.byCode[i] = codeAttrs{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
@@ -210,6 +217,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 	}
 	meter := mp.Meter(instrumentationName)
 	o := &observer{
+		meter:       meter,
 		tracer:      newTracer(tp),
 		store:       store,
 		storeAttrs:  []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrStore.String(store)))},
@@ -233,14 +241,17 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 	}
 	o.started = counter("lro.operations.started", "{operation}", "Operations created by Start, StartKind or Create.")
 	o.finished = counter("lro.operations.finished", "{operation}", "Operations that ended, by kind and final status code.")
-	o.running = upDown("lro.operations.running", "{operation}", "Work running in this Manager.")
+	var err error
+	o.running, err = meter.Int64ObservableUpDownCounter("lro.operations.running",
+		metric.WithUnit("{operation}"),
+		metric.WithDescription("Work this Manager runs, from its start until its end is recorded."))
+	errs = append(errs, err)
 	o.queued = upDown("lro.operations.queued", "{operation}", "Work waiting in this Manager for a free slot.")
 	o.waiters = upDown("lro.waiters", "{waiter}", "WaitOperation calls blocked until their operation is done.")
 	o.rowsScanned = counter("lro.list.rows_scanned", "{row}", "Records ListOperations read from the store.")
 	o.storeErrors = counter("lro.store.errors", "{error}", "Store calls that failed, by store method.")
 	o.takeovers = counter("lro.lease.takeovers", "{operation}", "Operations taken over from a replica whose lease lapsed.")
 	o.retries = counter("lro.retries", "{retry}", "Runs of registered work scheduled again after a retryable error.")
-	var err error
 	o.duration, err = meter.Float64Histogram("lro.operation.duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("Time from an operation's creation to its end."),
@@ -254,6 +265,54 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 
 func methodAttrs(store, method string) []metric.AddOption {
 	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrStore.String(store), attrStoreMethod.String(method)))}
+}
+
+// observeRunning makes the provider observe lro.operations.running with
+// count, which returns how much work runs here, by kind. It fails if the
+// provider refuses the callback. close undoes it.
+func (o *observer) observeRunning(count func() map[string]int64) error {
+	if o == nil {
+		return nil
+	}
+	reg, err := o.meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+		for kind, n := range count() {
+			obs.ObserveInt64(o.running, n, o.attrs(kind).observe...)
+		}
+		return nil
+	}, o.running)
+	if err != nil {
+		return fmt.Errorf("lro: observing running work: %w", err)
+	}
+	o.reg = reg
+	return nil
+}
+
+// close stops observing running work, so that the provider lets go of
+// the closed Manager.
+func (o *observer) close() {
+	if o == nil || o.reg == nil {
+		return
+	}
+	if err := o.reg.Unregister(); err != nil {
+		otel.Handle(fmt.Errorf("lro: no longer observing running work: %w", err))
+	}
+}
+
+// runningByKind counts the work running here by kind, with a zero for
+// the kind of Start ("") and every registered kind, for
+// lro.operations.running.
+func (m *Manager) runningByKind() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := make(map[string]int64, len(m.kinds)+1)
+	n[""] = 0
+	for kind := range m.kinds {
+		n[kind] = 0
+	}
+	for _, t := range m.running {
+		n[t.kind]++
+	}
+	return n
 }
 
 // attrs returns the attribute sets of kind.

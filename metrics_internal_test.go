@@ -43,6 +43,10 @@ func TestInstrumentTable(t *testing.T) {
 	o.storeError(ctx, storeFinish, errors.New("connection reset"))
 	o.storeError(ctx, storeGet, ErrNotFound) // not a failure
 	o.takeover(ctx, "export")
+	if err := o.observeRunning(func() map[string]int64 { return map[string]int64{"": 0, "export": 2} }); err != nil {
+		t.Fatal(err)
+	}
+	defer o.close()
 
 	type row struct {
 		Kind, Unit string
@@ -57,7 +61,7 @@ func TestInstrumentTable(t *testing.T) {
 		"lro.operations.started":  {"Counter", "{operation}", map[string]float64{export: 1}},
 		"lro.operations.finished": {"Counter", "{operation}", map[string]float64{set(attrKind.String("export"), attrStatusCode.String("CANCELLED")): 1}},
 		"lro.operation.duration":  {"Histogram", "s", map[string]float64{set(attrKind.String("export"), attrStatusCode.String("CANCELLED")): 90}},
-		"lro.operations.running":  {"UpDownCounter", "{operation}", map[string]float64{export: 0}},
+		"lro.operations.running":  {"UpDownCounter", "{operation}", map[string]float64{set(attrKind.String("")): 0, export: 2}},
 		"lro.operations.queued":   {"UpDownCounter", "{operation}", map[string]float64{export: 1}},
 		"lro.waiters":             {"UpDownCounter", "{waiter}", map[string]float64{set(attrKind.String("")): 1}},
 		"lro.list.rows_scanned":   {"Counter", "{row}", map[string]float64{set(attrStore.String("memory")): 7}},
@@ -74,7 +78,7 @@ func TestInstrumentTable(t *testing.T) {
 		for _, m := range sm.Metrics {
 			r := row{Unit: m.Unit, Points: map[string]float64{}}
 			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
+			case metricdata.Sum[int64]: // observed or not
 				r.Kind = "UpDownCounter"
 				if d.IsMonotonic {
 					r.Kind = "Counter"

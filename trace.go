@@ -63,28 +63,29 @@ type runObs struct {
 	k    *kindAttrs      // nil without an observer
 }
 
-// runBegin counts t's work as running and starts the span of its run
-// number op.attempt. The work runs with the context it returns.
+// runBegin starts the span of the run number op.attempt of t's work. The
+// work runs with the context it returns.
 func (o *observer) runBegin(t *task, op *Op) runObs {
 	r := runObs{ctx: t.ctx}
 	if o == nil {
 		return r
 	}
 	r.k = o.attrs(t.kind)
-	if o.tracer != nil {
-		opts := []trace.SpanStartOption{
-			trace.WithNewRoot(),
-			trace.WithSpanKind(trace.SpanKindInternal),
-			trace.WithAttributes(attrKind.String(t.kind), attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name)),
-		}
-		// The request that started the work, if it was traced; it has
-		// ended, or soon will, so the run is linked to it, not its child.
-		if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
-		}
-		r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, opts...)
+	if o.tracer == nil {
+		return r
 	}
-	o.running.Add(r.ctx, 1, r.k.one...)
+	// A sampler sees the span's name and kind attribute; the rest costs
+	// something, so only a span that records gets it.
+	r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, r.k.spanStart...)
+	if !r.span.IsRecording() {
+		return r
+	}
+	r.span.SetAttributes(attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name))
+	// The request that started the work, if it was traced: it has ended,
+	// or soon will, so the run is linked to it rather than its child.
+	if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
+		r.span.AddLink(trace.Link{SpanContext: sc})
+	}
 	return r
 }
 
@@ -97,19 +98,22 @@ func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, f
 		return
 	}
 	c := finalCode(final)
-	o.running.Add(r.ctx, -1, r.k.one...)
 	if recorded {
 		o.operationFinished(r.ctx, r.k, c, now.Sub(t.created))
 	}
 	if r.span == nil {
 		return
 	}
-	span := r.span
-	defer span.End()
-	span.SetAttributes(attrStatusCode.String(codeName(c)))
-	var pe *panicError
-	switch {
-	case errors.As(werr, &pe):
+	if r.span.IsRecording() {
+		describeEnd(r.span, c, cause, werr, final, recorded)
+	}
+	r.span.End()
+}
+
+// describeEnd records on span how its run ended (see runEnd).
+func describeEnd(span trace.Span, c codes.Code, cause, werr error, final *longrunningpb.Operation, recorded bool) {
+	switch pe := asPanic(werr); {
+	case pe != nil:
 		span.AddEvent("exception", trace.WithAttributes(
 			attribute.String("exception.type", fmt.Sprintf("%T", pe.value)),
 			attribute.String("exception.message", fmt.Sprint(pe.value)),
@@ -124,9 +128,20 @@ func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, f
 	if !recorded {
 		span.AddEvent("lro.result_dropped")
 	}
+	// Success leaves the status unset, as OpenTelemetry asks of libraries.
 	if e := final.GetError(); e != nil {
+		span.SetAttributes(attrStatusCode.String(codeName(c)))
 		span.SetStatus(otelcodes.Error, codeName(c)+": "+e.GetMessage())
 	}
+}
+
+// asPanic returns the panic err reports, or nil if it reports none.
+func asPanic(err error) *panicError {
+	var pe *panicError
+	if err == nil || !errors.As(err, &pe) {
+		return nil
+	}
+	return pe
 }
 
 // retrying records that run r failed with err and that its work runs
