@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lrokit/lro"
+	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -186,4 +187,28 @@ func benchOTel(b *testing.B, opts []lro.Option) {
 	}
 	b.ReportMetric(float64(base.allocs)/float64(b.N), "base-allocs/op")
 	b.ReportMetric(float64(inst.allocs)/float64(b.N), "otel-allocs/op")
+}
+
+// BenchmarkOTelSDKSpanFloor measures what the OTel SDK alone costs for one
+// span like a run's (the kind at the start, two more attributes and a link
+// once it records) with the sdk variant's tracer provider: the least any
+// recorded span per run can add to BenchmarkStartThroughputOTel/sdk.
+func BenchmarkOTelSDKSpanFloor(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tracer := tp.Tracer("bench")
+	link := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), link)
+	start := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attribute.String("lro.kind", ""))}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, span := tracer.Start(ctx, "lro.run", start...)
+		span.SetAttributes(attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))
+		span.AddLink(trace.Link{SpanContext: link})
+		span.End()
+	}
 }

@@ -2,22 +2,24 @@ package lro_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/lrotest"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 )
 
 // workTime is how long, by the fake clock, the work in these tests takes.
@@ -203,4 +205,54 @@ func hasAttrPrefix(kvs []attribute.KeyValue, key, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// kindSampler samples the runs of one kind, deciding by the attributes a
+// sampler is given, and keeps the names it was asked about.
+type kindSampler struct {
+	kind  string
+	asked chan string
+}
+
+func (s kindSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.asked <- p.Name
+	for _, kv := range p.Attributes {
+		if kv.Key == "lro.kind" && kv.Value.AsString() == s.kind {
+			return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+		}
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.Drop}
+}
+
+func (s kindSampler) Description() string { return "kindSampler" }
+
+// TestSamplerSeesTheKind: a sampler can choose runs by kind, and the
+// runs it drops record nothing.
+func TestSamplerSeesTheKind(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	sampler := kindSampler{kind: "export", asked: make(chan string, 2)}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	m := newManager(t, lro.WithTracerProvider(tp))
+	if err := lro.Register(m, "export", exportHandler); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := m.StartKind(ctx, "export", wrapperspb.String("books")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	asked := []string{<-sampler.asked, <-sampler.asked}
+	slices.Sort(asked)
+	if diff := cmp.Diff([]string{"lro.run", "lro.run export"}, asked); diff != "" {
+		t.Errorf("span names the sampler saw (-want +got):\n%s", diff)
+	}
+	if got := spanNames(spans.Ended()); !cmp.Equal(got, []string{"lro.run export"}) {
+		t.Errorf("recorded spans %v, want only the export's", got)
+	}
 }
