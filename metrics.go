@@ -340,15 +340,15 @@ func (o *observer) operationStarted(ctx context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.started.Add(ctx, 1, o.attrs(kind).one...)
+	o.started.Add(live(ctx), 1, o.attrs(kind).one...)
 }
 
 // operationFinished counts an operation of kind that ended with c, d after
 // it was created.
 func (o *observer) operationFinished(ctx context.Context, k *kindAttrs, c codes.Code, d time.Duration) {
 	a := &k.byCode[codeIndex(c)]
-	o.finished.Add(ctx, 1, a.add...)
-	o.duration.Record(ctx, d.Seconds(), a.record...)
+	o.finished.Add(live(ctx), 1, a.add...)
+	o.duration.Record(live(ctx), d.Seconds(), a.record...)
 }
 
 // ended counts r as finished when err is nil and r is done: r and err
@@ -369,14 +369,14 @@ func (o *observer) enqueued(ctx context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.queued.Add(ctx, 1, o.attrs(kind).one...)
+	o.queued.Add(live(ctx), 1, o.attrs(kind).one...)
 }
 
 func (o *observer) dequeued(ctx context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.queued.Add(ctx, -1, o.attrs(kind).one...)
+	o.queued.Add(live(ctx), -1, o.attrs(kind).one...)
 }
 
 // waitBegin counts a WaitOperation that blocks on an operation of kind;
@@ -385,14 +385,14 @@ func (o *observer) waitBegin(ctx context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.waiters.Add(ctx, 1, o.attrs(kind).one...)
+	o.waiters.Add(live(ctx), 1, o.attrs(kind).one...)
 }
 
 func (o *observer) waitEnd(ctx context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.waiters.Add(ctx, -1, o.attrs(kind).one...)
+	o.waiters.Add(live(ctx), -1, o.attrs(kind).one...)
 }
 
 // listScanned counts n records a List read from the store.
@@ -400,7 +400,7 @@ func (o *observer) listScanned(ctx context.Context, n int) {
 	if o == nil || n == 0 {
 		return
 	}
-	o.rowsScanned.Add(ctx, int64(n), o.storeAttrs...)
+	o.rowsScanned.Add(live(ctx), int64(n), o.storeAttrs...)
 }
 
 // storeError counts err if it is a failure of the store's method: not a
@@ -414,7 +414,7 @@ func (o *observer) storeError(ctx context.Context, method string, err error) {
 	if !ok {
 		attrs = methodAttrs(o.store, method)
 	}
-	o.storeErrors.Add(ctx, 1, attrs...)
+	o.storeErrors.Add(live(ctx), 1, attrs...)
 }
 
 // isStoreFailure reports whether err, from a Store call, is a failure of
@@ -433,10 +433,19 @@ func (o *observer) takeover(ctx context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.takeovers.Add(ctx, 1, o.attrs(kind).one...)
+	o.takeovers.Add(live(ctx), 1, o.attrs(kind).one...)
 }
 
 // finalCode is the code a done operation ended with: OK for a response.
 func finalCode(op *longrunningpb.Operation) codes.Code {
 	return codes.Code(op.GetError().GetCode())
+}
+
+// live returns ctx, or context.Background() for a nil ctx (which a caller
+// may pass in process), so that a measurement never panics on it.
+func live(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }

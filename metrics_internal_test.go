@@ -43,6 +43,9 @@ func TestInstrumentTable(t *testing.T) {
 	o.storeError(ctx, storeFinish, errors.New("connection reset"))
 	o.storeError(ctx, storeGet, ErrNotFound) // not a failure
 	o.takeover(ctx, "export")
+	var nilCtx context.Context // a caller in process may pass one
+	o.waitEnd(nilCtx, "")
+	o.waitBegin(nilCtx, "")
 	if err := o.observeRunning(func() map[string]int64 { return map[string]int64{"": 0, "export": 2} }); err != nil {
 		t.Fatal(err)
 	}
