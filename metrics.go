@@ -148,11 +148,10 @@ const numCodes = int(codes.Unauthenticated) + 1
 
 // kindAttrs holds the attribute sets of one kind, built once.
 type kindAttrs struct {
-	kind      string
 	spanName  string
 	one       []metric.AddOption      // {lro.kind}
-	spanStart []trace.SpanStartOption // a new root with {lro.kind}
 	observe   []metric.ObserveOption  // the same, for observations
+	spanStart []trace.SpanStartOption // a new root with {lro.kind}
 	byCode    [numCodes]codeAttrs
 }
 
@@ -176,8 +175,9 @@ func codeName(c codes.Code) string {
 	return code.Code(codeIndex(c)).String()
 }
 
+// newKindAttrs builds the attribute sets and span options of kind.
 func newKindAttrs(kind string) *kindAttrs {
-	k := &kindAttrs{kind: kind, spanName: "lro.run"}
+	k := &kindAttrs{spanName: "lro.run"}
 	if kind != "" {
 		k.spanName = "lro.run " + kind
 	}
@@ -263,6 +263,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 	return o, nil
 }
 
+// methodAttrs is the attribute set of a failure of the store's method.
 func methodAttrs(store, method string) []metric.AddOption {
 	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrStore.String(store), attrStoreMethod.String(method)))}
 }
