@@ -60,7 +60,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 	if _, err := parseOperationName(name); err != nil {
 		return invalidArgument("%v", err)
 	}
-	_, err := m.store.Update(ctx, name, func(r *Record) error {
+	r, err := m.store.Update(ctx, name, func(r *Record) error {
 		if r.Done() {
 			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
 		}
@@ -70,5 +70,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 		change(r)
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, r, err)
 	return storeError(err, name)
 }
