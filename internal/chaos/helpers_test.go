@@ -45,3 +45,26 @@ func buildReplica(t testing.TB) string {
 	}
 	return bin
 }
+
+// TestFinishedLatest pins the check TestKillReplica makes of each re-run
+// operation, with the run order of a failure it once reported wrongly.
+func TestFinishedLatest(t *testing.T) {
+	tests := []struct {
+		runs []run
+		fin  run
+		want bool
+	}{
+		{[]run{{"r0", 1}, {"r2", 2}}, run{"r2", 2}, true},
+		// r0's run began late, after r2 took the operation over.
+		{[]run{{"r2", 2}, {"r0", 1}}, run{"r2", 2}, true},
+		{[]run{{"r0", 1}, {"r2", 2}, {"r1", 3}}, run{"r2", 2}, false},
+		{[]run{{"r0", 1}}, run{"r2", 2}, false},
+		{[]run{{"r0", 1}, {"r1", 2}}, run{"r2", 2}, false},
+		{nil, run{"r2", 2}, false},
+	}
+	for _, tt := range tests {
+		if got := finishedLatest(tt.runs, tt.fin); got != tt.want {
+			t.Errorf("finishedLatest(%v, %v) = %v, want %v", tt.runs, tt.fin, got, tt.want)
+		}
+	}
+}
