@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
@@ -28,11 +29,13 @@ type Manager struct {
 	// token key (set once, when first needed). mu is never held across a
 	// Store read or write or a host hook; newTask holds it around
 	// Store.Watch, which only registers a callback.
-	mu       sync.Mutex
-	closed   bool             // Close has begun; no new work is accepted
-	running  map[string]*task // work running here, by operation name
-	kinds    map[string]kindHandler
-	tokenKey []byte
+	mu      sync.Mutex
+	closed  bool             // Close has begun; no new work is accepted
+	running map[string]*task // work running here, by operation name
+	kinds   map[string]kindHandler
+	// kindRequests holds the request type of each registered kind.
+	kindRequests map[string]protoreflect.FullName
+	tokenKey     []byte
 
 	closing chan struct{} // closed when Close starts
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
@@ -85,16 +88,17 @@ func New(opts ...Option) (*Manager, error) {
 		c.owner = "lro-" + newID()
 	}
 	m := &Manager{
-		cfg:      c,
-		store:    c.store,
-		clock:    c.clock,
-		log:      c.logger,
-		running:  make(map[string]*task),
-		kinds:    make(map[string]kindHandler),
-		tokenKey: c.tokenKey,
-		closing:  make(chan struct{}),
-		stopBG:   make(chan struct{}),
-		workers:  newPool(),
+		cfg:          c,
+		store:        c.store,
+		clock:        c.clock,
+		log:          c.logger,
+		running:      make(map[string]*task),
+		kinds:        make(map[string]kindHandler),
+		kindRequests: make(map[string]protoreflect.FullName),
+		tokenKey:     c.tokenKey,
+		closing:      make(chan struct{}),
+		stopBG:       make(chan struct{}),
+		workers:      newPool(),
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
