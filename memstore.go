@@ -246,7 +246,14 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, e
 	}
 	s.mu.Lock()
 	if m.rec.RequestID != "" {
-		if prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]; prev != nil {
+		prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]
+		if prev != nil && expiredAt(prev.done, prev.rec.ExpireTime, m.rec.CreateTime) {
+			// Expired: it holds its request id no more.
+			s.unindex(s.recs[prev.name])
+			s.event(prev, true)
+			prev = nil
+		}
+		if prev != nil {
 			s.mu.Unlock()
 			r, err := prev.decode()
 			return r, false, err

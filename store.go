@@ -162,7 +162,10 @@ type ListQuery struct {
 type Store interface {
 	// Create inserts rec. When rec.RequestID is not empty and a record with
 	// the same Parent and RequestID exists, Create writes nothing and returns
-	// that record with created false. A name already taken gives
+	// that record with created false, unless that record has expired: it
+	// is done and its ExpireTime is not after rec.CreateTime. An expired
+	// record holds its request id no more: Create removes it (watchers see
+	// it deleted) and inserts rec. A name already taken gives
 	// ErrAlreadyExists.
 	Create(ctx context.Context, rec *Record) (stored *Record, created bool, err error)
 	// Get returns the record with the given name, or ErrNotFound.
