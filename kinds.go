@@ -52,9 +52,10 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req]) error 
 
 // StartKind starts an operation of a registered kind with req as its
 // request. It takes the same options as Start and fails as Start does, and
-// with INVALID_ARGUMENT for a kind that is not registered, a nil req, or a
+// with INVALID_ARGUMENT for a kind that is not registered, a nil req, a
 // req (or, for an *anypb.Any, the message it holds) of another type than
-// the kind's Handler takes.
+// the kind's Handler takes, or a req larger than the payload cap
+// (WithMaxPayloadSize).
 func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message, opts ...StartOption) (*longrunningpb.Operation, error) {
 	m.mu.Lock()
 	h, want := m.kinds[kind], m.kindRequests[kind]
@@ -70,7 +71,10 @@ func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message,
 		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: packing the request: %v", err)
 	}
 	if got := a.MessageName(); got != want {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: kind %q takes a %s request, got a %s", kind, want, got)
+		return nil, status.Error(codes.InvalidArgument, validText(fmt.Sprintf("lro: StartKind: kind %q takes a %s request, got a %s", kind, want, got)))
+	}
+	if err := m.checkSize("request", a); err != nil {
+		return nil, err
 	}
 	return m.start(ctx, func(ctx context.Context, op *Op) (proto.Message, error) {
 		return h(ctx, op, a)

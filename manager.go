@@ -66,6 +66,7 @@ func New(opts ...Option) (*Manager, error) {
 		maxPageSize: DefaultMaxPageSize,
 		lease:       DefaultLease,
 		sweepPeriod: defaultSweepPeriod,
+		maxPayload:  DefaultMaxPayloadSize,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {

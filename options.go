@@ -18,6 +18,14 @@ const (
 	DefaultPageSize    = 50
 	DefaultMaxPageSize = 1000
 	DefaultLease       = 30 * time.Second
+	// DefaultMaxPayloadSize caps metadata, responses, error statuses and
+	// stored requests (see WithMaxPayloadSize): well under the 4 MiB a
+	// gRPC client receives by default, with room for both the metadata
+	// and the result of one operation.
+	DefaultMaxPayloadSize = 1 << 20
+	// minMaxPayloadSize is the smallest cap WithMaxPayloadSize accepts:
+	// room for the statuses the library writes itself.
+	minMaxPayloadSize  = 1 << 10
 	defaultSweepPeriod = time.Minute
 	sweepBatch         = 1000
 )
@@ -45,6 +53,10 @@ type Authorizer func(ctx context.Context, method, name string) error
 // ErrorMapper turns an error returned by work into the status the
 // operation ends with. It returns nil to use the default: the error's own
 // gRPC status if it has one, otherwise UNKNOWN with the error's message.
+// Whatever status it returns is made fit to store: text that is not valid
+// UTF-8 gets U+FFFD in place of the invalid bytes, details whose type URL
+// is not valid UTF-8 are dropped, and a status over the payload cap
+// (WithMaxPayloadSize) loses its details, then the end of its message.
 type ErrorMapper func(error) *status.Status
 
 // TypeResolver finds message types by type URL, to evaluate filters on the
@@ -71,6 +83,7 @@ type config struct {
 	lease       time.Duration
 	sweepPeriod time.Duration
 	tokenKey    []byte
+	maxPayload  int
 }
 
 // WithStore sets where operations are kept. The default is a new
@@ -192,6 +205,27 @@ func WithPageTokenKey(key []byte) Option {
 			return fmt.Errorf("lro: WithPageTokenKey: key shorter than 16 bytes")
 		}
 		c.tokenKey = append([]byte(nil), key...)
+		return nil
+	}
+}
+
+// WithMaxPayloadSize caps, at n bytes of encoding each, the metadata, the
+// response or error and the stored request of an operation (default
+// DefaultMaxPayloadSize, 1 MiB), so that an operation always fits in a
+// gRPC client's 4 MiB default receive limit. Start, StartKind, Create,
+// SetMetadata, Op.SetMetadata and Complete fail with INVALID_ARGUMENT
+// beyond it. Work whose response is larger ends its operation with
+// INTERNAL saying so: the client did nothing wrong and retrying will not
+// help, so RESOURCE_EXHAUSTED, which invites a retry later, would
+// mislead. An error status larger than the cap (from the work, Fail or an
+// ErrorMapper) keeps its code and loses its details, then the end of its
+// message. New fails unless n is at least 1024.
+func WithMaxPayloadSize(n int) Option {
+	return func(c *config) error {
+		if n < minMaxPayloadSize {
+			return fmt.Errorf("lro: WithMaxPayloadSize: %d is less than %d bytes", n, minMaxPayloadSize)
+		}
+		c.maxPayload = n
 		return nil
 	}
 }

@@ -31,7 +31,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	if err := validateParent(sc.parent); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "lro: %v", err)
 	}
-	md, err := packAny(sc.metadata)
+	md, err := m.packPayload("metadata", sc.metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -142,17 +142,13 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
 	if err == nil {
-		a, perr := packResponse(resp)
-		if perr == nil {
-			return succeeded(a)
-		}
-		err = perr
+		return m.response(resp)
 	}
 	var pe *panicError
 	switch cause := context.Cause(t.ctx); {
 	case errors.As(err, &pe):
 		m.log.Error("lro: work panicked", "operation", t.name, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		return failed(status.New(codes.Internal, pe.Error()))
+		return failed(m.hostStatus(status.New(codes.Internal, pe.Error())))
 	case errors.Is(cause, errCancelled):
 		return failed(cancelledStatus())
 	case errors.Is(cause, errClosing):
@@ -161,11 +157,42 @@ func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.
 	return failed(m.errorStatus(err))
 }
 
-// finish records the end of work, retrying while the store is unavailable
-// until it succeeds or Close gives up.
+// response is the final state of work that returned resp: a response no
+// larger than the payload cap, or else INTERNAL saying what went wrong.
+func (m *Manager) response(resp proto.Message) *longrunningpb.Operation {
+	a, err := packResponse(resp)
+	if err == nil {
+		err = m.checkSize("response", a)
+	}
+	if err != nil {
+		return failed(m.hostStatus(status.New(codes.Internal, fmt.Sprintf("the work's response cannot be stored: %v", status.Convert(err).Message()))))
+	}
+	return succeeded(a)
+}
+
+// finish records the end of work. A failure that retrying cannot cure
+// (see permanent), such as a result the store cannot hold, does not leave
+// the operation running: it ends with INTERNAL instead, saying why.
 func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	final := m.result(t, resp, err)
-	var write func() (struct{}, error)
+	err = m.record(t, o, final)
+	if err != nil && permanent(err) {
+		m.log.Error("lro: the store refused the result of an operation; it ends with INTERNAL instead", "operation", t.name, "error", err)
+		err = m.record(t, o, failed(m.hostStatus(status.New(codes.Internal, fmt.Sprintf("the operation's result could not be stored: %v", err)))))
+	}
+	if err != nil && !errors.Is(err, errLeaseLost) {
+		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
+	}
+}
+
+// record writes final as the end of t's operation, whose metadata o holds,
+// retrying while the store fails in a way that may pass, until it succeeds
+// or Close gives up. It returns nil once written, or dropped because the
+// operation was deleted; errLeaseLost when the operation is done or owned
+// by another replica; a permanent failure at once; otherwise the last
+// failure when Close gave up.
+func (m *Manager) record(t *task, o *Op, final *longrunningpb.Operation) error {
+	var write func() error
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
 		final.Metadata = o.metadata()
@@ -173,19 +200,24 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	} else {
 		write = m.finishByUpdate(t, final)
 	}
+	retry := func(err error) bool { return err != nil && !errors.Is(err, errLeaseLost) && !permanent(err) }
 	// The first attempt runs outside backoff.Retry, which costs a few
 	// allocations that the common case does not need.
-	_, firstErr := write()
-	if firstErr == nil || errors.Is(firstErr, errLeaseLost) {
-		return
+	firstErr := write()
+	if !retry(firstErr) {
+		return firstErr
 	}
 	retried := false
-	_, err = backoff.Retry(m.abandonCtx, func() (struct{}, error) {
-		if !retried { // Retry calls at once; the first attempt just failed
-			retried = true
-			return struct{}{}, firstErr
+	_, err := backoff.Retry(m.abandonCtx, func() (struct{}, error) {
+		err := firstErr
+		if retried {
+			err = write()
 		}
-		return write()
+		retried = true // Retry calls at once; the first attempt just failed
+		if err != nil && !retry(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
 	},
 		backoff.WithBackOff(&backoff.ExponentialBackOff{
 			InitialInterval:     10 * time.Millisecond,
@@ -194,32 +226,30 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 			MaxInterval:         2 * time.Second,
 		}),
 		backoff.WithMaxElapsedTime(0))
-	if err != nil && !errors.Is(err, errLeaseLost) {
-		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
-	}
+	return err
 }
 
 // finishByFinisher records the end of work in one write, without a read:
 // final is the whole Operation.
-func (m *Manager) finishByFinisher(fin Finisher, t *task, final *longrunningpb.Operation) func() (struct{}, error) {
-	return func() (struct{}, error) {
+func (m *Manager) finishByFinisher(fin Finisher, t *task, final *longrunningpb.Operation) func() error {
+	return func() error {
 		now := m.now()
 		err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
-			return struct{}{}, nil // deleted: the result is dropped
+			return nil // deleted: the result is dropped
 		case errors.Is(err, ErrNotOwner):
 			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(errLeaseLost)
+			return errLeaseLost
 		}
-		return struct{}{}, err
+		return err
 	}
 }
 
 // finishByUpdate records the end of work with a read-modify-write, for
 // stores that are not Finishers.
-func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func() (struct{}, error) {
-	return func() (struct{}, error) {
+func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func() error {
+	return func() error {
 		_, err := m.store.Update(context.Background(), t.name, func(r *Record) error {
 			if r.Done() {
 				return errNoChange
@@ -232,14 +262,14 @@ func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func()
 		})
 		switch {
 		case err == nil, errors.Is(err, errNoChange):
-			return struct{}{}, nil
+			return nil
 		case errors.Is(err, ErrNotFound):
-			return struct{}{}, nil // deleted: the result is dropped
+			return nil // deleted: the result is dropped
 		case errors.Is(err, errLeaseLost):
 			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(err)
+			return errLeaseLost
 		}
-		return struct{}{}, err
+		return err
 	}
 }
 

@@ -136,7 +136,11 @@ type ListQuery struct {
 //
 // Errors other than ErrNotFound and ErrAlreadyExists are infrastructure
 // failures; the Manager reports them as UNAVAILABLE unless they carry a gRPC
-// status of their own.
+// status of their own. A failure that retrying cannot cure (a value the
+// store cannot hold) must carry INVALID_ARGUMENT, FAILED_PRECONDITION,
+// OUT_OF_RANGE or UNIMPLEMENTED: the Manager retries the end of work
+// through any other failure until it passes, but for these it ends the
+// operation with INTERNAL instead.
 //
 // A method whose arguments include two of one type, which a caller could
 // swap and still compile, takes them in a params struct (ClaimParams,
