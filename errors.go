@@ -76,6 +76,20 @@ func cancelledStatus() *status.Status {
 	return status.New(codes.Canceled, "operation cancelled")
 }
 
+// closingStatus is the status of an operation whose work Close cut short.
+func closingStatus() *status.Status {
+	return status.New(codes.Unavailable, "operation cut short: the server shut down")
+}
+
+// checkContext is the answer to a nil ctx, which would otherwise panic
+// deep inside: INVALID_ARGUMENT naming the call.
+func checkContext(ctx context.Context, call string) error {
+	if ctx == nil {
+		return status.Errorf(codes.InvalidArgument, "lro: %s: nil context", call)
+	}
+	return nil
+}
+
 // errorStatus turns an error that work returned, or that a caller passed
 // to Fail, into the status its operation ends with: the ErrorMapper's
 // answer, else the error's own gRPC status (or its context error's), else

@@ -66,6 +66,9 @@ func (m *Manager) Fail(ctx context.Context, name string, err error) error {
 // for an unknown one, and FAILED_PRECONDITION for an operation that is done
 // or run by a work function.
 func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {
+	if err := checkContext(ctx, "updating an operation"); err != nil {
+		return err
+	}
 	if _, err := parseOperationName(name); err != nil {
 		return invalidArgument("%v", err)
 	}

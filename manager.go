@@ -3,7 +3,6 @@ package lro
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -32,19 +31,32 @@ type Manager struct {
 	mu      sync.Mutex
 	closed  bool             // Close has begun; no new work is accepted
 	running map[string]*task // work running here, by operation name
+	tasks   int              // tasks between newTask and endTask
+	giveUp  bool             // Close gave up on the work still running
 	kinds   map[string]kindHandler
 	// kindRequests holds the request type of each registered kind.
 	kindRequests map[string]protoreflect.FullName
 	tokenKey     []byte
 
 	closing chan struct{} // closed when Close starts
+	drained chan struct{} // closed once Close has begun and no task is left
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
 	// abandonCtx ends when Close's context does: finishing stops retrying.
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
-	work          sync.WaitGroup // one count per task, from newTask to endTask
-	bg            sync.WaitGroup // the sweep and lease loops
-	workers       *pool          // runs the work; closed by Close once the work has ended
+	// writeCtx ends when Close gives up on the work after its grace:
+	// finishing writes still in flight are cancelled.
+	writeCtx    context.Context
+	writeCancel context.CancelFunc
+	bg          sync.WaitGroup // the sweep and lease loops
+	workers     *pool          // runs the work; closed by Close once the work has ended
+
+	// Close's state: the first Close shuts down, the others wait for it.
+	cutOnce  sync.Once
+	cut      chan struct{} // closed by the first Close whose ctx ended
+	cutCause error         // that ctx's error; set before cut closes
+	stopped  chan struct{} // closed when the Manager has stopped
+	closeErr error         // Close's result; set before stopped closes
 
 	// Test hooks, nil outside tests.
 	afterSweep    func(n int)
@@ -67,6 +79,7 @@ func New(opts ...Option) (*Manager, error) {
 		lease:       DefaultLease,
 		sweepPeriod: defaultSweepPeriod,
 		maxPayload:  DefaultMaxPayloadSize,
+		closeGrace:  DefaultCloseGrace,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -98,10 +111,14 @@ func New(opts ...Option) (*Manager, error) {
 		kindRequests: make(map[string]protoreflect.FullName),
 		tokenKey:     c.tokenKey,
 		closing:      make(chan struct{}),
+		drained:      make(chan struct{}),
+		cut:          make(chan struct{}),
+		stopped:      make(chan struct{}),
 		stopBG:       make(chan struct{}),
 		workers:      newPool(),
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
+	m.writeCtx, m.writeCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
 	go m.sweepLoop()
 	go m.leaseLoop()
@@ -112,46 +129,4 @@ func New(opts ...Option) (*Manager, error) {
 // keeps it exactly.
 func (m *Manager) now() time.Time {
 	return m.clock.Now().UTC().Truncate(time.Microsecond)
-}
-
-// Close stops the Manager. New starts fail with UNAVAILABLE at once.
-// Running work may finish until ctx ends; then its context is cancelled
-// and the operations it leaves unfinished end with UNAVAILABLE. Close
-// returns when every goroutine the Manager started has ended, with ctx's
-// error if it had to cut work short. Close does not close the Store.
-func (m *Manager) Close(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil
-	}
-	m.closed = true
-	close(m.closing)
-	m.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		m.work.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("lro: closing: work cut short: %w", ctx.Err())
-		m.mu.Lock()
-		for _, t := range m.running {
-			t.cancel(errClosing)
-		}
-		m.mu.Unlock()
-		// Cut-short work still makes one attempt to record UNAVAILABLE;
-		// retries stop, and the lease lets another replica take over.
-		m.abandonCancel()
-		<-done
-	}
-	m.abandonCancel()
-	close(m.stopBG)
-	m.bg.Wait()
-	m.workers.close()
-	return err
 }

@@ -40,6 +40,9 @@ func (o *Op) Attempt() int { return int(o.attempt) }
 // (WithMaxPayloadSize), with NOT_FOUND once the operation was deleted, and
 // with FAILED_PRECONDITION once this replica no longer owns it.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
+	if err := checkContext(ctx, "Op.SetMetadata"); err != nil {
+		return err
+	}
 	a, err := o.m.packPayload("metadata", md)
 	if err != nil {
 		return err

@@ -23,6 +23,9 @@ const (
 	// gRPC client receives by default, with room for both the metadata
 	// and the result of one operation.
 	DefaultMaxPayloadSize = 1 << 20
+	// DefaultCloseGrace is how long Close waits, once its context has
+	// ended, for cancelled work to return (see WithCloseGrace).
+	DefaultCloseGrace = 5 * time.Second
 	// minMaxPayloadSize is the smallest cap WithMaxPayloadSize accepts:
 	// room for the statuses the library writes itself.
 	minMaxPayloadSize  = 1 << 10
@@ -84,6 +87,7 @@ type config struct {
 	sweepPeriod time.Duration
 	tokenKey    []byte
 	maxPayload  int
+	closeGrace  time.Duration
 }
 
 // WithStore sets where operations are kept. The default is a new
@@ -228,6 +232,14 @@ func WithMaxPayloadSize(n int) Option {
 		c.maxPayload = n
 		return nil
 	}
+}
+
+// WithCloseGrace sets how long Close waits, once its context has ended and
+// the work's contexts are cancelled, for the work to return and record its
+// end (default DefaultCloseGrace, 5 s); see Close for what happens to work
+// still running then. New fails unless d is positive.
+func WithCloseGrace(d time.Duration) Option {
+	return positive("WithCloseGrace", d, func(c *config) *time.Duration { return &c.closeGrace })
 }
 
 // A StartOption configures one operation made by Start, StartKind or

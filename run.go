@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -21,9 +22,14 @@ type task struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopWatch func()
+	launched  bool        // given to a pool worker; guarded by Manager.mu
+	abandoned atomic.Bool // Close gave up on it: its result is dropped
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
+	if err := checkContext(ctx, "starting an operation"); err != nil {
+		return nil, err
+	}
 	var sc startConfig
 	for _, o := range opts {
 		o(&sc)
@@ -52,19 +58,12 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		rec.Attempt = 1
 	}
 
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, status.Error(codes.Unavailable, "lro: the operations manager is closed")
+	// Registered before the record exists, so a cancellation from another
+	// replica cannot slip in between.
+	t, err := m.admit(ctx, name, work != nil)
+	if err != nil {
+		return nil, err
 	}
-	var t *task
-	if work != nil {
-		// Registered before the record exists, so a cancellation from
-		// another replica cannot slip in between.
-		t = m.newTask(ctx, name)
-	}
-	m.mu.Unlock()
-
 	stored, created, err := m.store.Create(ctx, rec)
 	if err != nil || !created {
 		if t != nil {
@@ -81,44 +80,77 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	return stored.Operation, nil
 }
 
-// newTask registers work about to run here, counts it in m.work, and
+// admit refuses a new operation once Close has begun, with UNAVAILABLE,
+// and registers the task of its work, if it has any (see newTask).
+func (m *Manager) admit(ctx context.Context, name string, work bool) (*task, error) {
+	m.mu.Lock()
+	// Deferred: newTask calls Store.Watch, host code that may panic, and a
+	// panic must never leave m.mu held.
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, status.Error(codes.Unavailable, "lro: the operations manager is closed")
+	}
+	if !work {
+		return nil, nil
+	}
+	return m.newTask(ctx, name), nil
+}
+
+// newTask registers work about to run here, counts it in m.tasks, and
 // starts watching its record for cancellation requests, which may come
-// from another replica. The caller holds m.mu and ends the task with
-// endTask, directly or through launch.
+// from another replica. The caller holds m.mu, has checked that Close has
+// not begun, and ends the task with endTask, directly or through launch.
 func (m *Manager) newTask(ctx context.Context, name string) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	t := &task{name: name, ctx: wctx, cancel: cancel}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
-	m.work.Add(1)
+	m.tasks++
 	return t
 }
 
 // endTask undoes newTask: it stops the watch, unregisters the task,
-// releases its context and its count in m.work.
+// releases its context and its count in m.tasks, and tells Close when the
+// last task has ended.
 func (m *Manager) endTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
 	}
+	m.tasks--
+	if m.closed && m.tasks == 0 {
+		close(m.drained)
+	}
 	m.mu.Unlock()
 	t.cancel(nil)
-	m.work.Done()
 }
 
 // launch runs work for task t on a pooled goroutine, as run number attempt
-// of the operation, whose metadata is md so far.
+// of the operation, whose metadata is md so far; or, once Close has given
+// up on the work, ends the task without running it.
 func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
+	m.mu.Lock()
+	giveUp := m.giveUp
+	t.launched = !giveUp
+	m.mu.Unlock()
+	if giveUp {
+		m.endTask(t)
+		return
+	}
 	op := &Op{m: m, name: t.name, attempt: attempt, md: md}
 	m.workers.goRun(func() { m.run(t, work, op) })
 }
 
-// run executes work and finishes its operation, then ends the task.
+// run executes work and finishes its operation, then ends the task. The
+// result of work that Close gave up on is dropped.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
 	resp, err := callWork(t.ctx, work, op)
 	t.stopWatch()
+	if t.abandoned.Load() {
+		return
+	}
 	m.finish(t, op, resp, err)
 }
 
@@ -152,7 +184,7 @@ func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.
 	case errors.Is(cause, errCancelled):
 		return failed(cancelledStatus())
 	case errors.Is(cause, errClosing):
-		return failed(status.New(codes.Unavailable, "operation cut short: the server shut down"))
+		return failed(closingStatus())
 	}
 	return failed(m.errorStatus(err))
 }
@@ -196,9 +228,9 @@ func (m *Manager) record(t *task, o *Op, final *longrunningpb.Operation) error {
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
 		final.Metadata = o.metadata()
-		write = m.finishByFinisher(fin, t, final)
+		write = m.finishByFinisher(m.writeCtx, fin, final)
 	} else {
-		write = m.finishByUpdate(t, final)
+		write = m.finishByUpdate(m.writeCtx, t.name, final)
 	}
 	retry := func(err error) bool { return err != nil && !errors.Is(err, errLeaseLost) && !permanent(err) }
 	// The first attempt runs outside backoff.Retry, which costs a few
@@ -230,27 +262,27 @@ func (m *Manager) record(t *task, o *Op, final *longrunningpb.Operation) error {
 }
 
 // finishByFinisher records the end of work in one write, without a read:
-// final is the whole Operation.
-func (m *Manager) finishByFinisher(fin Finisher, t *task, final *longrunningpb.Operation) func() error {
+// final is the whole Operation, named.
+func (m *Manager) finishByFinisher(ctx context.Context, fin Finisher, final *longrunningpb.Operation) func() error {
 	return func() error {
 		now := m.now()
-		err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
+		err := fin.Finish(ctx, FinishParams{Owner: m.cfg.owner, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
 			return nil // deleted: the result is dropped
 		case errors.Is(err, ErrNotOwner):
-			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
+			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", final.GetName())
 			return errLeaseLost
 		}
 		return err
 	}
 }
 
-// finishByUpdate records the end of work with a read-modify-write, for
-// stores that are not Finishers.
-func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func() error {
+// finishByUpdate records the end of the named operation's work with a
+// read-modify-write, for stores that are not Finishers, and for Close.
+func (m *Manager) finishByUpdate(ctx context.Context, name string, final *longrunningpb.Operation) func() error {
 	return func() error {
-		_, err := m.store.Update(context.Background(), t.name, func(r *Record) error {
+		_, err := m.store.Update(ctx, name, func(r *Record) error {
 			if r.Done() {
 				return errNoChange
 			}
@@ -266,7 +298,7 @@ func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func()
 		case errors.Is(err, ErrNotFound):
 			return nil // deleted: the result is dropped
 		case errors.Is(err, errLeaseLost):
-			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
+			m.log.Warn("lro: result refused: another replica took the operation over", "operation", name)
 			return errLeaseLost
 		}
 		return err
