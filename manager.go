@@ -58,9 +58,15 @@ type Manager struct {
 	stopped  chan struct{} // closed when the Manager has stopped
 	closeErr error         // Close's result; set before stopped closes
 
+	// polled is set when the store is a Poller: waiters register in
+	// waiting, for the Manager's fallback re-read (waitPollLoop).
+	polled  bool
+	waiting waitPoll
+
 	// Test hooks, nil outside tests.
 	afterSweep    func(n int)
 	afterMaintain func()
+	afterWaitPoll func()
 }
 
 var (
@@ -122,6 +128,11 @@ func New(opts ...Option) (*Manager, error) {
 	m.bg.Add(2)
 	go m.sweepLoop()
 	go m.leaseLoop()
+	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
+		m.polled = true
+		m.bg.Add(1)
+		go m.waitPollLoop(p.PollInterval())
+	}
 	return m, nil
 }
 
