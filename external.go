@@ -15,8 +15,8 @@ import (
 // Create records a new operation that nothing in this library runs: the
 // caller finishes it later with Complete or Fail. It fails with
 // INVALID_ARGUMENT for a malformed parent, or metadata that cannot be
-// packed or is larger than the payload cap (WithMaxPayloadSize), and with
-// UNAVAILABLE after Close or when the store fails.
+// packed or is larger than the payload cap (WithMaxPayloadSize), or a nil
+// ctx, and with UNAVAILABLE after Close or when the store fails.
 func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
 	return m.start(ctx, nil, "", nil, opts)
 }
@@ -62,7 +62,8 @@ func (m *Manager) Fail(ctx context.Context, name string, err error) error {
 }
 
 // updateExternal applies change to an operation made by Create that is not
-// done yet. It fails with INVALID_ARGUMENT for a malformed name, NOT_FOUND
+// done yet. SetMetadata, Complete and Fail fail as it does. It fails with
+// INVALID_ARGUMENT for a nil ctx or a malformed name, NOT_FOUND
 // for an unknown one, and FAILED_PRECONDITION for an operation that is done
 // or run by a work function.
 func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {

@@ -37,8 +37,8 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 // the operation (not done) at once. See StartOption for naming and
 // idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
 // parent, or metadata that cannot be packed or is larger than the payload
-// cap (WithMaxPayloadSize), and with UNAVAILABLE after Close or when the
-// store fails.
+// cap (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close
+// or when the store fails.
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
 		return nil, status.Error(codes.InvalidArgument, "lro: Start: nil work")

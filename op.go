@@ -35,8 +35,8 @@ func (o *Op) Name() string { return o.name }
 func (o *Op) Attempt() int { return int(o.attempt) }
 
 // SetMetadata replaces the operation's metadata, for example to publish
-// progress; the next Get shows it. It fails with INVALID_ARGUMENT for
-// metadata that cannot be packed or is larger than the payload cap
+// progress; the next Get shows it. It fails with INVALID_ARGUMENT for a nil
+// ctx, or metadata that cannot be packed or is larger than the payload cap
 // (WithMaxPayloadSize), with NOT_FOUND once the operation was deleted, and
 // with FAILED_PRECONDITION once this replica no longer owns it.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
