@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
@@ -104,11 +105,13 @@ func TestPayloadCapOnResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Fail(ctx, created.GetName(), errors.New(huge)); err != nil {
+	// Cut short between characters, never inside one.
+	if err := m.Fail(ctx, created.GetName(), errors.New(strings.Repeat("é", 3*limit))); err != nil {
 		t.Fatalf("Fail with an oversized error: %v", err)
 	}
-	if n := proto.Size(get(t, m, created.GetName()).GetError()); n > limit {
-		t.Errorf("Fail stored a %d-byte status, over the %d-byte cap", n, limit)
+	got = get(t, m, created.GetName()).GetError()
+	if n := proto.Size(got); n > limit || !utf8.ValidString(got.GetMessage()) {
+		t.Errorf("Fail stored a %d-byte status (cap %d), valid UTF-8 %v", n, limit, utf8.ValidString(got.GetMessage()))
 	}
 }
 
