@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,4 +68,52 @@ func TestFinishedLatest(t *testing.T) {
 			t.Errorf("finishedLatest(%v, %v) = %v, want %v", tt.runs, tt.fin, got, tt.want)
 		}
 	}
+}
+
+// run is one run of an operation's work, as chaos_runs records it when the
+// run begins.
+type run struct {
+	owner   string
+	attempt int
+}
+
+// finishedLatest reports whether fin, the run that finished an operation,
+// is among its runs and no run has a later attempt. It does not ask that
+// fin began last: attempts are numbered when a replica takes the
+// operation over, but a run begins when its work gets to its first
+// statement, and a replica that lost its lease without knowing it yet may
+// get there after the next attempt began elsewhere.
+func finishedLatest(runs []run, fin run) bool {
+	found := false
+	for _, r := range runs {
+		if r.attempt > fin.attempt {
+			return false
+		}
+		found = found || r == fin
+	}
+	return found
+}
+
+// parallel calls f(0..n-1) from workers goroutines and returns when all
+// calls returned or ctx ended.
+func parallel(ctx context.Context, workers, n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
 }
