@@ -2,12 +2,14 @@ package pgstore
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"sort"
 	"sync"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -28,6 +30,31 @@ type derived struct {
 	responseType   *string
 	metadataJSON   *string // jsonb text; nil: unknown
 	metadataSchema []byte  // schemaFingerprint of the metadata's type
+}
+
+// derivedColumns are the derived columns of a batch of rows, as the
+// arrays a statement unnests: int4[], text[], text[], text[] (jsonb text),
+// bytea[] and bool[] (derived).
+type derivedColumns struct {
+	errorCodes                                 []*int32
+	metadataTypes, responseTypes, metadataJSON []*string
+	schemas                                    [][]byte
+	ok                                         []bool
+}
+
+// add appends the derived columns of one row.
+func (c *derivedColumns) add(d derived) {
+	c.errorCodes = append(c.errorCodes, d.errorCode)
+	c.metadataTypes = append(c.metadataTypes, d.metadataType)
+	c.responseTypes = append(c.responseTypes, d.responseType)
+	c.metadataJSON = append(c.metadataJSON, d.metadataJSON)
+	c.schemas = append(c.schemas, d.metadataSchema)
+	c.ok = append(c.ok, d.ok)
+}
+
+// args returns the arrays, in the order of the type above.
+func (c *derivedColumns) args() []any {
+	return []any{c.errorCodes, c.metadataTypes, c.responseTypes, c.metadataJSON, c.schemas, c.ok}
 }
 
 // derive computes the derived columns of op. Metadata types are found in
@@ -144,4 +171,63 @@ func defaultOf(fd protoreflect.FieldDescriptor) string {
 		return ""
 	}
 	return fmt.Sprint(fd.Default().Interface())
+}
+
+// derivedMigration is the migration that adds the derived columns.
+const derivedMigration = 3
+
+// backfillBatch is how many rows backfillDerived writes per statement.
+const backfillBatch = 500
+
+// backfillDerived derives the columns of the rows whose derived columns
+// are not current, walking the table by name a batch at a time. A row
+// written meanwhile is left as its writer left it. Rows it misses (a crash
+// half-way) stay unknown, which is still exact, only slower to filter.
+func backfillDerived(ctx context.Context, conn *pgx.Conn) error {
+	after := ""
+	for {
+		type row struct {
+			name    string
+			version int64
+			op      []byte
+		}
+		rows, err := conn.Query(ctx, `SELECT name, version, operation FROM lro_operations
+WHERE name > $1 AND derived_version IS DISTINCT FROM version ORDER BY name LIMIT $2`, after, backfillBatch)
+		if err != nil {
+			return storeErr("migrate: reading rows to derive", err)
+		}
+		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			err := r.Scan(&x.name, &x.version, &x.op)
+			return x, err
+		})
+		if err != nil {
+			return storeErr("migrate: reading rows to derive", err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		n := len(batch)
+		names, versions := make([]string, n), make([]int64, n)
+		var cols derivedColumns
+		for i, x := range batch {
+			op := new(longrunningpb.Operation)
+			d := derived{}
+			if proto.Unmarshal(x.op, op) == nil {
+				d = derive(op)
+			}
+			names[i], versions[i] = x.name, x.version
+			cols.add(d)
+		}
+		_, err = conn.Exec(ctx, `UPDATE lro_operations o SET error_code = i.error_code, metadata_type = i.metadata_type,
+	response_type = i.response_type, metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema,
+	derived_version = CASE WHEN i.ok THEN o.version END
+FROM unnest($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bool[])
+	AS i(name, version, error_code, metadata_type, response_type, metadata_json, metadata_schema, ok)
+WHERE o.name = i.name AND o.version = i.version`, append([]any{names, versions}, cols.args()...)...)
+		if err != nil {
+			return storeErr("migrate: writing derived columns", err)
+		}
+		after = batch[n-1].name
+	}
 }

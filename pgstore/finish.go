@@ -136,18 +136,16 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	names, owners := make([]string, n), make([]string, n)
 	ops := make([][]byte, n)
 	nows, expires := make([]time.Time, n), make([]time.Time, n)
-	errCodes, mdTypes, respTypes, mdJSON := make([]*int32, n), make([]*string, n), make([]*string, n), make([]*string, n)
-	schemas, ok := make([][]byte, n), make([]bool, n)
+	var cols derivedColumns
 	for i, r := range batch {
 		names[i], owners[i], ops[i], nows[i], expires[i] = r.name, r.owner, r.op, r.now, r.expire
-		d := r.derived
-		errCodes[i], mdTypes[i], respTypes[i], mdJSON[i], schemas[i], ok[i] = d.errorCode, d.metadataType, d.responseType, d.metadataJSON, d.metadataSchema, d.ok
+		cols.add(r.derived)
 	}
 	written, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
 		var name string
 		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
 		return name, err
-	}, finishSQL, s.channel, names, owners, ops, nows, expires, errCodes, mdTypes, respTypes, mdJSON, schemas, ok)
+	}, finishSQL, append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...)...)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, r := range batch {

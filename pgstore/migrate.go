@@ -71,7 +71,9 @@ func SchemaVersion() int64 {
 // Migrate brings the tables of pgstore up to date in the pool's current
 // schema (the first schema of its search_path). Applied versions are
 // recorded in lro_schema_migrations; each pending migration runs in its own
-// transaction. A session advisory lock, keyed by the schema, serialises
+// transaction, in version order. When it applies migration 0003, Migrate
+// then fills its derived columns for the rows already there, in batches
+// (see backfillDerived). A session advisory lock, keyed by the schema, serialises
 // concurrent callers, so several replicas may migrate at start-up at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	migrations, err := loadMigrations()
@@ -118,10 +120,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	for _, v := range versions {
 		applied[v] = true
 	}
+	backfill := false
 	for _, m := range migrations {
 		if applied[m.version] {
 			continue
 		}
+		backfill = backfill || m.version == derivedMigration
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			// No arguments: pgx sends the file with the simple protocol,
 			// so it may hold several statements.
@@ -134,6 +138,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 		if err != nil {
 			return storeErr(fmt.Sprintf("migrate: applying %s", m.name), err)
 		}
+	}
+	if backfill {
+		return backfillDerived(ctx, conn.Conn())
 	}
 	return nil
 }
