@@ -100,11 +100,33 @@ func slicesIndex(segs []string, s string) int {
 	return -1
 }
 
+// listPlan is the statement of one List call.
+type listPlan struct {
+	sql    string
+	args   []any
+	window bool // the statement is listWindow's; else every row it reads is returned
+	n      int  // plain: the rows to return; window: the Limit
+	budget int
+}
+
 // List implements lro.Store.
 func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, error) {
 	if q.Limit <= 0 {
 		return lro.ListResult{}, errors.New("pgstore: listing: Limit is not positive")
 	}
+	p, ok := planList(q)
+	if !ok {
+		return lro.ListResult{}, nil // no operation can match
+	}
+	if p.window {
+		return s.listWindow(ctx, p)
+	}
+	return s.listPlain(ctx, p)
+}
+
+// planList builds the statement for q, or reports false when no row can
+// match.
+func planList(q lro.ListQuery) (listPlan, bool) {
 	budget := q.Budget
 	if budget <= 0 || budget > maxBudget {
 		budget = maxBudget
@@ -117,7 +139,7 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	switch {
 	case !q.AllParents && !hasWildcard(q.Parent):
 		if !validText(q.Parent) {
-			return lro.ListResult{}, nil
+			return listPlan{}, false
 		}
 		w.where = append(w.where, "parent = "+w.arg(q.Parent))
 		runningScope = false
@@ -127,7 +149,7 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	if !q.AllParents && hasWildcard(q.Parent) {
 		conds, ok := w.parentPattern(q.Parent)
 		if !ok {
-			return lro.ListResult{}, nil
+			return listPlan{}, false
 		}
 		pass = append(pass, conds...)
 	}
@@ -137,7 +159,7 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	if f := q.Filter.Parsed(); f != nil {
 		switch c := w.filterCond(f); c.sup {
 		case sqlFalse:
-			return lro.ListResult{}, nil // no operation can match
+			return listPlan{}, false
 		case sqlTrue:
 		default:
 			pass = append(pass, c.sup)
@@ -152,46 +174,49 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	if len(w.where) > 0 {
 		where = " WHERE " + strings.Join(w.where, " AND ")
 	}
+	p := listPlan{budget: budget, n: q.Limit}
 	if len(pass) == 0 {
-		return s.listPlain(ctx, &w, where, min(q.Limit, budget))
+		p.n = min(q.Limit, budget)
+		p.sql = "SELECT " + columns + " FROM lro_operations" + where +
+			" ORDER BY create_time DESC, name LIMIT " + w.arg(p.n+1)
+	} else {
+		// The window: the next budget rows of the index, and one more to
+		// tell whether rows follow. The rows that pass come back, with the
+		// last one examined and the one after it, which tell where the
+		// call stopped.
+		p.window = true
+		budgetArg := w.arg(budget)
+		p.sql = "SELECT " + columns + ", x.pass, x.rn, x.last FROM (" +
+			"SELECT o.*, (" + strings.Join(pass, " AND ") + ") AS pass, row_number() OVER win AS rn, lead(o.name) OVER win IS NULL AS last " +
+			"FROM (SELECT * FROM lro_operations" + where + " ORDER BY create_time DESC, name LIMIT " + budgetArg + " + 1) o " +
+			"WINDOW win AS (ORDER BY o.create_time DESC, o.name)) x " +
+			"WHERE x.pass OR x.rn >= " + budgetArg + " OR x.last " +
+			"ORDER BY x.create_time DESC, x.name LIMIT " + w.arg(q.Limit+2)
 	}
-	return s.listWindow(ctx, &w, where, strings.Join(pass, " AND "), q.Limit, budget)
+	p.sql, p.args = compact(p.sql, w.args)
+	return p, true
 }
 
-// listPlain lists when every row examined is returned: the first n rows.
-func (s *Store) listPlain(ctx context.Context, w *query, where string, n int) (lro.ListResult, error) {
-	sql := "SELECT " + columns + " FROM lro_operations" + where +
-		" ORDER BY create_time DESC, name LIMIT " + w.arg(n+1)
-	sql, args := compact(sql, w.args)
-	recs, err := queryRows(ctx, s.pool, recordRow(), sql, args...)
+// listPlain runs a plan that returns every row it reads: the first p.n.
+func (s *Store) listPlain(ctx context.Context, p listPlan) (lro.ListResult, error) {
+	recs, err := queryRows(ctx, s.pool, recordRow(), p.sql, p.args...)
 	if err != nil {
 		return lro.ListResult{}, storeErr("listing", err)
 	}
 	res := lro.ListResult{Records: recs}
-	if len(recs) > n {
-		res.Records = recs[:n]
-		last := recs[n-1]
+	if len(recs) > p.n {
+		res.Records = recs[:p.n]
+		last := recs[p.n-1]
 		res.Resume = &lro.Cursor{CreateTime: last.CreateTime, Name: last.Operation.GetName()}
 	}
 	res.Examined = len(res.Records)
 	return res, nil
 }
 
-// listWindow lists when rows must pass a test: it examines the next budget
-// rows of the index (the window), numbers them, and returns those that
-// pass, with the last row examined and the one after it, which tell where
-// the call stopped and whether rows follow. The limits are pulled through
-// the plan, so a call that finds limit rows early reads no further.
-func (s *Store) listWindow(ctx context.Context, w *query, where, pass string, limit, budget int) (lro.ListResult, error) {
-	budgetArg := w.arg(budget)
-	sql := "SELECT " + columns + ", x.pass, x.rn, x.last FROM (" +
-		"SELECT o.*, (" + pass + ") AS pass, row_number() OVER win AS rn, lead(o.name) OVER win IS NULL AS last " +
-		"FROM (SELECT * FROM lro_operations" + where + " ORDER BY create_time DESC, name LIMIT " + budgetArg + " + 1) o " +
-		"WINDOW win AS (ORDER BY o.create_time DESC, o.name)) x " +
-		"WHERE x.pass OR x.rn >= " + budgetArg + " OR x.last " +
-		"ORDER BY x.create_time DESC, x.name LIMIT " + w.arg(limit+2)
-	sql, args := compact(sql, w.args)
-	rows, err := s.pool.Query(ctx, sql, args...)
+// listWindow runs a window plan. The limits are pulled through the plan,
+// so a call that finds its rows early reads no further.
+func (s *Store) listWindow(ctx context.Context, p listPlan) (lro.ListResult, error) {
+	rows, err := s.pool.Query(ctx, p.sql, p.args...)
 	if err != nil {
 		return lro.ListResult{}, storeErr("listing", err)
 	}
@@ -209,7 +234,7 @@ func (s *Store) listWindow(ctx context.Context, w *query, where, pass string, li
 		if err != nil {
 			return lro.ListResult{}, storeErr("listing", err)
 		}
-		if rn > int64(budget) {
+		if rn > int64(p.budget) {
 			more = true // the row after the window: the budget is spent
 			break
 		}
@@ -218,7 +243,7 @@ func (s *Store) listWindow(ctx context.Context, w *query, where, pass string, li
 		if ok {
 			res.Records = append(res.Records, rec)
 		}
-		if len(res.Records) == limit || last {
+		if len(res.Records) == p.n || last {
 			more = !last
 			break
 		}
