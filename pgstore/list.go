@@ -11,16 +11,16 @@ import (
 	"github.com/lrokit/lro"
 )
 
-// List walks an index in List order and examines at most the scan budget
-// of rows: the rows of one parent (lro_operations_parent_list_idx), of the
-// running operations when the query asks for done = false
+// List walks an index range in List order and examines at most the scan
+// budget of rows: the rows of one parent (lro_operations_parent_list_idx),
+// of the running operations when the query asks for done = false
 // (lro_operations_running_list_idx), or of every operation
 // (lro_operations_list_idx), from the cursor on. Every other condition (a
 // wildcard parent, done, the pushed-down filter; see pushdown.go) is a
-// test on those rows, never a condition the planner could turn into a scan
-// of unbounded length or a sort. The Go side decodes only the rows that
-// pass, and runs no host code: the connection is back in the pool when
-// List returns.
+// test on the rows of the range, never a condition the planner could turn
+// into a scan of unbounded length. The Go side decodes only the rows that
+// pass, and runs no host code: each statement's connection is back in the
+// pool before the next one, and before List returns.
 
 // maxBudget stands for "no budget".
 const maxBudget = 1 << 30
@@ -100,14 +100,23 @@ func slicesIndex(segs []string, s string) int {
 	return -1
 }
 
-// listPlan is the statement of one List call.
+// listPlan is how one List call reads: the index range it walks, what a
+// row must pass to be returned, and their bound values.
 type listPlan struct {
-	sql    string
-	args   []any
-	window bool // the statement is listWindow's; else every row it reads is returned
-	n      int  // plain: the rows to return; window: the Limit
+	q      query  // scope conditions (the index range) in where, and every value
+	pass   string // "" when every row of the range is returned
 	budget int
 }
+
+// Windows: a List call that tests rows examines them in windows of
+// growing size, one statement each, so that it stops soon when matches
+// are dense and a plan never reads many more rows than one window, even
+// where the planner prefers reading a small parent whole and sorting it
+// to walking its index.
+const (
+	minWindow = 256
+	maxWindow = 4096
+)
 
 // List implements lro.Store.
 func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, error) {
@@ -118,46 +127,42 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	if !ok {
 		return lro.ListResult{}, nil // no operation can match
 	}
-	if p.window {
-		return s.listWindow(ctx, p)
+	if p.pass == "" {
+		return s.listPlain(ctx, p, q.After, q.Limit)
 	}
-	return s.listPlain(ctx, p)
+	return s.listWindows(ctx, p, q.After, q.Limit)
 }
 
-// planList builds the statement for q, or reports false when no row can
-// match.
+// planList plans q, or reports false when no row can match.
 func planList(q lro.ListQuery) (listPlan, bool) {
-	budget := q.Budget
-	if budget <= 0 || budget > maxBudget {
-		budget = maxBudget
+	p := listPlan{budget: q.Budget}
+	if p.budget <= 0 || p.budget > maxBudget {
+		p.budget = maxBudget
 	}
-	var (
-		w    query    // which rows the call examines, in List order
-		pass []string // what a row must pass to be returned
-	)
+	var pass []string
 	runningScope := q.Done != nil && !*q.Done
 	switch {
 	case !q.AllParents && !hasWildcard(q.Parent):
 		if !validText(q.Parent) {
 			return listPlan{}, false
 		}
-		w.where = append(w.where, "parent = "+w.arg(q.Parent))
+		p.q.where = append(p.q.where, "parent = "+p.q.arg(q.Parent))
 		runningScope = false
 	case runningScope:
-		w.where = append(w.where, "NOT done")
+		p.q.where = append(p.q.where, "NOT done")
 	}
 	if !q.AllParents && hasWildcard(q.Parent) {
-		conds, ok := w.parentPattern(q.Parent)
+		conds, ok := p.q.parentPattern(q.Parent)
 		if !ok {
 			return listPlan{}, false
 		}
 		pass = append(pass, conds...)
 	}
 	if q.Done != nil && !runningScope {
-		pass = append(pass, "o.done = "+w.arg(*q.Done))
+		pass = append(pass, "o.done = "+p.q.arg(*q.Done))
 	}
 	if f := q.Filter.Parsed(); f != nil {
-		switch c := w.filterCond(f); c.sup {
+		switch c := p.q.filterCond(f); c.sup {
 		case sqlFalse:
 			return listPlan{}, false
 		case sqlTrue:
@@ -165,66 +170,97 @@ func planList(q lro.ListQuery) (listPlan, bool) {
 			pass = append(pass, c.sup)
 		}
 	}
-	if q.After != nil {
-		t := q.After.CreateTime.UTC().Truncate(time.Microsecond)
-		tp := w.arg(t)
-		w.where = append(w.where, "create_time <= "+tp+" AND (create_time < "+tp+" OR name > "+w.arg(q.After.Name)+")")
-	}
-	where := ""
-	if len(w.where) > 0 {
-		where = " WHERE " + strings.Join(w.where, " AND ")
-	}
-	p := listPlan{budget: budget, n: q.Limit}
-	if len(pass) == 0 {
-		p.n = min(q.Limit, budget)
-		p.sql = "SELECT " + columns + " FROM lro_operations" + where +
-			" ORDER BY create_time DESC, name LIMIT " + w.arg(p.n+1)
-	} else {
-		// The window: the next budget rows of the index, and one more to
-		// tell whether rows follow. The rows that pass come back, with the
-		// last one examined and the one after it, which tell where the
-		// call stopped.
-		p.window = true
-		budgetArg := w.arg(budget)
-		p.sql = "SELECT " + columns + ", x.pass, x.rn, x.last FROM (" +
-			"SELECT o.*, (" + strings.Join(pass, " AND ") + ") AS pass, row_number() OVER win AS rn, lead(o.name) OVER win IS NULL AS last " +
-			"FROM (SELECT * FROM lro_operations" + where + " ORDER BY create_time DESC, name LIMIT " + budgetArg + " + 1) o " +
-			"WINDOW win AS (ORDER BY o.create_time DESC, o.name)) x " +
-			"WHERE x.pass OR x.rn >= " + budgetArg + " OR x.last " +
-			"ORDER BY x.create_time DESC, x.name LIMIT " + w.arg(q.Limit+2)
-	}
-	p.sql, p.args = compact(p.sql, w.args)
+	p.pass = strings.Join(pass, " AND ")
 	return p, true
 }
 
-// listPlain runs a plan that returns every row it reads: the first p.n.
-func (s *Store) listPlain(ctx context.Context, p listPlan) (lro.ListResult, error) {
-	recs, err := queryRows(ctx, s.pool, recordRow(), p.sql, p.args...)
+// statement renders the statement that examines the next window rows of
+// the range after the cursor. The plain one returns the first window
+// rows, and one more to tell whether rows follow. The window one returns
+// the rows that pass, up to limit, with the last row examined and the one
+// after it, which tell where it stopped; the limits are pulled through the
+// plan, so a statement that finds its rows early reads no further.
+func (p *listPlan) statement(after *lro.Cursor, window, limit int) (string, []any) {
+	q := query{where: p.q.where, args: p.q.args}
+	q.where = append([]string(nil), q.where...)
+	q.args = append([]any(nil), q.args...)
+	if after != nil {
+		t := after.CreateTime.UTC().Truncate(time.Microsecond)
+		tp := q.arg(t)
+		q.where = append(q.where, "create_time <= "+tp+" AND (create_time < "+tp+" OR name > "+q.arg(after.Name)+")")
+	}
+	where := ""
+	if len(q.where) > 0 {
+		where = " WHERE " + strings.Join(q.where, " AND ")
+	}
+	var sql string
+	if p.pass == "" {
+		sql = "SELECT " + columns + " FROM lro_operations" + where +
+			" ORDER BY create_time DESC, name LIMIT " + q.arg(window+1)
+	} else {
+		w := q.arg(window)
+		sql = "SELECT " + columns + ", x.pass, x.rn, x.last FROM (" +
+			"SELECT o.*, (" + p.pass + ") AS pass, row_number() OVER win AS rn, lead(o.name) OVER win IS NULL AS last " +
+			"FROM (SELECT * FROM lro_operations" + where + " ORDER BY create_time DESC, name LIMIT " + w + " + 1) o " +
+			"WINDOW win AS (ORDER BY o.create_time DESC, o.name)) x " +
+			"WHERE x.pass OR x.rn >= " + w + " OR x.last " +
+			"ORDER BY x.create_time DESC, x.name LIMIT " + q.arg(limit+2)
+	}
+	return compact(sql, q.args)
+}
+
+// listPlain lists when every row of the range is returned: the first ones,
+// up to limit and the budget, in one statement.
+func (s *Store) listPlain(ctx context.Context, p listPlan, after *lro.Cursor, limit int) (lro.ListResult, error) {
+	n := min(limit, p.budget)
+	sql, args := p.statement(after, n, n)
+	recs, err := queryRows(ctx, s.pool, recordRow(), sql, args...)
 	if err != nil {
 		return lro.ListResult{}, storeErr("listing", err)
 	}
 	res := lro.ListResult{Records: recs}
-	if len(recs) > p.n {
-		res.Records = recs[:p.n]
-		last := recs[p.n-1]
+	if len(recs) > n {
+		res.Records = recs[:n]
+		last := recs[n-1]
 		res.Resume = &lro.Cursor{CreateTime: last.CreateTime, Name: last.Operation.GetName()}
 	}
 	res.Examined = len(res.Records)
 	return res, nil
 }
 
-// listWindow runs a window plan. The limits are pulled through the plan,
-// so a call that finds its rows early reads no further.
-func (s *Store) listWindow(ctx context.Context, p listPlan) (lro.ListResult, error) {
-	rows, err := s.pool.Query(ctx, p.sql, p.args...)
+// listWindows lists when rows must pass a test, a window at a time, until
+// it has limit rows, has examined the budget, or reaches the end.
+func (s *Store) listWindows(ctx context.Context, p listPlan, after *lro.Cursor, limit int) (lro.ListResult, error) {
+	var res lro.ListResult
+	size := max(4*limit, minWindow)
+	for {
+		window := min(size, maxWindow, p.budget-res.Examined)
+		sql, args := p.statement(after, window, limit-len(res.Records))
+		more, err := s.listWindow(ctx, sql, args, window, limit, &res)
+		switch {
+		case err != nil:
+			return lro.ListResult{}, err
+		case !more:
+			res.Resume = nil
+			return res, nil
+		case len(res.Records) == limit || res.Examined >= p.budget:
+			return res, nil
+		}
+		after = res.Resume
+		size *= 2
+	}
+}
+
+// listWindow runs the statement of one window and adds what it finds to
+// res. It reports whether rows follow the last one examined.
+func (s *Store) listWindow(ctx context.Context, sql string, args []any, window, limit int, res *lro.ListResult) (bool, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return lro.ListResult{}, storeErr("listing", err)
+		return false, storeErr("listing", err)
 	}
 	defer rows.Close()
-	var (
-		res  lro.ListResult
-		more bool
-	)
+	examined := res.Examined
+	more := false
 	for rows.Next() {
 		var (
 			ok, last bool
@@ -232,30 +268,27 @@ func (s *Store) listWindow(ctx context.Context, p listPlan) (lro.ListResult, err
 		)
 		rec, err := scanRecord(rows, &ok, &rn, &last)
 		if err != nil {
-			return lro.ListResult{}, storeErr("listing", err)
+			return false, storeErr("listing", err)
 		}
-		if rn > int64(p.budget) {
-			more = true // the row after the window: the budget is spent
+		if rn > int64(window) {
+			more = true // the row after the window
 			break
 		}
-		res.Examined = int(rn)
+		res.Examined = examined + int(rn)
 		res.Resume = &lro.Cursor{CreateTime: rec.CreateTime, Name: rec.Operation.GetName()}
 		if ok {
 			res.Records = append(res.Records, rec)
 		}
-		if len(res.Records) == p.n || last {
+		if len(res.Records) == limit || last {
 			more = !last
 			break
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return lro.ListResult{}, storeErr("listing", err)
+		return false, storeErr("listing", err)
 	}
-	if !more {
-		res.Resume = nil
-	}
-	return res, nil
+	return more, nil
 }
 
 // hasWildcard reports whether a parent pattern has a "-" segment.
