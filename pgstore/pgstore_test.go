@@ -78,6 +78,14 @@ func TestNewNeedsMigration(t *testing.T) {
 	}
 	s.Close()
 	s.Close() // idempotent
+	// A migration missing below the newest applied one (merged in after a
+	// later one ran) is missing too.
+	if _, err := pool.Exec(ctx, `DELETE FROM lro_schema_migrations WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ctx, pool); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "0001_operations.sql") {
+		t.Errorf("New with migration 1 missing: %v; want FAILED_PRECONDITION naming it", err)
+	}
 }
 
 func TestRoundTrip(t *testing.T) {
