@@ -74,6 +74,19 @@ func (f *Filter) DoneHint() *bool {
 	return f.f.DoneHint()
 }
 
+// onlyDone reports whether the filter is empty or a restriction on done
+// alone, which ListQuery.Done decides exactly.
+func (f *Filter) onlyDone() bool {
+	c, ok := f.Parsed().Cond()
+	if !ok {
+		return true
+	}
+	if c.Kind == filter.CondNot {
+		c = c.Kids[0]
+	}
+	return c.Kind == filter.CondDone
+}
+
 // Parsed returns the parse tree, for the stores of this module (pgstore
 // translates it to SQL). Its type is internal to this module, so other
 // stores cannot use it. It returns nil for a nil Filter.

@@ -29,7 +29,7 @@ const (
 func (m *Manager) listPage(ctx context.Context, q ListQuery, size int) ([]*longrunningpb.Operation, *Cursor, error) {
 	now := m.now()
 	perOp := q.AllParents && m.cfg.authorize != nil
-	sifted := perOp || q.Filter.String() != ""
+	sifted := perOp || !q.Filter.onlyDone() // some candidates may be left out
 	budget := cmp.Or(m.cfg.scanBudget, DefaultListScanBudget)
 	maxBytes := cmp.Or(m.cfg.pageBytes, DefaultListPageBytes)
 	var (
