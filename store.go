@@ -144,10 +144,11 @@ type ListResult struct {
 	// ListQuery.Budget); it is at least len(Records), and at most Budget
 	// when Budget is positive.
 	Examined int
-	// Resume is nil when List examined the listing to its end. Otherwise it
-	// is the position of the last record List examined, where a later List
-	// with After set to it continues: List stopped because it found Limit
-	// records or spent its Budget.
+	// Resume is nil when no record of the listing follows the last one
+	// List examined: the listing has ended. Otherwise List stopped because
+	// it found Limit records or spent its Budget, and Resume is the
+	// position of the last record it examined, where a later List with
+	// After set to it continues.
 	Resume *Cursor
 }
 

@@ -73,8 +73,9 @@ func SchemaVersion() int64 {
 // recorded in lro_schema_migrations; each pending migration runs in its own
 // transaction, in version order. When it applies migration 0003, Migrate
 // then fills its derived columns for the rows already there, in batches
-// (see backfillDerived). A session advisory lock, keyed by the schema, serialises
-// concurrent callers, so several replicas may migrate at start-up at once.
+// (see backfillDerived). A session advisory lock, keyed by the schema,
+// serialises concurrent callers, so several replicas may migrate at
+// start-up at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	migrations, err := loadMigrations()
 	if err != nil {
