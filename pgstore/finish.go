@@ -24,8 +24,6 @@ const (
 	maxFinishBatch = 256
 	// finishWorkers is how many batches may be in flight at once.
 	finishWorkers = 2
-	// finishTimeout bounds a batch that is in flight when the Store closes.
-	finishTimeout = 30 * time.Second
 )
 
 var _ lro.Finisher = (*Store)(nil)
@@ -38,8 +36,10 @@ type finishReq struct {
 	op          []byte
 	derived     derived
 	now, expire time.Time
-	done        chan error // buffered: the batch never blocks on it
 }
+
+// finishCall is a Finish call in a batch; its answer is Finish's error.
+type finishCall = batchCall[*finishReq, error]
 
 var finishSQL = `WITH i AS (
 	SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[],
@@ -69,77 +69,49 @@ func (s *Store) Finish(ctx context.Context, p lro.FinishParams) error {
 		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.InvalidArgument, Err: err}
 	}
 	r := &finishReq{name: name, owner: p.Owner, attempt: p.Attempt, op: b, derived: derive(p.Operation), now: normTime(p.UpdateTime),
-		expire: normTime(p.ExpireTime), done: make(chan error, 1)}
-	select {
-	case s.finishes <- r:
-	case <-s.finishStop:
-		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.Unavailable, Err: errors.New("the store is closed")}
-	case <-ctx.Done():
-		return storeErr(fmt.Sprintf("finishing %q", name), ctx.Err())
+		expire: normTime(p.ExpireTime)}
+	werr, berr := s.finishes.do(ctx, r)
+	switch {
+	case errors.Is(berr, errBatcherClosed):
+		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.Unavailable, Err: berr}
+	case berr != nil:
+		return storeErr(fmt.Sprintf("finishing %q", name), berr)
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return storeErr(fmt.Sprintf("finishing %q", name), ctx.Err())
-	}
-}
-
-// finishLoop collects Finish calls into batches until the Store closes.
-func (s *Store) finishLoop() {
-	defer s.finishWG.Done()
-	for {
-		var first *finishReq
-		select {
-		case first = <-s.finishes:
-		case <-s.finishStop:
-			return
-		}
-		batch := []*finishReq{first}
-	collect:
-		for len(batch) < maxFinishBatch {
-			select {
-			case r := <-s.finishes:
-				batch = append(batch, r)
-			default:
-				break collect
-			}
-		}
-		s.finishBatch(batch)
-	}
+	return werr
 }
 
 // finishBatch writes one batch and answers each of its calls.
-func (s *Store) finishBatch(batch []*finishReq) {
+func (s *Store) finishBatch(calls []*finishCall) {
 	// One statement finishes a row once: a name that comes twice waits for
 	// the next statement, where it finds the row done.
-	seen := make(map[string]bool, len(batch))
-	var again []*finishReq
-	unique := batch[:0:0]
-	for _, r := range batch {
+	seen := make(map[string]bool, len(calls))
+	var again []*finishCall
+	batch := calls[:0:0]
+	for _, c := range calls {
+		r := c.req
 		if seen[r.name] {
-			again = append(again, r)
+			again = append(again, c)
 			continue
 		}
 		seen[r.name] = true
-		unique = append(unique, r)
+		batch = append(batch, c)
 	}
-	batch = unique
 	if len(again) > 0 {
 		defer s.finishBatch(again)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	// A stable order keeps two batches from locking rows in opposite
 	// orders.
-	slices.SortFunc(batch, func(a, b *finishReq) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(batch, func(a, b *finishCall) int { return strings.Compare(a.req.name, b.req.name) })
 	n := len(batch)
 	names, owners := make([]string, n), make([]string, n)
 	ops := make([][]byte, n)
 	nows, expires := make([]time.Time, n), make([]time.Time, n)
 	attempts := make([]int32, n)
 	var cols derivedColumns
-	for i, r := range batch {
+	for i, c := range batch {
+		r := c.req
 		names[i], owners[i], ops[i], nows[i], expires[i], attempts[i] = r.name, r.owner, r.op, r.now, r.expire, r.attempt
 		cols.add(r.derived)
 	}
@@ -150,18 +122,18 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	}, finishSQL, append(append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...), attempts)...)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
-		for _, r := range batch {
-			r.done <- err
+		for _, c := range batch {
+			c.answer(err)
 		}
 		return
 	}
 	finished := setOf(written)
 	var missed []string
-	for _, r := range batch {
-		if finished[r.name] {
-			r.done <- nil
+	for _, c := range batch {
+		if finished[c.req.name] {
+			c.answer(nil)
 		} else {
-			missed = append(missed, r.name)
+			missed = append(missed, c.req.name)
 		}
 	}
 	if len(missed) == 0 {
@@ -171,15 +143,16 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	// another.
 	found, err := queryRows(ctx, s.pool, pgx.RowTo[string], `SELECT name FROM lro_operations WHERE name = ANY($1)`, missed)
 	present := setOf(found)
-	for _, r := range batch {
+	for _, c := range batch {
+		name := c.req.name
 		switch {
-		case finished[r.name]:
+		case finished[name]:
 		case err != nil:
-			r.done <- storeErr(fmt.Sprintf("finishing %q", r.name), err)
-		case present[r.name]:
-			r.done <- fmt.Errorf("pgstore: finishing %q: %w", r.name, lro.ErrNotOwner)
+			c.answer(storeErr(fmt.Sprintf("finishing %q", name), err))
+		case present[name]:
+			c.answer(fmt.Errorf("pgstore: finishing %q: %w", name, lro.ErrNotOwner))
 		default:
-			r.done <- fmt.Errorf("pgstore: finishing %q: %w", r.name, lro.ErrNotFound)
+			c.answer(fmt.Errorf("pgstore: finishing %q: %w", name, lro.ErrNotFound))
 		}
 	}
 }

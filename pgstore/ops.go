@@ -266,51 +266,6 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
-// Create implements lro.Store. The stored record has version 1.
-func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool, error) {
-	cp := rec.Clone()
-	args, err := s.recordArgs(cp, 1)
-	if err != nil {
-		return nil, false, err
-	}
-	name := cp.Operation.GetName()
-	// ON CONFLICT DO NOTHING covers both the name and the request id; when
-	// nothing was inserted, find out which one conflicted. If the
-	// conflicting record is deleted in between, or had expired and is
-	// deleted now, try again.
-	for range 5 {
-		tag, err := s.pool.Exec(ctx, insertSQL, args[1:]...)
-		if err != nil {
-			return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
-		}
-		if tag.RowsAffected() == 1 {
-			return cp, true, nil
-		}
-		if cp.RequestID != "" {
-			prev, err := s.getBy(ctx, `parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
-			switch {
-			case err == nil && prev.ExpiredAt(cp.CreateTime):
-				// Expired: it holds its request id no more.
-				if _, err := execCount(ctx, s.pool, deleteIfExpiredSQL, s.channel, prev.Operation.GetName(), cp.CreateTime); err != nil {
-					return nil, false, storeErr(fmt.Sprintf("creating %q: removing the expired %q", name, prev.Operation.GetName()), err)
-				}
-				continue
-			case err == nil:
-				return prev, false, nil
-			case !errors.Is(err, lro.ErrNotFound):
-				return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
-			}
-		}
-		if _, err := s.Get(ctx, name); err == nil {
-			return nil, false, fmt.Errorf("pgstore: creating %q: %w", name, lro.ErrAlreadyExists)
-		} else if !errors.Is(err, lro.ErrNotFound) {
-			return nil, false, err
-		}
-	}
-	return nil, false, &Error{Op: fmt.Sprintf("creating %q", name), Code: codes.Aborted,
-		Err: errors.New("the conflicting record kept changing")}
-}
-
 // getBy returns the one record matching where, or lro.ErrNotFound.
 func (s *Store) getBy(ctx context.Context, where string, args ...any) (*lro.Record, error) {
 	rec, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operations WHERE `+where, args...))

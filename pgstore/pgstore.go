@@ -95,9 +95,8 @@ type Store struct {
 	secretMu sync.Mutex
 	secret   []byte
 
-	finishes   chan *finishReq // Finish calls waiting for a batch
-	finishStop chan struct{}   // closed by Close
-	finishWG   sync.WaitGroup
+	finishes *batcher[*finishReq, error]        // Finish calls, written together
+	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
 
 	listenerPID atomic.Uint32
 	notifying   atomic.Bool // see Notifying
@@ -226,8 +225,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		connectHook:  c.connectHook,
 		watchers:     make(map[string][]*watcher),
 		done:         make(chan struct{}),
-		finishes:     make(chan *finishReq),
-		finishStop:   make(chan struct{}),
 	}
 	conn, err := s.connectListener(ctx)
 	if err != nil {
@@ -237,10 +234,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(lctx, conn)
-	s.finishWG.Add(finishWorkers)
-	for range finishWorkers {
-		go s.finishLoop()
-	}
+	s.finishes = newBatcher(finishWorkers, maxFinishBatch, s.finishBatch)
+	s.creates = newBatcher(createWorkers, maxCreateBatch, s.createBatch)
 	return s, nil
 }
 
@@ -293,8 +288,8 @@ func channelFor(schema string) string {
 // when the Store made it (Open). Close is idempotent.
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {
-		close(s.finishStop)
-		s.finishWG.Wait()
+		s.creates.close()
+		s.finishes.close()
 		s.cancel()
 		<-s.done
 		if s.ownPool {

@@ -1,0 +1,202 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/lrokit/lro"
+	"google.golang.org/grpc/codes"
+)
+
+// Starts come in bursts as finishes do: the Store inserts the records of
+// concurrent Create calls with one statement and one commit.
+const (
+	// maxCreateBatch bounds the records inserted by one statement.
+	maxCreateBatch = 256
+	// createWorkers is how many insert batches may be in flight at once.
+	createWorkers = 2
+)
+
+// createReq is one Create call's insert: the record's name and its
+// insertSQL arguments (recordArgs without the channel).
+type createReq struct {
+	name string
+	args []any
+}
+
+// createAnswer is what the batch tells a Create call: whether its record
+// was inserted, or that the batch could not tell and the call must insert
+// alone (its name came twice in the batch, or the batch failed as a whole).
+type createAnswer struct {
+	inserted, alone bool
+	err             error
+}
+
+// createCall is a Create call in a batch.
+type createCall = batchCall[*createReq, createAnswer]
+
+// insertBatchSQL is insertSQL for many records at once: $1 to $21 are
+// arrays of the insertSQL columns, in order. It returns the names it
+// inserted; records that conflict on the name or on the parent and
+// request id are left out.
+var insertBatchSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
+	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version)
+SELECT name, parent, create_time, update_time, expire_time, request_id,
+	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
+	error_code, metadata_type, response_type, metadata_json::jsonb, metadata_schema, derived_version
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+	$7::bool[], $8::text[], $9::timestamptz[], $10::text[], $11::bytea[], $12::int4[], $13::int8[], $14::bool[],
+	$15::bytea[], $16::int4[], $17::text[], $18::text[], $19::text[], $20::bytea[], $21::int8[])
+	AS t(name, parent, create_time, update_time, expire_time, request_id,
+	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version)
+ON CONFLICT DO NOTHING
+RETURNING name`
+
+// Create implements lro.Store. The stored record has version 1.
+// Concurrent calls are inserted together, in batches of up to 256, each
+// one statement in its own transaction; a record that conflicts is then
+// looked at on its own. Create fails with lro.ErrAlreadyExists when the
+// name is taken, returns the stored record and false when the parent and
+// request id are (unless that record has expired: it is removed and the
+// insert tried again), with codes.Unavailable once the Store is closed,
+// and with codes.Aborted if the conflicting record keeps changing.
+func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool, error) {
+	cp := rec.Clone()
+	args, err := s.recordArgs(cp, 1)
+	if err != nil {
+		return nil, false, err
+	}
+	name := cp.Operation.GetName()
+	// ON CONFLICT DO NOTHING covers both the name and the request id; when
+	// nothing was inserted, find out which one conflicted. If the
+	// conflicting record is deleted in between, or had expired and is
+	// deleted now, try again.
+	for try := range 5 {
+		inserted, err := s.insert(ctx, name, args[1:], try == 0)
+		if err != nil {
+			return nil, false, err
+		}
+		if inserted {
+			return cp, true, nil
+		}
+		if cp.RequestID != "" {
+			prev, err := s.getBy(ctx, `parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
+			switch {
+			case err == nil && prev.ExpiredAt(cp.CreateTime):
+				// Expired: it holds its request id no more.
+				if _, err := execCount(ctx, s.pool, deleteIfExpiredSQL, s.channel, prev.Operation.GetName(), cp.CreateTime); err != nil {
+					return nil, false, storeErr(fmt.Sprintf("creating %q: removing the expired %q", name, prev.Operation.GetName()), err)
+				}
+				continue
+			case err == nil:
+				return prev, false, nil
+			case !errors.Is(err, lro.ErrNotFound):
+				return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
+			}
+		}
+		if _, err := s.Get(ctx, name); err == nil {
+			return nil, false, fmt.Errorf("pgstore: creating %q: %w", name, lro.ErrAlreadyExists)
+		} else if !errors.Is(err, lro.ErrNotFound) {
+			return nil, false, err
+		}
+	}
+	return nil, false, &Error{Op: fmt.Sprintf("creating %q", name), Code: codes.Aborted,
+		Err: errors.New("the conflicting record kept changing")}
+}
+
+// insert inserts one record (args as insertSQL takes them) unless its name
+// or its parent and request id are taken, and reports whether it did.
+// With batched it joins the batch of concurrent Creates.
+func (s *Store) insert(ctx context.Context, name string, args []any, batched bool) (bool, error) {
+	op := fmt.Sprintf("creating %q", name)
+	if batched {
+		a, err := s.creates.do(ctx, &createReq{name: name, args: args})
+		switch {
+		case errors.Is(err, errBatcherClosed):
+			return false, &Error{Op: op, Code: codes.Unavailable, Err: err}
+		case err != nil:
+			return false, storeErr(op, err)
+		case a.err != nil:
+			return false, storeErr(op, a.err)
+		case !a.alone:
+			return a.inserted, nil
+		}
+	}
+	tag, err := s.pool.Exec(ctx, insertSQL, args...)
+	if err != nil {
+		return false, storeErr(op, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// createBatch inserts one batch and answers each of its calls.
+func (s *Store) createBatch(calls []*createCall) {
+	// The statement reports inserted names: a name that comes twice would
+	// be reported for both calls, so the second inserts alone.
+	seen := make(map[string]bool, len(calls))
+	batch := calls[:0:0]
+	for _, c := range calls {
+		if seen[c.req.name] {
+			c.answer(createAnswer{alone: true})
+			continue
+		}
+		seen[c.req.name] = true
+		batch = append(batch, c)
+	}
+	// A stable order keeps two batches from taking names in opposite
+	// orders.
+	slices.SortFunc(batch, func(a, b *createCall) int { return strings.Compare(a.req.name, b.req.name) })
+	rows := make([][]any, len(batch))
+	for i, c := range batch {
+		rows[i] = c.req.args
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	names, err := queryRows(ctx, s.pool, pgx.RowTo[string], insertBatchSQL, insertColumns(rows)...)
+	if err != nil {
+		// One failing record (or a deadlock between two batches retrying
+		// the same request ids in another order) must not fail the others:
+		// each inserts alone.
+		a := createAnswer{alone: true}
+		if len(batch) == 1 {
+			a = createAnswer{err: err}
+		}
+		for _, c := range batch {
+			c.answer(a)
+		}
+		return
+	}
+	inserted := setOf(names)
+	for _, c := range batch {
+		c.answer(createAnswer{inserted: inserted[c.req.name]})
+	}
+}
+
+// insertColumns turns rows of insertSQL arguments into the column arrays
+// of insertBatchSQL.
+func insertColumns(rows [][]any) []any {
+	return []any{
+		column[string](rows, 0), column[string](rows, 1), column[time.Time](rows, 2), column[time.Time](rows, 3),
+		column[*time.Time](rows, 4), column[string](rows, 5), column[bool](rows, 6), column[string](rows, 7),
+		column[*time.Time](rows, 8), column[string](rows, 9), column[[]byte](rows, 10), column[int32](rows, 11),
+		column[int64](rows, 12), column[bool](rows, 13), column[[]byte](rows, 14), column[*int32](rows, 15),
+		column[*string](rows, 16), column[*string](rows, 17), column[*string](rows, 18), column[[]byte](rows, 19),
+		column[*int64](rows, 20),
+	}
+}
+
+// column returns argument i of every row; each must be a T.
+func column[T any](rows [][]any, i int) []T {
+	out := make([]T, len(rows))
+	for j, r := range rows {
+		out[j] = r[i].(T)
+	}
+	return out
+}
