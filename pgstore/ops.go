@@ -328,7 +328,9 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 }
 
 // writeVersion writes rec over the named row if the row is still at
-// version read, and returns how many rows it wrote (0 or 1).
+// version read, and returns how many rows it wrote (0 or 1). With q the
+// pool, the write joins the batch of concurrent Updates (see
+// updateBatch); in a transaction it runs alone.
 func (s *Store) writeVersion(ctx context.Context, q querier, name string, rec *lro.Record, read int64) (int, error) {
 	if rec.Operation.GetName() != name {
 		return 0, &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Internal,
@@ -337,6 +339,19 @@ func (s *Store) writeVersion(ctx context.Context, q querier, name string, rec *l
 	args, err := s.recordArgs(rec, read+1)
 	if err != nil {
 		return 0, err
+	}
+	if q == querier(s.pool) {
+		a, err := s.updates.do(ctx, &updateReq{name: name, args: args[1:], read: read})
+		switch {
+		case errors.Is(err, errBatcherClosed):
+			return 0, &Error{Op: fmt.Sprintf("updating %q", name), Code: codes.Unavailable, Err: err}
+		case err != nil:
+			return 0, storeErr(fmt.Sprintf("updating %q", name), err)
+		case !a.alone && a.written:
+			return 1, nil
+		case !a.alone:
+			return 0, nil
+		}
 	}
 	n, err := execCount(ctx, q, updateSQL, append(args, read)...)
 	switch {

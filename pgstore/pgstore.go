@@ -97,6 +97,7 @@ type Store struct {
 
 	finishes *batcher[*finishReq, error]        // Finish calls, written together
 	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
+	updates  *batcher[*updateReq, updateAnswer] // Update writes, made together
 
 	listenerPID atomic.Uint32
 	notifying   atomic.Bool // see Notifying
@@ -236,6 +237,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	go s.listen(lctx, conn)
 	s.finishes = newBatcher(finishWorkers, maxFinishBatch, s.finishBatch)
 	s.creates = newBatcher(createWorkers, maxCreateBatch, s.createBatch)
+	s.updates = newBatcher(updateWorkers, maxUpdateBatch, s.updateBatch)
 	return s, nil
 }
 
@@ -289,6 +291,7 @@ func channelFor(schema string) string {
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		s.creates.close()
+		s.updates.close()
 		s.finishes.close()
 		s.cancel()
 		<-s.done
