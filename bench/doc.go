@@ -10,6 +10,7 @@
 //	go test -run '^$' -bench 'CrossReplica|CancelWrite' -benchtime 2000x -count 3
 //	go test -run '^$' -bench OrphanRecovery -benchtime 30x
 //	go test -run '^$' -bench RenewLeases
+//	go test -run '^$' -bench Sweep -benchtime 100x
 //	go test -run '^$' -bench IdleWaiters -benchtime 1x
 //
 // BenchmarkStartToDone reports jobs/s: no-op operations from Start to done
