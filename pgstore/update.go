@@ -17,9 +17,11 @@ const (
 	// maxUpdateBatch bounds the records written by one statement.
 	maxUpdateBatch = 256
 	// updateWorkers is how many update batches may be in flight at once.
-	// With 2, a replica of internal/chaos's TestKillReplica (1 s lease,
-	// 20 connections) failed to renew its owner lease in time in 3 of 5
-	// runs; with 8, in none of 7 (issue 11, BENCHMARKS.md).
+	// Callers that update one record after another (the Manager's lease
+	// loop adopts claimed orphans so, before its next renewal) wait for a
+	// free worker each time: with 2, a survivor in internal/chaos's
+	// TestKillReplica (1 s lease) missed its renewal in 3 of 5 runs; with
+	// 8, in none of 7 (issue 11, BENCHMARKS.md).
 	updateWorkers = 8
 )
 
