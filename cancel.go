@@ -28,7 +28,7 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 			return errNoChange
 		}
 		if r.Owner == "" {
-			m.endRecord(r, failed(cancelledStatus()))
+			m.endRecord(r, failed(m.cancelledStatus(name)))
 			return nil
 		}
 		r.CancelRequested = true
@@ -36,7 +36,7 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoChange) {
-		return nil, storeError(err, name)
+		return nil, m.storeError(err, name)
 	}
 	// Work running here hears of it at once; elsewhere, through the store.
 	m.mu.Lock()

@@ -5,7 +5,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,7 +22,7 @@ func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunning
 // SetMetadata replaces the metadata of an operation made by Create. It
 // fails with FAILED_PRECONDITION once the operation is done.
 func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message) error {
-	a, err := packAny(md)
+	a, err := m.pack(md, ReasonInvalidMetadata, name)
 	if err != nil {
 		return err
 	}
@@ -37,7 +36,7 @@ func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message
 // fails with FAILED_PRECONDITION when the operation is already done (for
 // example, cancelled).
 func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message) error {
-	a, err := packResponse(resp)
+	a, err := m.packResult(resp, name)
 	if err != nil {
 		return err
 	}
@@ -48,7 +47,7 @@ func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message)
 // ErrorMapper); an OK or missing status becomes UNKNOWN. It fails with
 // FAILED_PRECONDITION when the operation is already done.
 func (m *Manager) Fail(ctx context.Context, name string, err error) error {
-	final := failed(m.errorStatus(err))
+	final := failed(m.errorStatus(err, name))
 	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, final) })
 }
 
@@ -58,17 +57,17 @@ func (m *Manager) Fail(ctx context.Context, name string, err error) error {
 // or run by a work function.
 func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {
 	if _, err := parseOperationName(name); err != nil {
-		return invalidArgument("%v", err)
+		return m.invalidName(name, err)
 	}
 	_, err := m.store.Update(ctx, name, func(r *Record) error {
 		if r.Done() {
-			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
+			return m.operationDone(name)
 		}
 		if r.Owner != "" {
-			return status.Errorf(codes.FailedPrecondition, "operation %q is run by its work function", name)
+			return m.errorf(codes.FailedPrecondition, ReasonOperationRunByWork, map[string]string{ErrorKeyOperation: name}, "operation %q is run by its work function", name)
 		}
 		change(r)
 		return nil
 	})
-	return storeError(err, name)
+	return m.storeError(err, name)
 }

@@ -23,12 +23,13 @@ const (
 	MaxFilterDepth = 32
 )
 
-// compileFilter parses an AIP-160 filter. Bad input gives INVALID_ARGUMENT
-// naming the problem and its position.
+// compileFilter parses an AIP-160 filter. Bad input gives an error naming
+// the problem and its position (a *filter.Error when it has one), which
+// Manager.invalidFilter makes INVALID_ARGUMENT.
 func compileFilter(src string, r TypeResolver) (*filter.Filter, error) {
 	f, err := filter.Parse(src, filter.Options{Resolver: r, MaxLength: MaxFilterLength, MaxDepth: MaxFilterDepth})
 	if err != nil {
-		return nil, invalidArgument("filter: %v", err)
+		return nil, err
 	}
 	return f, nil
 }

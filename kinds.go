@@ -6,7 +6,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -37,7 +36,7 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req]) error 
 	m.kinds[kind] = func(ctx context.Context, op *Op, a *anypb.Any) (proto.Message, error) {
 		req := newReq()
 		if err := a.UnmarshalTo(req); err != nil {
-			return nil, status.Errorf(codes.Internal, "kind %q: decoding the stored request: %v", kind, err)
+			return nil, m.errorf(codes.Internal, ReasonRequestUndecodable, map[string]string{ErrorKeyKind: kind, ErrorKeyOperation: op.Name()}, "kind %q: decoding the stored request: %v", kind, err)
 		}
 		return h(ctx, op, req)
 	}
@@ -52,14 +51,14 @@ func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message,
 	h := m.kinds[kind]
 	m.mu.Unlock()
 	if h == nil {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: kind %q is not registered", kind)
+		return nil, m.errorf(codes.InvalidArgument, ReasonKindNotRegistered, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: kind %q is not registered", kind)
 	}
 	if req == nil {
-		return nil, status.Error(codes.InvalidArgument, "lro: StartKind: nil request")
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: nil request")
 	}
 	a, err := anypb.New(req)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: packing the request: %v", err)
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: packing the request: %v", err)
 	}
 	return m.start(ctx, func(ctx context.Context, op *Op) (proto.Message, error) {
 		return h(ctx, op, a)

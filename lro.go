@@ -17,10 +17,10 @@ package lro
 
 import (
 	"context"
+	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -45,7 +45,7 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 // the store fails.
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
-		return nil, status.Error(codes.InvalidArgument, "lro: Start: nil work")
+		return nil, m.errorf(codes.InvalidArgument, ReasonMissingWork, nil, "lro: Start: nil work")
 	}
 	return m.start(ctx, work, "", nil, opts)
 }
@@ -55,7 +55,7 @@ func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption)
 const emptyTypeURL = "type.googleapis.com/google.protobuf.Empty"
 
 // packAny packs msg into an Any (a copy when msg is one already); nil
-// packs to nil. A message that cannot be packed is INVALID_ARGUMENT.
+// packs to nil. Its error is plain: Manager.pack makes it a status.
 func packAny(msg proto.Message) (*anypb.Any, error) {
 	if msg == nil {
 		return nil, nil
@@ -65,7 +65,7 @@ func packAny(msg proto.Message) (*anypb.Any, error) {
 	}
 	a, err := anypb.New(msg)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "packing %T: %v", msg, err)
+		return nil, fmt.Errorf("packing %T: %w", msg, err)
 	}
 	return a, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -210,9 +209,10 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
 			return ErrLeaseLost
 		}
-		st := status.New(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
+		name := cur.Operation.GetName()
+		st := m.newStatus(codes.Unavailable, ReasonOperationAbandoned, map[string]string{ErrorKeyOperation: name}, "operation abandoned: the replica running it stopped renewing its lease")
 		if cur.CancelRequested {
-			st = cancelledStatus()
+			st = m.cancelledStatus(name)
 		}
 		m.endRecord(cur, failed(st))
 		return nil

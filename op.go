@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -46,7 +45,7 @@ func (o *Op) Attempt() int { return int(o.attempt) }
 // or it is done; in those two cases it also cancels the work's context,
 // with a cause that wraps ErrLeaseLost.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
-	a, err := packAny(md)
+	a, err := o.m.pack(md, ReasonInvalidMetadata, o.name)
 	if err != nil {
 		return err
 	}
@@ -57,11 +56,11 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		lost = nil // fn may run more than once
 		if r.Owner != o.m.cfg.owner || r.Attempt != o.attempt {
 			lost = fmt.Errorf("%w: SetMetadata found operation %q owned by %q at attempt %d", ErrLeaseLost, o.name, r.Owner, r.Attempt)
-			return status.Errorf(codes.FailedPrecondition, "operation %q: this replica no longer owns it", o.name)
+			return o.m.errorf(codes.FailedPrecondition, ReasonNotOwner, map[string]string{ErrorKeyOperation: o.name}, "operation %q: this replica no longer owns it", o.name)
 		}
 		if r.Done() {
 			lost = fmt.Errorf("%w: SetMetadata found operation %q done", ErrLeaseLost, o.name)
-			return status.Errorf(codes.FailedPrecondition, "operation %q is done", o.name)
+			return o.m.operationDone(o.name)
 		}
 		r.Operation.Metadata = a
 		r.UpdateTime = o.m.now()
@@ -71,7 +70,7 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		if lost != nil && o.lost != nil {
 			o.lost(lost)
 		}
-		return storeError(err, o.name)
+		return o.m.storeError(err, o.name)
 	}
 	o.md = a
 	return nil

@@ -71,6 +71,7 @@ type config struct {
 	lease       time.Duration
 	sweepPeriod time.Duration
 	tokenKey    []byte
+	errorDomain string
 }
 
 // WithStore sets where operations are kept. The default is a new
@@ -203,6 +204,21 @@ func WithPageTokenKey(key []byte) Option {
 			return fmt.Errorf("lro: WithPageTokenKey: key shorter than 16 bytes")
 		}
 		c.tokenKey = append([]byte(nil), key...)
+		return nil
+	}
+}
+
+// WithErrorDomain sets the domain of the google.rpc.ErrorInfo that every
+// error status the library makes carries (AIP-193; see the Reason
+// constants): the name of the host's service, such as
+// "library.example.com". The default is DefaultErrorDomain. New fails if
+// domain is empty.
+func WithErrorDomain(domain string) Option {
+	return func(c *config) error {
+		if domain == "" {
+			return fmt.Errorf("lro: WithErrorDomain: empty domain")
+		}
+		c.errorDomain = domain
 		return nil
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // A page token is base64url(payload || mac), where payload is
@@ -92,10 +91,10 @@ func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
 	if ts, ok := m.store.(TokenSecreter); ok {
 		k, err := ts.TokenSecret(ctx)
 		if err != nil {
-			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
+			return nil, m.storeError(fmt.Errorf("reading the page token key: %w", err), "")
 		}
 		if len(k) == 0 {
-			return nil, status.Error(codes.Unavailable, "operation store: empty page token key")
+			return nil, m.errorf(codes.Unavailable, ReasonStoreUnavailable, nil, "operation store: empty page token key")
 		}
 		key = k
 	} else {

@@ -10,7 +10,6 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -30,9 +29,9 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		o(&sc)
 	}
 	if err := validateParent(sc.parent); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: %v", err)
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
 	}
-	md, err := packAny(sc.metadata)
+	md, err := m.pack(sc.metadata, ReasonInvalidMetadata, "")
 	if err != nil {
 		return nil, err
 	}
@@ -55,11 +54,11 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, errManagerClosed()
+		return nil, m.errManagerClosed()
 	}
 	if work != nil && m.leaseLost {
 		m.mu.Unlock()
-		return nil, status.Error(codes.Unavailable, "lro: this replica lost its owner lease and runs no new work until it holds it again")
+		return nil, m.errorf(codes.Unavailable, ReasonLeaseLost, nil, "lro: this replica lost its owner lease and runs no new work until it holds it again")
 	}
 	var t *task
 	if work != nil {
@@ -75,7 +74,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 			m.endTask(t)
 		}
 		if err != nil {
-			return nil, storeError(err, name)
+			return nil, m.storeError(err, name)
 		}
 		return stored.Operation, nil
 	}
@@ -154,7 +153,7 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
 	if err == nil {
-		a, perr := packResponse(resp)
+		a, perr := m.packResult(resp, t.name)
 		if perr == nil {
 			return succeeded(a)
 		}
@@ -164,13 +163,13 @@ func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.
 	switch cause := context.Cause(t.ctx); {
 	case errors.As(err, &pe):
 		m.log.Error("lro: work panicked", "operation", t.name, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		return failed(status.New(codes.Internal, pe.Error()))
+		return failed(m.newStatus(codes.Internal, ReasonWorkPanicked, map[string]string{ErrorKeyOperation: t.name}, pe.Error()))
 	case errors.Is(cause, errCancelled):
-		return failed(cancelledStatus())
+		return failed(m.cancelledStatus(t.name))
 	case errors.Is(cause, errClosing):
-		return failed(status.New(codes.Unavailable, "operation cut short: the server shut down"))
+		return failed(m.newStatus(codes.Unavailable, ReasonServerShutdown, map[string]string{ErrorKeyOperation: t.name}, "operation cut short: the server shut down"))
 	}
-	return failed(m.errorStatus(err))
+	return failed(m.errorStatus(err, t.name))
 }
 
 // finish records the end of work, retrying while the store is unavailable

@@ -6,7 +6,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,10 +22,10 @@ import (
 // every poll interval for stores whose notifications can be lost.
 func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*longrunningpb.Operation) error) error {
 	if ctx == nil {
-		return status.Error(codes.InvalidArgument, "lro: WatchOperation: nil context")
+		return m.errorf(codes.InvalidArgument, ReasonNilArgument, nil, "lro: WatchOperation: nil context")
 	}
 	if send == nil {
-		return status.Error(codes.InvalidArgument, "lro: WatchOperation: nil send")
+		return m.errorf(codes.InvalidArgument, ReasonNilArgument, nil, "lro: WatchOperation: nil send")
 	}
 	if err := m.checkName(ctx, MethodGet, name); err != nil {
 		return err
@@ -64,15 +63,9 @@ func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*lo
 		case <-changed:
 		case <-poll:
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return m.contextError(ctx.Err(), name)
 		case <-m.stopBG:
-			return errManagerClosed()
+			return m.errManagerClosed()
 		}
 	}
-}
-
-// errManagerClosed is the answer of a call that needs a Manager that is
-// no longer running.
-func errManagerClosed() error {
-	return status.Error(codes.Unavailable, "lro: the operations manager is closed")
 }
