@@ -39,7 +39,14 @@ import (
 type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 
 // Start records a new operation, runs work in its own goroutine and returns
-// the operation (not done) at once. See StartOption for naming and
+// the operation (not done) at once.
+//
+// The work's context keeps ctx's values (request-scoped data such as a
+// trace span or the caller's identity; see context.WithoutCancel) but not
+// its deadline or its cancellation: the work outlives the request that
+// started it, and ends only by CancelOperation, Close, or the loss of the
+// operation (see WorkFunc).
+// See StartOption for naming and
 // idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
 // parent or unpackable metadata, and with UNAVAILABLE after Close or when
 // the store fails.

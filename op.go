@@ -39,11 +39,24 @@ func (o *Op) Name() string { return o.name }
 func (o *Op) Attempt() int { return int(o.attempt) }
 
 // SetMetadata replaces the operation's metadata, for example to publish
-// progress; the next Get shows it. It fails with NOT_FOUND once the
-// operation was deleted, and with FAILED_PRECONDITION once this replica no
-// longer owns it (another replica took it over, or this run was superseded)
-// or it is done; in those two cases it also cancels the work's context,
-// with a cause that wraps ErrLeaseLost.
+// progress; the next Get shows it. Its errors, each a gRPC status with an
+// ErrorInfo (see the Reason constants), and what work should do with them:
+//
+//   - NOT_FOUND (OPERATION_NOT_FOUND): the operation was deleted. Stop:
+//     nobody will see the result.
+//   - FAILED_PRECONDITION (NOT_OWNER): this replica no longer owns the
+//     operation (another replica took it over, or this run was superseded);
+//     or (OPERATION_DONE) it is already done, for example cancelled. In both
+//     cases SetMetadata also cancels the work's context, with a cause that
+//     wraps ErrLeaseLost. Stop: what the work returns is dropped.
+//   - INVALID_ARGUMENT (INVALID_METADATA): md cannot be packed into an Any
+//     (or is too large for the store). A bug in the work: fix the message;
+//     the operation carries on with its previous metadata.
+//   - UNAVAILABLE (STORE_UNAVAILABLE): the store is down for now. Carry on:
+//     progress is best effort, and the next SetMetadata or the end of the
+//     work is written once the store is back.
+//   - CANCELLED or DEADLINE_EXCEEDED: ctx ended. Stop if it is the work's
+//     own context; the work is being cancelled.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 	a, err := o.m.pack(md, ReasonInvalidMetadata, o.name)
 	if err != nil {
