@@ -20,7 +20,7 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 	if err := m.checkName(ctx, MethodCancel, name); err != nil {
 		return nil, err
 	}
-	_, err := m.store.Update(ctx, name, func(r *Record) error {
+	r, err := m.store.Update(ctx, name, func(r *Record) error {
 		if m.expired(r) {
 			return ErrNotFound
 		}
@@ -35,6 +35,8 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 		r.UpdateTime = m.now()
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, r, err)
 	if err != nil && !errors.Is(err, errNoChange) {
 		return nil, m.storeError(err, name)
 	}

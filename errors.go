@@ -140,21 +140,47 @@ func (m *Manager) contextError(err error, name string) error {
 	return m.newStatus(st.Code(), reason, map[string]string{ErrorKeyOperation: name}, st.Message()).Err()
 }
 
-// storeError turns an error from the Store into the status a caller gets.
-// A status that already has an ErrorInfo (the library's own, returned
-// through an Update function) is kept; a bare status from the store gets
-// one.
-func (m *Manager) storeError(err error, name string) error {
-	md := map[string]string{ErrorKeyOperation: name}
+// storeErrorCode is the code storeError gives err: NOT_FOUND,
+// ALREADY_EXISTS, the context's code, the code of a status the store (or an
+// Update function) returned, else UNAVAILABLE; OK for nil.
+func storeErrorCode(err error) codes.Code {
 	switch {
 	case err == nil:
-		return nil
+		return codes.OK
 	case errors.Is(err, ErrNotFound):
-		return m.notFound(name)
+		return codes.NotFound
 	case errors.Is(err, ErrAlreadyExists):
-		return m.errorf(codes.AlreadyExists, ReasonOperationAlreadyExists, md, "operation %q already exists", name)
+		return codes.AlreadyExists
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return m.contextError(err, name)
+		return status.FromContextError(err).Code()
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {
+		return s.Code()
+	}
+	return codes.Unavailable
+}
+
+// storeError turns an error from the Store into the status a caller gets
+// (its code is storeErrorCode's). A status that already has an ErrorInfo
+// (the library's own, returned through an Update function) is kept; a bare
+// status from the store gets one.
+func (m *Manager) storeError(err error, name string) error {
+	md := map[string]string{ErrorKeyOperation: name}
+	switch code := storeErrorCode(err); code {
+	case codes.OK:
+		return nil
+	case codes.NotFound:
+		if errors.Is(err, ErrNotFound) {
+			return m.notFound(name)
+		}
+	case codes.AlreadyExists:
+		if errors.Is(err, ErrAlreadyExists) {
+			return m.errorf(code, ReasonOperationAlreadyExists, md, "operation %q already exists", name)
+		}
+	case codes.Canceled, codes.DeadlineExceeded:
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return m.contextError(err, name)
+		}
 	}
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {
 		if hasErrorInfo(s) {

@@ -59,7 +59,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 	if _, err := parseOperationName(name); err != nil {
 		return m.invalidName(name, err)
 	}
-	_, err := m.store.Update(ctx, name, func(r *Record) error {
+	r, err := m.store.Update(ctx, name, func(r *Record) error {
 		if r.Done() {
 			return m.operationDone(name)
 		}
@@ -69,5 +69,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 		change(r)
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, r, err)
 	return m.storeError(err, name)
 }

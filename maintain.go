@@ -31,6 +31,7 @@ func (m *Manager) sweep(ctx context.Context) int {
 	total := 0
 	for {
 		n, err := m.store.DeleteExpired(ctx, m.now(), sweepBatch)
+		m.obs.storeError(ctx, storeDeleteExpired, err)
 		total += n
 		if err != nil {
 			m.log.Warn("lro: removing expired operations", "error", err)
@@ -109,6 +110,7 @@ func (m *Manager) maintain(ctx context.Context) bool {
 	}
 	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: m.now(), Limit: claimBatch})
 	if err != nil {
+		m.obs.storeError(ctx, storeClaimExpired, err)
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
 		return true
 	}
@@ -131,6 +133,7 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	if cl, ok := m.store.(CancelRequestLister); ok {
 		names, err := cl.ListCancelRequests(ctx, m.cfg.owner)
 		if err != nil {
+			m.obs.storeError(ctx, storeListCancelRequests, err)
 			m.log.Warn("lro: checking for cancellations", "error", err)
 			return
 		}
@@ -151,6 +154,7 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	m.mu.Unlock()
 	for _, t := range tasks {
 		r, err := m.store.Get(ctx, t.name)
+		m.obs.storeError(ctx, storeGet, err)
 		if err == nil && r.CancelRequested {
 			t.cancel(errCancelled)
 		}
@@ -175,11 +179,14 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	h := m.kinds[r.Kind]
 	if r.Kind == "" || h == nil || r.Request == nil || r.CancelRequested || m.closed {
 		m.mu.Unlock()
+		m.obs.takeover(ctx, r.Kind)
 		m.abandonOrphan(ctx, r)
 		return
 	}
 	t := m.newTask(context.Background(), name)
+	t.kind, t.created = r.Kind, r.CreateTime
 	m.mu.Unlock()
+	m.obs.takeover(ctx, r.Kind)
 
 	var attempt int32
 	_, err := m.store.Update(ctx, name, func(cur *Record) error {
@@ -191,6 +198,7 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		cur.UpdateTime = m.now()
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		m.endTask(t)
 		return
@@ -205,7 +213,7 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 // run again here.
 func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 	prev := r.Owner
-	_, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
+	ended, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
 		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
 			return ErrLeaseLost
 		}
@@ -217,6 +225,8 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		m.endRecord(cur, failed(st))
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, ended, err)
 	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("lro: ending an orphaned operation", "operation", r.Operation.GetName(), "previous_owner", prev, "error", err)
 	}

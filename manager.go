@@ -22,6 +22,7 @@ type Manager struct {
 	store Store
 	clock Clock
 	log   *slog.Logger
+	obs   *observer // metrics and spans; nil only in benchmarks
 
 	// mu guards the fields below it up to the blank line: whether Close
 	// has begun, the work running here, the registered kinds and the page
@@ -94,7 +95,12 @@ func New(opts ...Option) (*Manager, error) {
 	if c.owner == "" {
 		c.owner = "lro-" + newID()
 	}
+	obs, err := c.observer()
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
+		obs:      obs,
 		cfg:      c,
 		store:    c.store,
 		clock:    c.clock,
@@ -107,6 +113,10 @@ func New(opts ...Option) (*Manager, error) {
 		workers:  newPool(),
 	}
 	if err := m.register(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := m.obs.observeRunning(m.runningByKind); err != nil {
+		m.releaseLease()
 		return nil, err
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
@@ -163,5 +173,6 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.bg.Wait()
 	m.releaseLease()
 	m.workers.close()
+	m.obs.close()
 	return err
 }

@@ -79,6 +79,7 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		r.UpdateTime = o.m.now()
 		return nil
 	})
+	o.m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		if lost != nil && o.lost != nil {
 			o.lost(lost)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -72,6 +74,10 @@ type config struct {
 	sweepPeriod time.Duration
 	tokenKey    []byte
 	errorDomain string
+
+	meterProvider  metric.MeterProvider // nil: the global one
+	tracerProvider trace.TracerProvider // nil: the global one
+	noTelemetry    bool                 // tests only: no observer at all
 }
 
 // WithStore sets where operations are kept. The default is a new

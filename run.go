@@ -21,6 +21,8 @@ type task struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopWatch func()
+	kind      string    // the operation's kind, for metrics and spans
+	created   time.Time // the operation's create time, for its duration
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
@@ -65,10 +67,12 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		// Registered before the record exists, so a cancellation from
 		// another replica cannot slip in between.
 		t = m.newTask(ctx, name)
+		t.kind, t.created = kind, now
 	}
 	m.mu.Unlock()
 
 	stored, created, err := m.store.Create(ctx, rec)
+	m.obs.storeError(ctx, storeCreate, err)
 	if err != nil || !created {
 		if t != nil {
 			m.endTask(t)
@@ -78,6 +82,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		}
 		return stored.Operation, nil
 	}
+	m.obs.operationStarted(ctx, kind)
 	if t != nil {
 		m.launch(t, work, stored.Attempt, stored.Operation.GetMetadata())
 	}
@@ -124,13 +129,16 @@ func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
 // the store, which refuses it unless the operation is still this run's.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
-	resp, err := callWork(t.ctx, work, op)
+	r := m.obs.runBegin(t, op)
+	resp, err := callWork(r.ctx, work, op)
 	t.stopWatch()
 	if cause := context.Cause(t.ctx); err != nil && errors.Is(cause, ErrLeaseLost) {
 		m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)
+		m.obs.runEnd(r, t, m.now(), cause, err, nil, false)
 		return
 	}
-	m.finish(t, op, resp, err)
+	final, recorded := m.finish(t, op, resp, err)
+	m.obs.runEnd(r, t, m.now(), context.Cause(t.ctx), err, final, recorded)
 }
 
 // panicError is what work that panicked returns.
@@ -173,8 +181,9 @@ func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.
 }
 
 // finish records the end of work, retrying while the store is unavailable
-// until it succeeds or Close gives up.
-func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
+// until it succeeds or Close gives up. It returns the operation's end and
+// whether the store took it.
+func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longrunningpb.Operation, bool) {
 	final := m.result(t, resp, err)
 	var write func() (struct{}, error)
 	if fin, ok := m.store.(Finisher); ok {
@@ -188,7 +197,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	// allocations that the common case does not need.
 	_, firstErr := write()
 	if firstErr == nil || errors.Is(firstErr, ErrLeaseLost) {
-		return
+		return final, firstErr == nil
 	}
 	retried := false
 	_, err = backoff.Retry(m.abandonCtx, func() (struct{}, error) {
@@ -208,6 +217,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
 		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
 	}
+	return final, err == nil
 }
 
 // finishByFinisher records the end of run number attempt of work in one
@@ -223,6 +233,7 @@ func (m *Manager) finishByFinisher(fin Finisher, t *task, attempt int32, final *
 			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
 			return struct{}{}, backoff.Permanent(ErrLeaseLost)
 		}
+		m.obs.storeError(context.Background(), storeFinish, err)
 		return struct{}{}, err
 	}
 }
@@ -250,6 +261,7 @@ func (m *Manager) finishByUpdate(t *task, attempt int32, final *longrunningpb.Op
 			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
 			return struct{}{}, backoff.Permanent(err)
 		}
+		m.obs.storeError(context.Background(), storeUpdate, err)
 		return struct{}{}, err
 	}
 }

@@ -26,6 +26,7 @@ func (m *Manager) authorize(ctx context.Context, method, name string) error {
 // lookup reads a live record for an RPC on name.
 func (m *Manager) lookup(ctx context.Context, name string) (*Record, error) {
 	r, err := m.store.Get(ctx, name)
+	m.obs.storeError(ctx, storeGet, err)
 	if err != nil {
 		return nil, m.storeError(err, name)
 	}
@@ -114,6 +115,8 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 		return f.Match(r.Operation)
 	}
 	recs, err := m.store.List(ctx, q)
+	m.obs.storeError(ctx, storeList, err)
+	m.obs.listScanned(ctx, len(recs))
 	if err != nil {
 		return nil, m.storeError(err, req.GetName())
 	}
@@ -141,6 +144,7 @@ func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 		return nil, err
 	}
 	if err := m.store.Delete(ctx, name); err != nil {
+		m.obs.storeError(ctx, storeDelete, err)
 		return nil, m.storeError(err, name)
 	}
 	return &emptypb.Empty{}, nil

@@ -49,6 +49,8 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		return r.opOrNil(), err
 	}
 
+	m.obs.waitBegin(ctx, r.Kind)
+	defer m.obs.waitEnd(ctx, r.Kind)
 	timer := m.clock.NewTimer(wait)
 	defer timer.Stop()
 	// Answer a little before the RPC deadline so the answer still arrives.
