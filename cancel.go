@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -28,10 +29,12 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 			return errNoChange
 		}
 		if r.Owner == "" {
+			r.CancelRequested = true // for the metadata; ending clears it
 			m.endRecord(r, failed(m.cancelledStatus(name)))
 			return nil
 		}
 		r.CancelRequested = true
+		m.stampRecord(r, time.Time{})
 		r.UpdateTime = m.now()
 		return nil
 	})

@@ -2,6 +2,7 @@ package lro
 
 import (
 	"context"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
@@ -28,6 +29,7 @@ func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message
 	}
 	return m.updateExternal(ctx, name, func(r *Record) {
 		r.Operation.Metadata = a
+		m.stampRecord(r, time.Time{})
 		r.UpdateTime = m.now()
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -65,8 +66,9 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var lost error
+	written := a
 	_, err = o.m.store.Update(ctx, o.name, func(r *Record) error {
-		lost = nil // fn may run more than once
+		lost, written = nil, a // fn may run more than once
 		if r.Owner != o.m.cfg.owner || r.Attempt != o.attempt {
 			lost = fmt.Errorf("%w: SetMetadata found operation %q owned by %q at attempt %d", ErrLeaseLost, o.name, r.Owner, r.Attempt)
 			return o.m.errorf(codes.FailedPrecondition, ReasonNotOwner, map[string]string{ErrorKeyOperation: o.name}, "operation %q: this replica no longer owns it", o.name)
@@ -76,6 +78,8 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 			return o.m.operationDone(o.name)
 		}
 		r.Operation.Metadata = a
+		o.m.stampRecord(r, time.Time{})
+		written = r.Operation.Metadata
 		r.UpdateTime = o.m.now()
 		return nil
 	})
@@ -86,6 +90,6 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		}
 		return o.m.storeError(err, o.name)
 	}
-	o.md = a
+	o.md = written
 	return nil
 }

@@ -74,6 +74,7 @@ type config struct {
 	sweepPeriod time.Duration
 	tokenKey    []byte
 	errorDomain string
+	stdMeta     bool
 
 	meterProvider  metric.MeterProvider // nil: the global one
 	tracerProvider trace.TracerProvider // nil: the global one
@@ -227,6 +228,26 @@ func WithErrorDomain(domain string) Option {
 		c.errorDomain = domain
 		return nil
 	}
+}
+
+// WithStandardMetadata makes the Manager keep the standard fields of
+// Google's OperationMetadata current in the host's metadata messages
+// (AIP-151), when the message has them, matched by name and type:
+//
+//	field                    type                       kept as
+//	create_time              google.protobuf.Timestamp  the operation's creation time, when unset: at Start/StartKind/Create, and on every SetMetadata
+//	end_time                 google.protobuf.Timestamp  when the operation ended, when unset: success, failure, cancellation, shutdown, abandonment
+//	requested_cancellation   bool                       true once CancelOperation was called (also on later SetMetadata)
+//	cancel_requested         bool                       the same, under the name some APIs use
+//
+// A time the host set itself is kept. target, verb, status_message,
+// status_detail and api_version stay the host's to fill: only it knows
+// them. The metadata's type is found with the Manager's TypeResolver
+// (WithTypeResolver); metadata whose type it cannot resolve or decode is
+// left as it is. Without this option metadata is stored exactly as given.
+// The option costs a decode and an encode of the metadata per write.
+func WithStandardMetadata() Option {
+	return func(c *config) error { c.stdMeta = true; return nil }
 }
 
 // A StartOption configures one operation made by Start, StartKind or

@@ -39,6 +39,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	}
 	now := m.now()
 	name := operationName(sc.parent, newID())
+	md = m.stampMetadata(md, stdStamp{created: now})
 	rec := &Record{
 		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
 		Parent:     sc.parent,
@@ -188,7 +189,7 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longru
 	var write func() (struct{}, error)
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
-		final.Metadata = o.metadata()
+		final.Metadata = m.stampMetadata(o.metadata(), stdStamp{cancel: errors.Is(context.Cause(t.ctx), errCancelled), ended: m.now()})
 		write = m.finishByFinisher(fin, t, o.attempt, final)
 	} else {
 		write = m.finishByUpdate(t, o.attempt, final)
