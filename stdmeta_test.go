@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	_ "google.golang.org/protobuf/types/known/timestamppb" // registers timestamp.proto for the descriptor below
 )
 
 // stdMetaTypes builds, without protoc, a metadata message with Google's
@@ -290,5 +289,42 @@ func TestStandardMetadataLeftAlone(t *testing.T) {
 				t.Errorf("metadata %v, want it as given %v", got, want)
 			}
 		})
+	}
+}
+
+// TestStandardMetadataAbandoned checks end_time on an operation the
+// library gives up: a work function whose replica died, taken back by the
+// Manager that takes the dead one's id. Its metadata is decoded through the
+// Manager's TypeResolver.
+func TestStandardMetadataAbandoned(t *testing.T) {
+	standard, _, types := stdMetaTypes(t)
+	ctx := context.Background()
+	clk := lrotest.NewClock(epoch)
+	store := lro.NewMemoryStore()
+	if err := store.RegisterOwner(ctx, lro.LeaseParams{Owner: "a", Token: "dead", Now: epoch, Lease: testLease}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"operations/func", "operations/cancelled"} {
+		rec := lrotest.NewRecord(name, epoch.Add(-time.Hour))
+		rec.Owner, rec.Attempt = "a", 1
+		rec.CancelRequested = name == "operations/cancelled"
+		rec.Operation.Metadata = mustAny(t, dynamicpb.NewMessage(standard))
+		if _, _, err := store.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(testLease + time.Microsecond)
+	m := newManager(t, lro.WithStore(store), lro.WithClock(clk), lro.WithOwner("a"), lro.WithLease(testLease),
+		lro.WithStandardMetadata(), lro.WithTypeResolver(types))
+	tick(clk, maintained(m))
+	abandoned := clk.Now()
+
+	got := readStdMeta(t, standard, waitDone(t, m, "operations/func").GetMetadata())
+	if got.end.IsZero() || got.end.After(abandoned) || got.requested {
+		t.Errorf("abandoned: %+v, want end_time by %v and no cancellation", got, abandoned)
+	}
+	got = readStdMeta(t, standard, waitDone(t, m, "operations/cancelled").GetMetadata())
+	if got.end.IsZero() || !got.requested || !got.cancelReq {
+		t.Errorf("abandoned after a cancellation request: %+v, want end_time and both flags", got)
 	}
 }
