@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -49,7 +50,7 @@ func (m *Manager) newStatus(code codes.Code, reason string, md map[string]string
 		}
 		details = append(details, &errdetails.BadRequest{FieldViolations: violations})
 	}
-	p := &spb.Status{Code: int32(code), Message: msg}
+	p := &spb.Status{Code: int32(code), Message: validText(msg)}
 	for _, d := range details {
 		a, err := anypb.New(d)
 		if err != nil { // cannot happen: the strings are valid UTF-8
@@ -68,21 +69,19 @@ func (m *Manager) errorDomain() string {
 	return m.cfg.errorDomain
 }
 
-// detailText makes s fit in an error detail: valid UTF-8 (proto strings
-// must be) and at most maxDetailValue bytes.
+// detailText makes s fit in an error detail: valid UTF-8 (see validText)
+// and at most maxDetailValue bytes.
 func detailText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = validText(s)
 	if len(s) <= maxDetailValue {
 		return s
 	}
 	cut := maxDetailValue
-	for cut > 0 && !utf8RuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut] + "…"
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // errorf is newStatus as an error, with a formatted message.
 func (m *Manager) errorf(code codes.Code, reason string, md map[string]string, format string, args ...any) error {
@@ -186,9 +185,30 @@ func (m *Manager) storeError(err error, name string) error {
 		if hasErrorInfo(s) {
 			return s.Err()
 		}
-		return m.newStatus(s.Code(), ReasonStoreUnavailable, md, s.Message()).Err()
+		reason := ReasonStoreRefused
+		if s.Code() == codes.Unavailable {
+			reason = ReasonStoreUnavailable
+		}
+		return m.newStatus(s.Code(), reason, md, s.Message()).Err()
 	}
 	return m.errorf(codes.Unavailable, ReasonStoreUnavailable, md, "operation store: %v", err)
+}
+
+// permanent reports whether a store failure would recur however often the
+// write were retried: the store refused the value itself
+// (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE) or cannot do what
+// was asked (UNIMPLEMENTED). Anything else, an error without a status
+// included, counts as passing.
+func permanent(err error) bool {
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch s.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented:
+		return true
+	}
+	return false
 }
 
 // hasErrorInfo reports whether st carries a google.rpc.ErrorInfo.
@@ -213,7 +233,7 @@ func (m *Manager) authError(err error, method, name string) error {
 	}
 	s, ok := status.FromError(err)
 	if !ok || s.Code() == codes.Unknown || s.Code() == codes.OK {
-		return m.errorf(codes.PermissionDenied, ReasonPermissionDenied, md, "%s", err.Error())
+		return m.newStatus(codes.PermissionDenied, ReasonPermissionDenied, md, err.Error()).Err()
 	}
 	if hasErrorInfo(s) {
 		return s.Err()
@@ -229,6 +249,7 @@ func (m *Manager) authError(err error, method, name string) error {
 	}
 	p := s.Proto()
 	withInfo := m.newStatus(s.Code(), reason, md, s.Message()).Proto()
+	p.Message = withInfo.GetMessage()
 	p.Details = append(withInfo.Details, p.Details...)
 	return status.FromProto(p).Err()
 }
@@ -238,24 +259,18 @@ func (m *Manager) cancelledStatus(name string) *status.Status {
 	return m.newStatus(codes.Canceled, ReasonOperationCancelled, map[string]string{ErrorKeyOperation: name}, "operation cancelled")
 }
 
-// pack packs msg, for the operation name ("" before it has one), into an
-// Any (see packAny); a message that cannot be packed is INVALID_ARGUMENT of
-// reason.
-func (m *Manager) pack(msg proto.Message, reason, name string) (*anypb.Any, error) {
-	a, err := packAny(msg)
-	if err != nil {
-		return nil, m.errorf(codes.InvalidArgument, reason, map[string]string{ErrorKeyType: fmt.Sprintf("%T", msg), ErrorKeyOperation: name}, "%v", err)
-	}
-	return a, nil
+// closingStatus is the status of an operation whose work Close cut short.
+func (m *Manager) closingStatus(name string) *status.Status {
+	return m.newStatus(codes.Unavailable, ReasonServerShutdown, map[string]string{ErrorKeyOperation: name}, "operation cut short: the server shut down")
 }
 
-// packResult packs the response of the operation name; nil means
-// google.protobuf.Empty.
-func (m *Manager) packResult(resp proto.Message, name string) (*anypb.Any, error) {
-	if resp == nil {
-		return packResponse(nil)
+// checkContext is the answer to a nil ctx, which would otherwise panic
+// deep inside: INVALID_ARGUMENT naming the call.
+func (m *Manager) checkContext(ctx context.Context, call string) error {
+	if ctx == nil {
+		return m.errorf(codes.InvalidArgument, ReasonNilArgument, nil, "lro: %s: nil context", call)
 	}
-	return m.pack(resp, ReasonInvalidResponse, name)
+	return nil
 }
 
 // errorStatus turns an error that work returned, or that a caller passed
@@ -265,13 +280,11 @@ func (m *Manager) packResult(resp proto.Message, name string) (*anypb.Any, error
 // status becomes UNKNOWN, with the OK status's message or "operation
 // failed". A status the host made (work's or the mapper's) is kept as it
 // is; one the library makes carries an ErrorInfo of reason WORK_FAILED.
+// Either is made storable (see hostStatus).
 func (m *Manager) errorStatus(err error, name string) *status.Status {
 	var st *status.Status
 	if err != nil && m.cfg.mapError != nil {
 		st = m.cfg.mapError(err)
-	}
-	if st != nil && st.Code() != codes.OK {
-		return st
 	}
 	md := map[string]string{ErrorKeyOperation: name}
 	if st == nil && err != nil {
@@ -279,9 +292,9 @@ func (m *Manager) errorStatus(err error, name string) *status.Status {
 			st = s
 		} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			c := status.FromContextError(err)
-			return m.newStatus(c.Code(), ReasonWorkFailed, md, c.Message())
+			st = m.newStatus(c.Code(), ReasonWorkFailed, md, c.Message())
 		} else {
-			return m.newStatus(codes.Unknown, ReasonWorkFailed, md, err.Error())
+			st = m.newStatus(codes.Unknown, ReasonWorkFailed, md, err.Error())
 		}
 	}
 	if st == nil || st.Code() == codes.OK {
@@ -289,7 +302,98 @@ func (m *Manager) errorStatus(err error, name string) *status.Status {
 		if st != nil && st.Message() != "" {
 			msg = st.Message()
 		}
-		return m.newStatus(codes.Unknown, ReasonWorkFailed, md, msg)
+		st = m.newStatus(codes.Unknown, ReasonWorkFailed, md, msg)
 	}
-	return st
+	return m.hostStatus(st)
+}
+
+// validText returns s with every invalid UTF-8 sequence replaced by U+FFFD.
+// Protobuf strings must be valid UTF-8, or the message cannot be encoded,
+// and a status message is often text the library did not write: a file
+// name, a byte dump.
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// truncatedMark ends a message that hostStatus cut short.
+const truncatedMark = " … (truncated)"
+
+// hostStatus makes st, a status built from text the library did not write
+// (an error of the work or of a caller, a panic, an ErrorMapper's answer),
+// fit to store: its message valid UTF-8 (see validText), the details whose
+// type URL is not valid UTF-8 dropped, and the whole no larger than the
+// payload cap (WithMaxPayloadSize), by dropping the details and then
+// cutting the message short. The code is kept.
+func (m *Manager) hostStatus(st *status.Status) *status.Status {
+	p := st.Proto()
+	clean := validText(p.GetMessage()) == p.GetMessage()
+	for _, d := range p.GetDetails() {
+		clean = clean && utf8.ValidString(d.GetTypeUrl())
+	}
+	limit := m.cfg.maxPayload
+	if clean && proto.Size(p) <= limit {
+		return st
+	}
+	out := &spb.Status{Code: p.GetCode(), Message: validText(p.GetMessage())}
+	for _, d := range p.GetDetails() {
+		if utf8.ValidString(d.GetTypeUrl()) {
+			out.Details = append(out.Details, d)
+		}
+	}
+	if proto.Size(out) > limit {
+		out.Details = nil
+	}
+	if over := proto.Size(out) - limit; over > 0 {
+		// The message's length prefix shrinks with it, so cutting over
+		// bytes plus the mark is enough.
+		keep := max(0, len(out.Message)-over-len(truncatedMark))
+		for keep > 0 && !utf8.RuneStart(out.Message[keep]) {
+			keep--
+		}
+		out.Message = out.Message[:keep] + truncatedMark
+	}
+	return status.FromProto(out)
+}
+
+// payloadReason is the reason of a payload (what: "metadata", "response"
+// or "request") that cannot be packed into an Any.
+func payloadReason(what string) string {
+	switch what {
+	case "response":
+		return ReasonInvalidResponse
+	case "request":
+		return ReasonInvalidRequest
+	}
+	return ReasonInvalidMetadata
+}
+
+// checkSize fails with INVALID_ARGUMENT (PAYLOAD_TOO_LARGE), naming what a
+// is, when a, a payload of the operation name ("" before it has one), is
+// larger than the payload cap (WithMaxPayloadSize).
+func (m *Manager) checkSize(what string, a *anypb.Any, name string) error {
+	if n := proto.Size(a); n > m.cfg.maxPayload {
+		md := map[string]string{ErrorKeyOperation: name, ErrorKeyPayload: what, ErrorKeyType: a.GetTypeUrl(),
+			ErrorKeySize: strconv.Itoa(n), ErrorKeyLimit: strconv.Itoa(m.cfg.maxPayload)}
+		return m.errorf(codes.InvalidArgument, ReasonPayloadTooLarge, md, "lro: the %s (%s) is %d bytes, more than the %d-byte limit (WithMaxPayloadSize)", what, a.GetTypeUrl(), n, m.cfg.maxPayload)
+	}
+	return nil
+}
+
+// packPayload packs msg (see packAny) as the named payload of the
+// operation name ("" before it has one), which may be no larger than the
+// payload cap: INVALID_ARGUMENT otherwise, or when msg cannot be packed.
+func (m *Manager) packPayload(what string, msg proto.Message, name string) (*anypb.Any, error) {
+	a, err := packAny(msg)
+	if err != nil {
+		return nil, m.errorf(codes.InvalidArgument, payloadReason(what), map[string]string{ErrorKeyOperation: name, ErrorKeyType: fmt.Sprintf("%T", msg)}, "lro: the %s: %v", what, err)
+	}
+	if a != nil {
+		if err := m.checkSize(what, a, name); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
 }

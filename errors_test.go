@@ -64,11 +64,21 @@ func wantReason(t *testing.T, p *spb.Status, code codes.Code, domain, reason str
 	}
 }
 
+// nilContext returns a nil context, which callers must not pass.
+func nilContext() context.Context { return nil }
+
 // brokenStore fails every Get, as a store that is down does.
 type brokenStore struct{ lro.Store }
 
 func (brokenStore) Get(context.Context, string) (*lro.Record, error) {
 	return nil, errors.New("disk on fire")
+}
+
+// refusingStore refuses every Get with a bare status of its own.
+type refusingStore struct{ lro.Store }
+
+func (refusingStore) Get(context.Context, string) (*lro.Record, error) {
+	return nil, status.Error(codes.OutOfRange, "too far")
 }
 
 // TestErrorDetails walks every error path of the Manager's API and checks
@@ -77,7 +87,7 @@ func (brokenStore) Get(context.Context, string) (*lro.Record, error) {
 func TestErrorDetails(t *testing.T) {
 	const domain = "library.example.com"
 	ctx := context.Background()
-	m := newManager(t, lro.WithErrorDomain(domain))
+	m := newManager(t, lro.WithErrorDomain(domain), lro.WithMaxPayloadSize(1024))
 	if err := lro.Register(m, "export", func(context.Context, *lro.Op, *wrapperspb.StringValue) (proto.Message, error) {
 		return nil, nil
 	}); err != nil {
@@ -101,6 +111,7 @@ func TestErrorDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(brokenStore{lro.NewMemoryStore()}))
+	refusing := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(refusingStore{lro.NewMemoryStore()}))
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	invalid := wrapperspb.String("\xff") // invalid UTF-8: cannot be marshalled
@@ -170,6 +181,19 @@ func TestErrorDetails(t *testing.T) {
 			_, err := m.Create(ctx, lro.WithMetadata(invalid))
 			return err
 		}, codes.InvalidArgument, lro.ReasonInvalidMetadata, map[string]string{"type": "*wrapperspb.StringValue"}, ""},
+		{"start payload too large", func() error {
+			_, err := m.Create(ctx, lro.WithMetadata(wrapperspb.String(strings.Repeat("x", 2000))))
+			return err
+		}, codes.InvalidArgument, lro.ReasonPayloadTooLarge, map[string]string{"payload": "metadata", "limitBytes": "1024"}, ""},
+		{"start nil context", func() error {
+			//nolint:staticcheck // a nil context is the point
+			_, err := m.Create(nilContext())
+			return err
+		}, codes.InvalidArgument, lro.ReasonNilArgument, nil, ""},
+		{"start kind of the wrong request type", func() error {
+			_, err := m.StartKind(ctx, "export", durationpb.New(time.Second))
+			return err
+		}, codes.InvalidArgument, lro.ReasonInvalidRequest, map[string]string{"kind": "export"}, ""},
 		{"start kind not registered", func() error {
 			_, err := m.StartKind(ctx, "import", wrapperspb.String("x"))
 			return err
@@ -210,6 +234,10 @@ func TestErrorDetails(t *testing.T) {
 			_, err := broken.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: missing})
 			return err
 		}, codes.Unavailable, lro.ReasonStoreUnavailable, map[string]string{"operation": missing}, ""},
+		{"store refuses", func() error {
+			_, err := refusing.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: missing})
+			return err
+		}, codes.OutOfRange, lro.ReasonStoreRefused, map[string]string{"operation": missing}, ""},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			err := tt.call()
@@ -292,7 +320,7 @@ func TestErrorDetailsAuthorizer(t *testing.T) {
 func TestErrorDetailsEndedOperations(t *testing.T) {
 	const domain = "library.example.com"
 	ctx := context.Background()
-	m := newManager(t, lro.WithErrorDomain(domain))
+	m := newManager(t, lro.WithErrorDomain(domain), lro.WithMaxPayloadSize(1024))
 	hostStatus := status.New(codes.DataLoss, "lost")
 
 	start := func(t *testing.T, work lro.WorkFunc) string {
@@ -317,7 +345,10 @@ func TestErrorDetailsEndedOperations(t *testing.T) {
 		}, codes.Internal, lro.ReasonWorkPanicked},
 		{"work returned an unpackable response", func(t *testing.T) string {
 			return start(t, func(context.Context, *lro.Op) (proto.Message, error) { return wrapperspb.String("\xff"), nil })
-		}, codes.InvalidArgument, lro.ReasonInvalidResponse},
+		}, codes.Internal, lro.ReasonInvalidResponse},
+		{"work returned a response too large", func(t *testing.T) string {
+			return start(t, func(context.Context, *lro.Op) (proto.Message, error) { return wrapperspb.String(strings.Repeat("x", 2000)), nil })
+		}, codes.Internal, lro.ReasonPayloadTooLarge},
 		{"work cancelled", func(t *testing.T) string {
 			started := make(chan string, 1)
 			name := start(t, blockingWork(started, nil))

@@ -29,6 +29,8 @@ import (
 // with a context that outlives the request that started it and is
 // cancelled by CancelOperation and by Close. Its response becomes the
 // operation's response; its error, the operation's error (see ErrorMapper).
+// A response that cannot be stored, or is larger than the payload cap
+// (WithMaxPayloadSize), ends the operation with INTERNAL instead.
 //
 // The context also ends as soon as this replica learns that it no longer
 // owns the operation: another replica took it over, Op.SetMetadata was
@@ -48,8 +50,9 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 // operation (see WorkFunc).
 // See StartOption for naming and
 // idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
-// parent or unpackable metadata, and with UNAVAILABLE after Close or when
-// the store fails.
+// parent, or metadata that cannot be packed or is larger than the payload
+// cap (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close
+// or when the store fails.
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
 		return nil, m.errorf(codes.InvalidArgument, ReasonMissingWork, nil, "lro: Start: nil work")

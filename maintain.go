@@ -179,14 +179,14 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	h := m.kinds[r.Kind]
 	if r.Kind == "" || h == nil || r.Request == nil || r.CancelRequested || m.closed {
 		m.mu.Unlock()
-		m.obs.takeover(ctx, r.Kind)
-		m.abandonOrphan(ctx, r)
+		if m.abandonOrphan(ctx, r) {
+			m.obs.takeover(ctx, r.Kind)
+		}
 		return
 	}
 	t := m.newTask(context.Background(), name)
 	t.kind, t.created = r.Kind, r.CreateTime
 	m.mu.Unlock()
-	m.obs.takeover(ctx, r.Kind)
 
 	var attempt int32
 	_, err := m.store.Update(ctx, name, func(cur *Record) error {
@@ -203,6 +203,10 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		m.endTask(t)
 		return
 	}
+	// Counted once the take-over is written: the same orphan may reach
+	// adopt twice (a claim and the reclaim of the owner id's leftovers),
+	// and only one of them takes it.
+	m.obs.takeover(ctx, r.Kind)
 	req := r.Request
 	m.launch(t, func(ctx context.Context, op *Op) (proto.Message, error) {
 		return h(ctx, op, req)
@@ -210,8 +214,8 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be
-// run again here.
-func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
+// run again here. It reports whether it ended it.
+func (m *Manager) abandonOrphan(ctx context.Context, r *Record) bool {
 	prev := r.Owner
 	ended, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
 		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
@@ -230,4 +234,5 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("lro: ending an orphaned operation", "operation", r.Operation.GetName(), "previous_owner", prev, "error", err)
 	}
+	return err == nil
 }

@@ -3,12 +3,12 @@ package lro
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
@@ -33,8 +33,12 @@ type Manager struct {
 	closed    bool             // Close has begun; no new work is accepted
 	leaseLost bool             // the owner lease is lost; no new work until it is held again
 	running   map[string]*task // work running here, by operation name
+	tasks     int              // tasks between newTask and endTask
+	giveUp    bool             // Close gave up on the work still running
 	kinds     map[string]kindHandler
-	tokenKey  []byte
+	// kindRequests holds the request type of each registered kind.
+	kindRequests map[string]protoreflect.FullName
+	tokenKey     []byte
 
 	// The owner lease (lease.go), used by New, then by the lease loop
 	// alone, then by Close once the loop has ended.
@@ -43,17 +47,34 @@ type Manager struct {
 	reclaimPending bool      // the operations held before the registration are to be taken back
 
 	closing chan struct{} // closed when Close starts
+	drained chan struct{} // closed once Close has begun and no task is left
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
 	// abandonCtx ends when Close's context does: finishing stops retrying.
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
-	work          sync.WaitGroup // one count per task, from newTask to endTask
-	bg            sync.WaitGroup // the sweep and lease loops
-	workers       *pool          // runs the work; closed by Close once the work has ended
+	// writeCtx ends when Close gives up on the work after its grace:
+	// finishing writes still in flight are cancelled.
+	writeCtx    context.Context
+	writeCancel context.CancelFunc
+	bg          sync.WaitGroup // the sweep and lease loops
+	workers     *pool          // runs the work; closed by Close once the work has ended
+
+	// Close's state: the first Close shuts down, the others wait for it.
+	cutOnce  sync.Once
+	cut      chan struct{} // closed by the first Close whose ctx ended
+	cutCause error         // that ctx's error; set before cut closes
+	stopped  chan struct{} // closed when the Manager has stopped
+	closeErr error         // Close's result; set before stopped closes
+
+	// polled is set when the store is a Poller: waiters register in
+	// waiting, for the Manager's fallback re-read (waitPollLoop).
+	polled  bool
+	waiting waitPoll
 
 	// Test hooks, nil outside tests.
 	afterSweep    func(n int)
 	afterMaintain func()
+	afterWaitPoll func()
 }
 
 var (
@@ -74,6 +95,8 @@ func New(opts ...Option) (*Manager, error) {
 		maxPageSize: DefaultMaxPageSize,
 		lease:       DefaultLease,
 		sweepPeriod: defaultSweepPeriod,
+		maxPayload:  DefaultMaxPayloadSize,
+		closeGrace:  DefaultCloseGrace,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -100,17 +123,21 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		obs:      obs,
-		cfg:      c,
-		store:    c.store,
-		clock:    c.clock,
-		log:      c.logger,
-		running:  make(map[string]*task),
-		kinds:    make(map[string]kindHandler),
-		tokenKey: c.tokenKey,
-		closing:  make(chan struct{}),
-		stopBG:   make(chan struct{}),
-		workers:  newPool(),
+		obs:          obs,
+		cfg:          c,
+		store:        c.store,
+		clock:        c.clock,
+		log:          c.logger,
+		running:      make(map[string]*task),
+		kinds:        make(map[string]kindHandler),
+		kindRequests: make(map[string]protoreflect.FullName),
+		tokenKey:     c.tokenKey,
+		closing:      make(chan struct{}),
+		drained:      make(chan struct{}),
+		cut:          make(chan struct{}),
+		stopped:      make(chan struct{}),
+		stopBG:       make(chan struct{}),
+		workers:      newPool(),
 	}
 	if err := m.register(context.Background()); err != nil {
 		return nil, err
@@ -120,9 +147,15 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
+	m.writeCtx, m.writeCancel = context.WithCancel(context.Background())
 	m.bg.Add(2)
 	go m.sweepLoop()
 	go m.leaseLoop()
+	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
+		m.polled = true
+		m.bg.Add(1)
+		go m.waitPollLoop(p.PollInterval())
+	}
 	return m, nil
 }
 
@@ -130,49 +163,4 @@ func New(opts ...Option) (*Manager, error) {
 // keeps it exactly.
 func (m *Manager) now() time.Time {
 	return m.clock.Now().UTC().Truncate(time.Microsecond)
-}
-
-// Close stops the Manager. New starts fail with UNAVAILABLE at once.
-// Running work may finish until ctx ends; then its context is cancelled
-// and the operations it leaves unfinished end with UNAVAILABLE. Close
-// returns when every goroutine the Manager started has ended, with ctx's
-// error if it had to cut work short. It then releases the owner id, so a
-// new Manager may take it at once. Close does not close the Store.
-func (m *Manager) Close(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil
-	}
-	m.closed = true
-	close(m.closing)
-	m.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		m.work.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("lro: closing: work cut short: %w", ctx.Err())
-		m.mu.Lock()
-		for _, t := range m.running {
-			t.cancel(errClosing)
-		}
-		m.mu.Unlock()
-		// Cut-short work still makes one attempt to record UNAVAILABLE;
-		// retries stop, and the lease lets another replica take over.
-		m.abandonCancel()
-		<-done
-	}
-	m.abandonCancel()
-	close(m.stopBG)
-	m.bg.Wait()
-	m.releaseLease()
-	m.workers.close()
-	m.obs.close()
-	return err
 }

@@ -9,6 +9,8 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/btree"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -91,11 +93,13 @@ func expiryLess(a, b *memRec) bool {
 	return a.name < b.name
 }
 
-// encodeOp returns the stored encoding of op.
+// encodeOp returns the stored encoding of op. An operation that cannot be
+// encoded (a string that is not valid UTF-8) is INVALID_ARGUMENT: writing
+// it again would fail again.
 func encodeOp(op *longrunningpb.Operation) ([]byte, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
 	if err != nil {
-		return nil, fmt.Errorf("lro: encoding operation %q: %w", op.GetName(), err)
+		return nil, status.Error(codes.InvalidArgument, validText(fmt.Sprintf("lro: encoding operation %q: %v", op.GetName(), err)))
 	}
 	return b, nil
 }
@@ -104,7 +108,7 @@ func encodeOp(op *longrunningpb.Operation) ([]byte, error) {
 func encodeRecord(r *Record) (*memRec, error) {
 	op := r.Operation
 	if op == nil {
-		return nil, fmt.Errorf("lro: record has no operation")
+		return nil, status.Error(codes.InvalidArgument, "lro: the record has no operation")
 	}
 	b, err := encodeOp(op)
 	if err != nil {
@@ -251,7 +255,14 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, e
 	}
 	s.mu.Lock()
 	if m.rec.RequestID != "" {
-		if prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]; prev != nil {
+		prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]
+		if prev != nil && expiredAt(prev.done, prev.rec.ExpireTime, m.rec.CreateTime) {
+			// Expired: it holds its request id no more.
+			s.unindex(s.recs[prev.name])
+			s.event(prev, true)
+			prev = nil
+		}
+		if prev != nil {
 			s.mu.Unlock()
 			r, err := prev.decode()
 			return r, false, err

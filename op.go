@@ -50,16 +50,21 @@ func (o *Op) Attempt() int { return int(o.attempt) }
 //     or (OPERATION_DONE) it is already done, for example cancelled. In both
 //     cases SetMetadata also cancels the work's context, with a cause that
 //     wraps ErrLeaseLost. Stop: what the work returns is dropped.
-//   - INVALID_ARGUMENT (INVALID_METADATA): md cannot be packed into an Any
-//     (or is too large for the store). A bug in the work: fix the message;
-//     the operation carries on with its previous metadata.
+//   - INVALID_ARGUMENT: md cannot be packed into an Any (INVALID_METADATA)
+//     or is larger than the payload cap, WithMaxPayloadSize
+//     (PAYLOAD_TOO_LARGE); or ctx is nil (NIL_ARGUMENT). A bug in the work:
+//     the operation keeps its previous metadata; carry on or fail, as suits.
 //   - UNAVAILABLE (STORE_UNAVAILABLE): the store is down for now. Carry on:
 //     progress is best effort, and the next SetMetadata or the end of the
 //     work is written once the store is back.
-//   - CANCELLED or DEADLINE_EXCEEDED: ctx ended. Stop if it is the work's
-//     own context; the work is being cancelled.
+//   - CANCELLED or DEADLINE_EXCEEDED (REQUEST_CANCELLED,
+//     REQUEST_DEADLINE_EXCEEDED): ctx ended. When it is the work's own
+//     context, the work is being cancelled: stop.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
-	a, err := o.m.pack(md, ReasonInvalidMetadata, o.name)
+	if err := o.m.checkContext(ctx, "Op.SetMetadata"); err != nil {
+		return err
+	}
+	a, err := o.m.packPayload("metadata", md, o.name)
 	if err != nil {
 		return err
 	}

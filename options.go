@@ -20,6 +20,17 @@ const (
 	DefaultPageSize    = 50
 	DefaultMaxPageSize = 1000
 	DefaultLease       = 30 * time.Second
+	// DefaultMaxPayloadSize caps metadata, responses, error statuses and
+	// stored requests (see WithMaxPayloadSize): well under the 4 MiB a
+	// gRPC client receives by default, with room for both the metadata
+	// and the result of one operation.
+	DefaultMaxPayloadSize = 1 << 20
+	// DefaultCloseGrace is how long Close waits, once its context has
+	// ended, for cancelled work to return (see WithCloseGrace).
+	DefaultCloseGrace = 5 * time.Second
+	// minMaxPayloadSize is the smallest cap WithMaxPayloadSize accepts:
+	// room for the statuses the library writes itself.
+	minMaxPayloadSize  = 1 << 10
 	defaultSweepPeriod = time.Minute
 	sweepBatch         = 1000
 )
@@ -47,6 +58,10 @@ type Authorizer func(ctx context.Context, method, name string) error
 // ErrorMapper turns an error returned by work into the status the
 // operation ends with. It returns nil to use the default: the error's own
 // gRPC status if it has one, otherwise UNKNOWN with the error's message.
+// Whatever status it returns is made fit to store: text that is not valid
+// UTF-8 gets U+FFFD in place of the invalid bytes, details whose type URL
+// is not valid UTF-8 are dropped, and a status over the payload cap
+// (WithMaxPayloadSize) loses its details, then the end of its message.
 type ErrorMapper func(error) *status.Status
 
 // TypeResolver finds message types by type URL, to evaluate filters on the
@@ -75,6 +90,8 @@ type config struct {
 	tokenKey    []byte
 	errorDomain string
 	stdMeta     bool
+	maxPayload  int
+	closeGrace  time.Duration
 
 	meterProvider  metric.MeterProvider // nil: the global one
 	tracerProvider trace.TracerProvider // nil: the global one
@@ -230,6 +247,27 @@ func WithErrorDomain(domain string) Option {
 	}
 }
 
+// WithMaxPayloadSize caps, at n bytes of encoding each, the metadata, the
+// response or error and the stored request of an operation (default
+// DefaultMaxPayloadSize, 1 MiB), so that an operation always fits in a
+// gRPC client's 4 MiB default receive limit. Start, StartKind, Create,
+// SetMetadata, Op.SetMetadata and Complete fail with INVALID_ARGUMENT
+// beyond it (reason PAYLOAD_TOO_LARGE). Work whose response is larger ends its operation with
+// INTERNAL saying so: the client did nothing wrong and retrying will not
+// help, so RESOURCE_EXHAUSTED, which invites a retry later, would
+// mislead. An error status larger than the cap (from the work, Fail or an
+// ErrorMapper) keeps its code and loses its details, then the end of its
+// message. New fails unless n is at least 1024.
+func WithMaxPayloadSize(n int) Option {
+	return func(c *config) error {
+		if n < minMaxPayloadSize {
+			return fmt.Errorf("lro: WithMaxPayloadSize: %d is less than %d bytes", n, minMaxPayloadSize)
+		}
+		c.maxPayload = n
+		return nil
+	}
+}
+
 // WithStandardMetadata makes the Manager keep the standard fields of
 // Google's OperationMetadata current in the host's metadata messages
 // (AIP-151), when the message has them, matched by name and type:
@@ -248,6 +286,14 @@ func WithErrorDomain(domain string) Option {
 // The option costs a decode and an encode of the metadata per write.
 func WithStandardMetadata() Option {
 	return func(c *config) error { c.stdMeta = true; return nil }
+}
+
+// WithCloseGrace sets how long Close waits, once its context has ended and
+// the work's contexts are cancelled, for the work to return and record its
+// end (default DefaultCloseGrace, 5 s); see Close for what happens to work
+// still running then. New fails unless d is positive.
+func WithCloseGrace(d time.Duration) Option {
+	return positive("WithCloseGrace", d, func(c *config) *time.Duration { return &c.closeGrace })
 }
 
 // A StartOption configures one operation made by Start, StartKind or

@@ -31,7 +31,9 @@ package lro
 //	OPERATION_RUN_BY_WORK      FAILED_PRECONDITION  SetMetadata/Complete/Fail on an operation run by work
 //	MANAGER_CLOSED             UNAVAILABLE          a call after Close began
 //	LEASE_LOST                 UNAVAILABLE          Start while this replica does not hold its owner lease
-//	STORE_UNAVAILABLE          UNAVAILABLE          the store failed (or answered a bare status of its own)
+//	PAYLOAD_TOO_LARGE          INVALID_ARGUMENT     metadata, a response or a request larger than WithMaxPayloadSize
+//	STORE_UNAVAILABLE          UNAVAILABLE          the store failed (or answered a bare UNAVAILABLE)
+//	STORE_REFUSED              (the store's)        the store answered another bare status, e.g. INVALID_ARGUMENT
 //	REQUEST_CANCELLED          CANCELLED            the caller's context was cancelled
 //	REQUEST_DEADLINE_EXCEEDED  DEADLINE_EXCEEDED    the caller's context's deadline passed
 //
@@ -42,6 +44,9 @@ package lro
 //	SERVER_SHUTDOWN            UNAVAILABLE          Close cut its work short
 //	OPERATION_ABANDONED        UNAVAILABLE          its replica died and it cannot run again here
 //	WORK_PANICKED              INTERNAL             its work panicked
+//	INVALID_RESPONSE           INTERNAL             its work's response cannot be packed into an Any
+//	PAYLOAD_TOO_LARGE          INTERNAL             its work's response is larger than WithMaxPayloadSize
+//	RESULT_UNSTORABLE          INTERNAL             the store refused its result for good
 //	REQUEST_UNDECODABLE        INTERNAL             a registered kind's stored request cannot be decoded
 //	WORK_FAILED                UNKNOWN (or the context's code)  its work returned an error that has no gRPC status
 //
@@ -101,6 +106,13 @@ const (
 	ReasonLeaseLost = "LEASE_LOST"
 	// ReasonStoreUnavailable: the store failed.
 	ReasonStoreUnavailable = "STORE_UNAVAILABLE"
+	// ReasonStoreRefused: the store answered with a status of its own,
+	// other than UNAVAILABLE, such as INVALID_ARGUMENT for a value it
+	// cannot hold.
+	ReasonStoreRefused = "STORE_REFUSED"
+	// ReasonPayloadTooLarge: metadata, a response or a request is larger
+	// than the payload cap (WithMaxPayloadSize).
+	ReasonPayloadTooLarge = "PAYLOAD_TOO_LARGE"
 	// ReasonRequestCancelled: the caller's context was cancelled.
 	ReasonRequestCancelled = "REQUEST_CANCELLED"
 	// ReasonRequestDeadlineExceeded: the caller's context's deadline passed.
@@ -117,6 +129,9 @@ const (
 	ReasonWorkPanicked = "WORK_PANICKED"
 	// ReasonRequestUndecodable: a registered kind's stored request could not be decoded.
 	ReasonRequestUndecodable = "REQUEST_UNDECODABLE"
+	// ReasonResultUnstorable: the store refused the operation's result for
+	// good, so the operation ended with INTERNAL instead.
+	ReasonResultUnstorable = "RESULT_UNSTORABLE"
 	// ReasonWorkFailed: the operation's work returned an error without a
 	// gRPC status of its own.
 	ReasonWorkFailed = "WORK_FAILED"
@@ -146,6 +161,14 @@ const (
 	ErrorKeyParent = "parent"
 	// ErrorKeyMethod is the RPC an Authorizer was asked about.
 	ErrorKeyMethod = "method"
-	// ErrorKeyType is the Go type of a message that could not be packed.
+	// ErrorKeyType is the type of a message that could not be packed or
+	// stored: a Go type, or a type URL.
 	ErrorKeyType = "type"
+	// ErrorKeyPayload is which payload is too large: metadata, response
+	// or request.
+	ErrorKeyPayload = "payload"
+	// ErrorKeySize is a payload's encoded size, in bytes.
+	ErrorKeySize = "sizeBytes"
+	// ErrorKeyLimit is the payload cap, in bytes.
+	ErrorKeyLimit = "limitBytes"
 )

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -21,11 +23,16 @@ type task struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopWatch func()
-	kind      string    // the operation's kind, for metrics and spans
-	created   time.Time // the operation's create time, for its duration
+	launched  bool        // given to a pool worker; guarded by Manager.mu
+	abandoned atomic.Bool // Close gave up on it: its result is dropped
+	kind      string      // the operation's kind, for metrics and spans
+	created   time.Time   // the operation's create time, for its duration
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
+	if err := m.checkContext(ctx, "starting an operation"); err != nil {
+		return nil, err
+	}
 	var sc startConfig
 	for _, o := range opts {
 		o(&sc)
@@ -33,7 +40,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	if err := validateParent(sc.parent); err != nil {
 		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
 	}
-	md, err := m.pack(sc.metadata, ReasonInvalidMetadata, "")
+	md, err := m.packPayload("metadata", sc.metadata, "")
 	if err != nil {
 		return nil, err
 	}
@@ -54,24 +61,15 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		rec.Attempt = 1
 	}
 
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, m.errManagerClosed()
+	// Registered before the record exists, so a cancellation from another
+	// replica cannot slip in between.
+	t, err := m.admit(ctx, name, work != nil)
+	if err != nil {
+		return nil, err
 	}
-	if work != nil && m.leaseLost {
-		m.mu.Unlock()
-		return nil, m.errorf(codes.Unavailable, ReasonLeaseLost, nil, "lro: this replica lost its owner lease and runs no new work until it holds it again")
-	}
-	var t *task
-	if work != nil {
-		// Registered before the record exists, so a cancellation from
-		// another replica cannot slip in between.
-		t = m.newTask(ctx, name)
+	if t != nil {
 		t.kind, t.created = kind, now
 	}
-	m.mu.Unlock()
-
 	stored, created, err := m.store.Create(ctx, rec)
 	m.obs.storeError(ctx, storeCreate, err)
 	if err != nil || !created {
@@ -90,56 +88,93 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	return stored.Operation, nil
 }
 
-// newTask registers work about to run here, counts it in m.work, and
+// admit refuses a new operation once Close has begun, and new work while
+// the owner lease is lost, with UNAVAILABLE, and registers the task of its
+// work, if it has any (see newTask).
+func (m *Manager) admit(ctx context.Context, name string, work bool) (*task, error) {
+	m.mu.Lock()
+	// Deferred: newTask calls Store.Watch, host code that may panic, and a
+	// panic must never leave m.mu held.
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, m.errManagerClosed()
+	}
+	if !work {
+		return nil, nil
+	}
+	if m.leaseLost {
+		return nil, m.errorf(codes.Unavailable, ReasonLeaseLost, nil, "lro: this replica lost its owner lease and runs no new work until it holds it again")
+	}
+	return m.newTask(ctx, name), nil
+}
+
+// newTask registers work about to run here, counts it in m.tasks, and
 // starts watching its record for cancellation requests, which may come
-// from another replica. The caller holds m.mu and ends the task with
-// endTask, directly or through launch.
+// from another replica. The caller holds m.mu, has checked that Close has
+// not begun, and ends the task with endTask, directly or through launch.
 func (m *Manager) newTask(ctx context.Context, name string) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	t := &task{name: name, owner: m.cfg.owner, ctx: wctx, cancel: cancel}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
-	m.work.Add(1)
+	m.tasks++
 	return t
 }
 
 // endTask undoes newTask: it stops the watch, unregisters the task,
-// releases its context and its count in m.work.
+// releases its context and its count in m.tasks, and tells Close when the
+// last task has ended.
 func (m *Manager) endTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
 	}
+	m.tasks--
+	if m.closed && m.tasks == 0 {
+		close(m.drained)
+	}
 	m.mu.Unlock()
 	t.cancel(nil)
-	m.work.Done()
 }
 
 // launch runs work for task t on a pooled goroutine, as run number attempt
-// of the operation, whose metadata is md so far.
+// of the operation, whose metadata is md so far; or, once Close has given
+// up on the work, ends the task without running it.
 func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
+	m.mu.Lock()
+	giveUp := m.giveUp
+	t.launched = !giveUp
+	m.mu.Unlock()
+	if giveUp {
+		m.endTask(t)
+		return
+	}
 	op := &Op{m: m, name: t.name, attempt: attempt, md: md, lost: t.cancel}
 	m.workers.goRun(func() { m.run(t, work, op) })
 }
 
-// run executes work and finishes its operation, then ends the task. Work
-// that failed after this replica lost the operation (see ErrLeaseLost) has
-// its error dropped: it is most likely the cancellation's, and the
-// operation is another replica's to end; a response is still offered to
-// the store, which refuses it unless the operation is still this run's.
+// run executes work and finishes its operation, then ends the task. The
+// result of work that Close gave up on is dropped. Work that failed after
+// this replica lost the operation (see ErrLeaseLost) has its error dropped
+// too: it is most likely the cancellation's, and the operation is another
+// replica's to end; a response is still offered to the store, which
+// refuses it unless the operation is still this run's.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
 	r := m.obs.runBegin(t, op)
 	resp, err := callWork(r.ctx, work, op)
 	t.stopWatch()
-	if cause := context.Cause(t.ctx); err != nil && errors.Is(cause, ErrLeaseLost) {
-		m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)
+	cause := context.Cause(t.ctx)
+	if t.abandoned.Load() || (err != nil && errors.Is(cause, ErrLeaseLost)) {
+		if !t.abandoned.Load() {
+			m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)
+		}
 		m.obs.runEnd(r, t, m.now(), cause, err, nil, false)
 		return
 	}
 	final, recorded := m.finish(t, op, resp, err)
-	m.obs.runEnd(r, t, m.now(), context.Cause(t.ctx), err, final, recorded)
+	m.obs.runEnd(r, t, m.now(), cause, err, final, recorded)
 }
 
 // panicError is what work that panicked returns.
@@ -162,51 +197,89 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
 	if err == nil {
-		a, perr := m.packResult(resp, t.name)
-		if perr == nil {
-			return succeeded(a)
-		}
-		err = perr
+		return m.response(resp, t.name)
 	}
 	var pe *panicError
 	switch cause := context.Cause(t.ctx); {
 	case errors.As(err, &pe):
 		m.log.Error("lro: work panicked", "operation", t.name, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		return failed(m.newStatus(codes.Internal, ReasonWorkPanicked, map[string]string{ErrorKeyOperation: t.name}, pe.Error()))
+		return failed(m.hostStatus(m.newStatus(codes.Internal, ReasonWorkPanicked, map[string]string{ErrorKeyOperation: t.name}, pe.Error())))
 	case errors.Is(cause, errCancelled):
 		return failed(m.cancelledStatus(t.name))
 	case errors.Is(cause, errClosing):
-		return failed(m.newStatus(codes.Unavailable, ReasonServerShutdown, map[string]string{ErrorKeyOperation: t.name}, "operation cut short: the server shut down"))
+		return failed(m.closingStatus(t.name))
 	}
 	return failed(m.errorStatus(err, t.name))
 }
 
-// finish records the end of work, retrying while the store is unavailable
-// until it succeeds or Close gives up. It returns the operation's end and
-// whether the store took it.
+// response is the final state of work that returned resp: a response no
+// larger than the payload cap, or else INTERNAL saying what went wrong.
+func (m *Manager) response(resp proto.Message, name string) *longrunningpb.Operation {
+	a, err := packResponse(resp)
+	reason := ReasonInvalidResponse
+	if err == nil {
+		reason = ReasonPayloadTooLarge
+		err = m.checkSize("response", a, name)
+	}
+	if err != nil {
+		return failed(m.hostStatus(m.newStatus(codes.Internal, reason, map[string]string{ErrorKeyOperation: name},
+			fmt.Sprintf("the work's response cannot be stored: %v", status.Convert(err).Message()))))
+	}
+	return succeeded(a)
+}
+
+// finish records the end of work. A failure that retrying cannot cure
+// (see permanent), such as a result the store cannot hold, does not leave
+// the operation running: it ends with INTERNAL instead, saying why. It
+// returns the operation's end and whether the store took it.
 func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longrunningpb.Operation, bool) {
 	final := m.result(t, resp, err)
-	var write func() (struct{}, error)
+	err = m.record(t, o, final)
+	if err != nil && permanent(err) {
+		m.log.Error("lro: the store refused the result of an operation; it ends with INTERNAL instead", "operation", t.name, "error", err)
+		final = failed(m.hostStatus(m.newStatus(codes.Internal, ReasonResultUnstorable, map[string]string{ErrorKeyOperation: t.name},
+			fmt.Sprintf("the operation's result could not be stored: %v", err))))
+		err = m.record(t, o, final)
+	}
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
+	}
+	return final, err == nil
+}
+
+// record writes final as the end of t's operation, whose metadata o holds,
+// retrying while the store fails in a way that may pass, until it succeeds
+// or Close gives up. It returns nil once written, or dropped because the
+// operation was deleted; ErrLeaseLost when the operation is done or owned
+// by another replica; a permanent failure at once; otherwise the last
+// failure when Close gave up.
+func (m *Manager) record(t *task, o *Op, final *longrunningpb.Operation) error {
+	var write func() error
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
 		final.Metadata = m.stampMetadata(o.metadata(), stdStamp{cancel: errors.Is(context.Cause(t.ctx), errCancelled), ended: m.now()})
-		write = m.finishByFinisher(fin, t, o.attempt, final)
+		write = m.finishByFinisher(m.writeCtx, fin, o.attempt, final)
 	} else {
-		write = m.finishByUpdate(t, o.attempt, final)
+		write = m.finishByUpdate(m.writeCtx, t.name, o.attempt, final)
 	}
+	retry := func(err error) bool { return err != nil && !errors.Is(err, ErrLeaseLost) && !permanent(err) }
 	// The first attempt runs outside backoff.Retry, which costs a few
 	// allocations that the common case does not need.
-	_, firstErr := write()
-	if firstErr == nil || errors.Is(firstErr, ErrLeaseLost) {
-		return final, firstErr == nil
+	firstErr := write()
+	if !retry(firstErr) {
+		return firstErr
 	}
 	retried := false
-	_, err = backoff.Retry(m.abandonCtx, func() (struct{}, error) {
-		if !retried { // Retry calls at once; the first attempt just failed
-			retried = true
-			return struct{}{}, firstErr
+	_, err := backoff.Retry(m.abandonCtx, func() (struct{}, error) {
+		err := firstErr
+		if retried {
+			err = write()
 		}
-		return write()
+		retried = true // Retry calls at once; the first attempt just failed
+		if err != nil && !retry(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
 	},
 		backoff.WithBackOff(&backoff.ExponentialBackOff{
 			InitialInterval:     10 * time.Millisecond,
@@ -215,39 +288,37 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longru
 			MaxInterval:         2 * time.Second,
 		}),
 		backoff.WithMaxElapsedTime(0))
-	if err != nil && !errors.Is(err, ErrLeaseLost) {
-		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
-	}
-	return final, err == nil
+	return err
 }
 
 // finishByFinisher records the end of run number attempt of work in one
-// write, without a read: final is the whole Operation.
-func (m *Manager) finishByFinisher(fin Finisher, t *task, attempt int32, final *longrunningpb.Operation) func() (struct{}, error) {
-	return func() (struct{}, error) {
+// write, without a read: final is the whole Operation, named.
+func (m *Manager) finishByFinisher(ctx context.Context, fin Finisher, attempt int32, final *longrunningpb.Operation) func() error {
+	return func() error {
 		now := m.now()
-		err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Attempt: attempt, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
+		err := fin.Finish(ctx, FinishParams{Owner: m.cfg.owner, Attempt: attempt, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
-			return struct{}{}, nil // deleted: the result is dropped
+			return nil // deleted: the result is dropped
 		case errors.Is(err, ErrNotOwner):
-			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(ErrLeaseLost)
+			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", final.GetName())
+			return ErrLeaseLost
 		}
-		m.obs.storeError(context.Background(), storeFinish, err)
-		return struct{}{}, err
+		m.obs.storeError(ctx, storeFinish, err)
+		return err
 	}
 }
 
-// finishByUpdate records the end of run number attempt of work with a
-// read-modify-write, for stores that are not Finishers.
-func (m *Manager) finishByUpdate(t *task, attempt int32, final *longrunningpb.Operation) func() (struct{}, error) {
-	return func() (struct{}, error) {
-		_, err := m.store.Update(context.Background(), t.name, func(r *Record) error {
+// finishByUpdate records the end of run number attempt of the named
+// operation's work (any run when attempt is 0) with a read-modify-write,
+// for stores that are not Finishers, and for Close.
+func (m *Manager) finishByUpdate(ctx context.Context, name string, attempt int32, final *longrunningpb.Operation) func() error {
+	return func() error {
+		_, err := m.store.Update(ctx, name, func(r *Record) error {
 			if r.Done() {
 				return errNoChange
 			}
-			if r.Owner != m.cfg.owner || r.Attempt != attempt {
+			if r.Owner != m.cfg.owner || (attempt != 0 && r.Attempt != attempt) {
 				return ErrLeaseLost
 			}
 			m.endRecord(r, final)
@@ -255,14 +326,14 @@ func (m *Manager) finishByUpdate(t *task, attempt int32, final *longrunningpb.Op
 		})
 		switch {
 		case err == nil, errors.Is(err, errNoChange):
-			return struct{}{}, nil
+			return nil
 		case errors.Is(err, ErrNotFound):
-			return struct{}{}, nil // deleted: the result is dropped
+			return nil // deleted: the result is dropped
 		case errors.Is(err, ErrLeaseLost):
-			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(err)
+			m.log.Warn("lro: result refused: another replica took the operation over", "operation", name)
+			return ErrLeaseLost
 		}
-		m.obs.storeError(context.Background(), storeUpdate, err)
-		return struct{}{}, err
+		m.obs.storeError(ctx, storeUpdate, err)
+		return err
 	}
 }

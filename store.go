@@ -155,7 +155,11 @@ type ListQuery struct {
 //
 // Errors other than ErrNotFound and ErrAlreadyExists are infrastructure
 // failures; the Manager reports them as UNAVAILABLE unless they carry a gRPC
-// status of their own.
+// status of their own. A failure that retrying cannot cure (a value the
+// store cannot hold) must carry INVALID_ARGUMENT, FAILED_PRECONDITION,
+// OUT_OF_RANGE or UNIMPLEMENTED: the Manager retries the end of work
+// through any other failure until it passes, but for these it ends the
+// operation with INTERNAL instead.
 //
 // A method whose arguments include two of one type, which a caller could
 // swap and still compile, takes them in a params struct (ClaimParams,
@@ -171,6 +175,12 @@ type ListQuery struct {
 //     re-reads every PollInterval the records it waits on and checks the
 //     work it runs for cancellation. Without it, the Manager trusts Watch
 //     alone and never re-reads on a timer.
+//   - NotifyHealth: a Poller that knows when its notifications flow. While
+//     they do, the Manager does not re-read the records it waits on, so
+//     idle waiters cost the store nothing.
+//   - StateReader: the Manager's re-read of the records it waits on (made
+//     only for a Poller) costs one query per PollInterval. Without it,
+//     the re-read is one Get per record waited on.
 //   - CancelRequestLister: the Manager's periodic cancellation check (made
 //     only for a Poller) costs one query. Without it, the check reads every
 //     running operation with Get.
@@ -181,7 +191,10 @@ type ListQuery struct {
 type Store interface {
 	// Create inserts rec. When rec.RequestID is not empty and a record with
 	// the same Parent and RequestID exists, Create writes nothing and returns
-	// that record with created false. A name already taken gives
+	// that record with created false, unless that record has expired: it
+	// is done and its ExpireTime is not after rec.CreateTime. An expired
+	// record holds its request id no more: Create removes it (watchers see
+	// it deleted) and inserts rec. A name already taken gives
 	// ErrAlreadyExists.
 	Create(ctx context.Context, rec *Record) (stored *Record, created bool, err error)
 	// Get returns the record with the given name, or ErrNotFound.
@@ -289,10 +302,34 @@ type OwnedQuery struct {
 
 // Poller is implemented by stores whose notifications can be lost, such as
 // those that deliver them over a network. The Manager then also re-reads
-// records every PollInterval while it waits on them or runs their work.
+// records every PollInterval while it waits on them or runs their work:
+// the records waited on in one pass for the whole Manager, and, when the
+// store is a NotifyHealth, only while its notifications do not flow.
 type Poller interface {
 	// PollInterval is how often to re-read as a fallback.
 	PollInterval() time.Duration
+}
+
+// NotifyHealth is implemented by Pollers that know whether their
+// notifications flow, so that waiters cost nothing while they do.
+type NotifyHealth interface {
+	// Notifying reports whether Watch delivers every change now: the store
+	// is listening, and the changes it may have missed while it was not
+	// have been reported to the watchers since. While it reports true, the
+	// Manager does not re-read the records it waits on; a store should
+	// report false from the moment it knows its notifications may be lost
+	// until it has caught up.
+	Notifying() bool
+}
+
+// StateReader is implemented by Pollers that read the state of many
+// records in one query, for the Manager's fallback re-read of the records
+// it waits on.
+type StateReader interface {
+	// ReadStates returns an Event (Name, Done, CancelRequested) with the
+	// current state of each named record that exists; names without a
+	// record are left out.
+	ReadStates(ctx context.Context, names []string) ([]Event, error)
 }
 
 // TokenSecreter is implemented by stores shared between processes, so that

@@ -85,7 +85,31 @@ func (c *Clock) WaitForTimers(n int, done <-chan struct{}) bool {
 	}
 }
 
-// signal wakes WaitForTimers. The caller holds c.mu.
+// WaitForTimer blocks until a timer is armed that fires d after the
+// current fake time, or done is closed; it reports whether one was. A test
+// uses it to wait for one timer it knows the length of, whatever other
+// timers come and go.
+func (c *Clock) WaitForTimer(d time.Duration, done <-chan struct{}) bool {
+	for {
+		c.mu.Lock()
+		when := c.now.Add(d)
+		for t := range c.timers {
+			if t.when.Equal(when) {
+				c.mu.Unlock()
+				return true
+			}
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
+	}
+}
+
+// signal wakes WaitForTimers and WaitForTimer. The caller holds c.mu.
 func (c *Clock) signal() {
 	close(c.changed)
 	c.changed = make(chan struct{})

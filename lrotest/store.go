@@ -23,6 +23,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) lro.Store) {
 			{"RequestIDPerParent", testCreateRequestIDPerParent},
 			{"EmptyRequestIDNeverDedupes", testCreateEmptyRequestID},
 			{"RequestIDFreedByDelete", testCreateRequestIDFreedByDelete},
+			{"RequestIDFreedByExpiry", testCreateRequestIDFreedByExpiry},
 			{"ConcurrentRequestID", testCreateConcurrentRequestID},
 			{"ConcurrentSameName", testCreateConcurrentSameName},
 		}},

@@ -60,7 +60,7 @@ func (s *Store) Finish(ctx context.Context, p lro.FinishParams) error {
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p.Operation)
 	if err != nil {
-		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.Internal, Err: err}
+		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.InvalidArgument, Err: err}
 	}
 	r := &finishReq{name: name, owner: p.Owner, attempt: p.Attempt, op: b, now: normTime(p.UpdateTime),
 		expire: normTime(p.ExpireTime), done: make(chan error, 1)}

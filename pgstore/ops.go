@@ -89,6 +89,12 @@ SELECT ` + notifyExpr("upd", false) + ` FROM upd`
 	RETURNING name, done, cancel_requested)
 SELECT ` + notifyExpr("del", true) + ` FROM del`
 
+	// deleteIfExpiredSQL deletes the named record if it expired by $3.
+	deleteIfExpiredSQL = `WITH del AS (
+	DELETE FROM lro_operations WHERE name = $2 AND done AND expire_time <= $3
+	RETURNING name, done, cancel_requested)
+SELECT ` + notifyExpr("del", true) + ` FROM del`
+
 	deleteExpiredSQL = `WITH victim AS (
 	SELECT name FROM lro_operations
 	WHERE done AND expire_time <= $2
@@ -262,7 +268,8 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 	name := cp.Operation.GetName()
 	// ON CONFLICT DO NOTHING covers both the name and the request id; when
 	// nothing was inserted, find out which one conflicted. If the
-	// conflicting record is deleted in between, try again.
+	// conflicting record is deleted in between, or had expired and is
+	// deleted now, try again.
 	for range 5 {
 		tag, err := s.pool.Exec(ctx, insertSQL, args[1:]...)
 		if err != nil {
@@ -273,10 +280,16 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 		}
 		if cp.RequestID != "" {
 			prev, err := s.getBy(ctx, `parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
-			if err == nil {
+			switch {
+			case err == nil && prev.ExpiredAt(cp.CreateTime):
+				// Expired: it holds its request id no more.
+				if _, err := execCount(ctx, s.pool, deleteIfExpiredSQL, s.channel, prev.Operation.GetName(), cp.CreateTime); err != nil {
+					return nil, false, storeErr(fmt.Sprintf("creating %q: removing the expired %q", name, prev.Operation.GetName()), err)
+				}
+				continue
+			case err == nil:
 				return prev, false, nil
-			}
-			if !errors.Is(err, lro.ErrNotFound) {
+			case !errors.Is(err, lro.ErrNotFound):
 				return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
 			}
 		}

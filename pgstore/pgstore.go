@@ -16,8 +16,10 @@
 //
 // When the listening connection drops, the Store reconnects with
 // exponential backoff and then reports every watched operation once more,
-// since notifications sent meanwhile are lost; it also implements
-// lro.Poller so that the Manager re-reads as a fallback.
+// since notifications sent meanwhile are lost. It implements lro.Poller, so
+// that the Manager re-reads as a fallback, and lro.NotifyHealth, so that it
+// re-reads the operations it waits on only while the listener is down:
+// idle waiters cost the database nothing while notifications flow.
 //
 // Tables live in the pool's current schema (the first schema of its
 // search_path): lro_operations, lro_owners, lro_token_secret and
@@ -74,7 +76,7 @@ const (
 )
 
 // Store is an lro.Store backed by PostgreSQL. It also implements
-// lro.Poller and lro.TokenSecreter. Make one with New or Open and release it
+// lro.Poller, lro.NotifyHealth, lro.StateReader and lro.TokenSecreter. Make one with New or Open and release it
 // with Close.
 type Store struct {
 	pool         *pgxpool.Pool
@@ -96,6 +98,7 @@ type Store struct {
 	finishWG   sync.WaitGroup
 
 	listenerPID atomic.Uint32
+	notifying   atomic.Bool // see Notifying
 	cancel      context.CancelFunc
 	done        chan struct{}
 	closeOnce   sync.Once
@@ -104,6 +107,8 @@ type Store struct {
 var (
 	_ lro.Store         = (*Store)(nil)
 	_ lro.Poller        = (*Store)(nil)
+	_ lro.NotifyHealth  = (*Store)(nil)
+	_ lro.StateReader   = (*Store)(nil)
 	_ lro.TokenSecreter = (*Store)(nil)
 )
 
@@ -125,8 +130,9 @@ func WithAutoMigrate() Option {
 }
 
 // WithPollInterval sets the Store's PollInterval, how often the Manager
-// re-reads operations it waits on in case a notification was lost. It must
-// be positive; the default is DefaultPollInterval.
+// re-reads the operations it waits on while the listener is down, and
+// checks the work it runs for cancellations, in case a notification was
+// lost. It must be positive; the default is DefaultPollInterval.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) { c.pollInterval = d }
 }
@@ -225,6 +231,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, err
 	}
+	s.notifying.Store(true)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(lctx, conn)
