@@ -347,7 +347,9 @@ func TestErrorDetailsEndedOperations(t *testing.T) {
 			return start(t, func(context.Context, *lro.Op) (proto.Message, error) { return wrapperspb.String("\xff"), nil })
 		}, codes.Internal, lro.ReasonInvalidResponse},
 		{"work returned a response too large", func(t *testing.T) string {
-			return start(t, func(context.Context, *lro.Op) (proto.Message, error) { return wrapperspb.String(strings.Repeat("x", 2000)), nil })
+			return start(t, func(context.Context, *lro.Op) (proto.Message, error) {
+				return wrapperspb.String(strings.Repeat("x", 2000)), nil
+			})
 		}, codes.Internal, lro.ReasonPayloadTooLarge},
 		{"work cancelled", func(t *testing.T) string {
 			started := make(chan string, 1)
