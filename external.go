@@ -23,9 +23,11 @@ func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunning
 }
 
 // SetMetadata replaces the metadata of an operation made by Create. It
-// fails with INVALID_ARGUMENT for metadata larger than the payload cap
-// (WithMaxPayloadSize), and with FAILED_PRECONDITION once the operation
-// is done.
+// fails with INVALID_ARGUMENT for a malformed name or metadata that cannot
+// be packed or is larger than the payload cap (WithMaxPayloadSize),
+// NOT_FOUND for an unknown operation, FAILED_PRECONDITION once the
+// operation is done (OPERATION_DONE) or when work runs it
+// (OPERATION_RUN_BY_WORK), and UNAVAILABLE when the store fails.
 func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message) error {
 	a, err := m.packPayload("metadata", md, name)
 	if err != nil {

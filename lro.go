@@ -41,18 +41,20 @@ import (
 type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 
 // Start records a new operation, runs work in its own goroutine and returns
-// the operation (not done) at once.
+// the operation (not done) at once. See StartOption for naming and
+// idempotency.
 //
 // The work's context keeps ctx's values (request-scoped data such as a
 // trace span or the caller's identity; see context.WithoutCancel) but not
 // its deadline or its cancellation: the work outlives the request that
 // started it, and ends only by CancelOperation, Close, or the loss of the
 // operation (see WorkFunc).
-// See StartOption for naming and
-// idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
-// parent, or metadata that cannot be packed or is larger than the payload
-// cap (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close
-// or when the store fails.
+//
+// It fails with INVALID_ARGUMENT for nil work, a malformed parent, or
+// metadata that cannot be packed or is larger than the payload cap
+// (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close or
+// when the store fails. Every error carries an ErrorInfo (see the Reason
+// constants).
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
 		return nil, m.errorf(codes.InvalidArgument, ReasonMissingWork, nil, "lro: Start: nil work")

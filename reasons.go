@@ -19,9 +19,9 @@ package lro
 //	INVALID_TIMEOUT            INVALID_ARGUMENT     a malformed or negative Wait timeout (field "timeout")
 //	INVALID_METADATA           INVALID_ARGUMENT     metadata that cannot be packed into an Any
 //	INVALID_RESPONSE           INVALID_ARGUMENT     a response that cannot be packed into an Any
-//	INVALID_REQUEST            INVALID_ARGUMENT     StartKind: a nil request, or one that cannot be packed
+//	INVALID_REQUEST            INVALID_ARGUMENT     StartKind: a nil request, one that cannot be packed, or of another type than the kind takes
 //	MISSING_WORK               INVALID_ARGUMENT     Start with nil work
-//	NIL_ARGUMENT               INVALID_ARGUMENT     a Go caller passed nil where a value is needed (WatchOperation)
+//	NIL_ARGUMENT               INVALID_ARGUMENT     a Go caller passed nil where a value is needed (a context, WatchOperation's send)
 //	KIND_NOT_REGISTERED        INVALID_ARGUMENT     StartKind with a kind no Register call made known
 //	PERMISSION_DENIED          PERMISSION_DENIED    the Authorizer denied with a plain error, or with a bare PERMISSION_DENIED
 //	UNAUTHENTICATED            UNAUTHENTICATED      the Authorizer answered a bare UNAUTHENTICATED
@@ -77,7 +77,8 @@ const (
 	ReasonInvalidMetadata = "INVALID_METADATA"
 	// ReasonInvalidResponse: a response that cannot be packed into an Any.
 	ReasonInvalidResponse = "INVALID_RESPONSE"
-	// ReasonInvalidRequest: a StartKind request that is nil or cannot be packed.
+	// ReasonInvalidRequest: a StartKind request that is nil, cannot be
+	// packed, or is of another type than the kind's Handler takes.
 	ReasonInvalidRequest = "INVALID_REQUEST"
 	// ReasonMissingWork: Start was given nil work.
 	ReasonMissingWork = "MISSING_WORK"
