@@ -157,6 +157,10 @@ func TestErrorDetails(t *testing.T) {
 			_, err := m.ListOperations(ctx, &longrunningpb.ListOperationsRequest{PageSize: -1})
 			return err
 		}, codes.InvalidArgument, lro.ReasonInvalidPageSize, nil, "page_size"},
+		{"list partial success", func() error {
+			_, err := m.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", ReturnPartialSuccess: true})
+			return err
+		}, codes.Unimplemented, lro.ReasonPartialSuccessUnsupported, map[string]string{"collection": "operations"}, ""},
 		{"wait negative timeout", func() error {
 			_, err := m.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: running.GetName(), Timeout: durationpb.New(-time.Second)})
 			return err

@@ -22,3 +22,10 @@ func (s *MemoryStore) Len() int {
 	defer s.mu.RUnlock()
 	return len(s.recs)
 }
+
+// SetBetweenChunks installs a hook List calls between the chunks of a
+// scan, with no lock held, for tests.
+func (s *MemoryStore) SetBetweenChunks(f func()) { s.betweenChunks = f }
+
+// MemListChunk is how many records List examines per hold of the lock.
+const MemListChunk = memListChunk

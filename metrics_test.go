@@ -109,9 +109,9 @@ func (s *flakyStore) Update(ctx context.Context, name string, fn func(*lro.Recor
 	return s.Store.Update(ctx, name, fn)
 }
 
-func (s *flakyStore) List(ctx context.Context, q lro.ListQuery) ([]*lro.Record, error) {
+func (s *flakyStore) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, error) {
 	if s.broken {
-		return nil, errDisk
+		return lro.ListResult{}, errDisk
 	}
 	return s.Store.List(ctx, q)
 }

@@ -19,7 +19,14 @@ const (
 	DefaultMaxWait     = 5 * time.Minute
 	DefaultPageSize    = 50
 	DefaultMaxPageSize = 1000
-	DefaultLease       = 30 * time.Second
+	// DefaultListScanBudget is how many operations one List call may
+	// examine unless WithListScanBudget says otherwise.
+	DefaultListScanBudget = 10_000
+	// DefaultListPageBytes is the most bytes of operations one List page
+	// holds unless WithListPageBytes says otherwise: well under the 4 MiB
+	// that gRPC clients receive by default.
+	DefaultListPageBytes = 3 << 20
+	DefaultLease         = 30 * time.Second
 	// DefaultMaxPayloadSize caps metadata, responses, error statuses and
 	// stored requests (see WithMaxPayloadSize): well under the 4 MiB a
 	// gRPC client receives by default, with room for both the metadata
@@ -52,7 +59,17 @@ const (
 //
 // When List is asked for every operation (an empty name), the Authorizer is
 // also asked about each operation with MethodGet, and the operations it
-// denies are left out.
+// denies are left out. At most WithListScanBudget operations are asked
+// about per List call.
+//
+// The Manager never calls the Authorizer while it or its Store holds a
+// lock or a database connection, so an Authorizer may read and write the
+// Store and call the Manager's methods (GetOperation for an ownership
+// check, say), with ctx or a context of its own. It must be safe for
+// concurrent use. The Manager asks it about its own calls too, so an
+// Authorizer that calls the Manager must end the recursion itself, for
+// example by marking its calls' context. It should return promptly: List
+// waits for it.
 type Authorizer func(ctx context.Context, method, name string) error
 
 // ErrorMapper turns an error returned by work into the status the
@@ -96,6 +113,8 @@ type config struct {
 	meterProvider  metric.MeterProvider // nil: the global one
 	tracerProvider trace.TracerProvider // nil: the global one
 	noTelemetry    bool                 // tests only: no observer at all
+	scanBudget     int                  // 0: DefaultListScanBudget
+	pageBytes      int                  // 0: DefaultListPageBytes
 }
 
 // WithStore sets where operations are kept. The default is a new
@@ -145,6 +164,39 @@ func WithPageSize(defaultSize, maxSize int) Option {
 			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", defaultSize, maxSize)
 		}
 		c.pageSize, c.maxPageSize = defaultSize, maxSize
+		return nil
+	}
+}
+
+// WithListScanBudget bounds the work of one ListOperations call: it
+// examines at most n operations of the listed collection, matching or not,
+// and then returns the page it has, with a next_page_token where the next
+// call resumes. A page may therefore hold fewer operations than page_size,
+// or none, before the listing ends (AIP-158 allows it); only the last page
+// has no token. The default is DefaultListScanBudget. New fails unless n is
+// positive.
+func WithListScanBudget(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("lro: WithListScanBudget: %d is not positive", n)
+		}
+		c.scanBudget = n
+		return nil
+	}
+}
+
+// WithListPageBytes bounds the size of one ListOperations page: a page
+// ends early, with a next_page_token, before its operations would exceed
+// n bytes of wire encoding. A page always holds at least one operation, so
+// keep payloads capped well below the clients' receive limit (4 MiB by
+// default for gRPC). The default is DefaultListPageBytes. New fails unless
+// n is positive.
+func WithListPageBytes(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("lro: WithListPageBytes: %d is not positive", n)
+		}
+		c.pageBytes = n
 		return nil
 	}
 }

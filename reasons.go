@@ -16,6 +16,7 @@ package lro
 //	INVALID_FILTER             INVALID_ARGUMENT     a bad List filter (BadRequest field "filter", with the column)
 //	INVALID_PAGE_TOKEN         INVALID_ARGUMENT     a garbage, tampered or foreign page token (field "page_token")
 //	INVALID_PAGE_SIZE          INVALID_ARGUMENT     a negative page size (field "page_size")
+//	PARTIAL_SUCCESS_UNSUPPORTED UNIMPLEMENTED       a List that asks for return_partial_success
 //	INVALID_TIMEOUT            INVALID_ARGUMENT     a malformed or negative Wait timeout (field "timeout")
 //	INVALID_METADATA           INVALID_ARGUMENT     metadata that cannot be packed into an Any
 //	INVALID_RESPONSE           INVALID_ARGUMENT     a response that cannot be packed into an Any
@@ -71,6 +72,9 @@ const (
 	ReasonInvalidPageToken = "INVALID_PAGE_TOKEN"
 	// ReasonInvalidPageSize: a negative page size.
 	ReasonInvalidPageSize = "INVALID_PAGE_SIZE"
+	// ReasonPartialSuccessUnsupported: ListOperations was asked for
+	// return_partial_success, which the library does not support.
+	ReasonPartialSuccessUnsupported = "PARTIAL_SUCCESS_UNSUPPORTED"
 	// ReasonInvalidTimeout: a WaitOperation timeout that is malformed or negative.
 	ReasonInvalidTimeout = "INVALID_TIMEOUT"
 	// ReasonInvalidMetadata: metadata that cannot be packed into an Any.

@@ -126,7 +126,8 @@ func (c Cursor) Precedes(t time.Time, name string) bool {
 	return name > c.Name
 }
 
-// ListQuery selects records for List.
+// ListQuery selects records for List: the listing of a collection, in List
+// order, from a position on.
 type ListQuery struct {
 	// AllParents lists every record, whatever its parent.
 	AllParents bool
@@ -136,16 +137,38 @@ type ListQuery struct {
 	Parent string
 	// After, when set, starts the listing strictly after this position.
 	After *Cursor
-	// Limit is the most records to return; List returns fewer only when the
-	// results end.
+	// Limit is the most records to return. It must be positive.
 	Limit int
-	// Match, when set, keeps only the records for which it returns true. A
-	// backend may narrow results first with its own means, but every record
-	// it returns must satisfy Match.
-	Match func(*Record) bool
-	// Done, when set, keeps only records whose done flag equals it. It is a
-	// hint a backend can push down; Match still has the final word.
+	// Budget is the most records of the listing List may examine: the
+	// records it returns and those it passes over because they fail Done,
+	// Filter or a "-" segment of Parent. Zero or negative means no bound.
+	// The Manager sets it from WithListScanBudget, so that one List call
+	// does bounded work however few records match.
+	Budget int
+	// Done, when set, keeps only records whose done flag equals it.
 	Done *bool
+	// Filter, when set, is the request's filter. It is a hint: a Store may
+	// ignore it, or use it to leave out records that cannot match (package
+	// pgstore turns parts of it into SQL), but it never leaves out a record
+	// that matches. The Manager matches every record List returns against
+	// the filter itself.
+	Filter *Filter
+}
+
+// ListResult is what Store.List returns.
+type ListResult struct {
+	// Records are the records found, in List order: at most Limit of them.
+	Records []*Record
+	// Examined is how many records of the listing List examined (see
+	// ListQuery.Budget); it is at least len(Records), and at most Budget
+	// when Budget is positive.
+	Examined int
+	// Resume is nil when no record of the listing follows the last one
+	// List examined: the listing has ended. Otherwise List stopped because
+	// it found Limit records or spent its Budget, and Resume is the
+	// position of the last record it examined, where a later List with
+	// After set to it continues.
+	Resume *Cursor
 }
 
 // Store keeps operations. The in-memory store (NewMemoryStore) is the
@@ -206,8 +229,17 @@ type Store interface {
 	Update(ctx context.Context, name string, fn func(*Record) error) (*Record, error)
 	// Delete removes the named record, or returns ErrNotFound.
 	Delete(ctx context.Context, name string) error
-	// List returns up to q.Limit records selected by q, in List order.
-	List(ctx context.Context, q ListQuery) ([]*Record, error)
+	// List returns records selected by q, in List order. It stops when it
+	// has q.Limit records, when it has examined q.Budget records, or at the
+	// end of the listing, and says which in ListResult.Resume. Records that
+	// changed between two calls are seen as they are at the second: a
+	// listing continued with After never skips or repeats a record that
+	// existed throughout. List must not call host code (the Authorizer,
+	// the filter's type resolver) while it holds a lock or a connection
+	// that writers need; the Manager applies the filter and the Authorizer
+	// to what List returns, after List has returned. A q.Limit that is not
+	// positive is an error.
+	List(ctx context.Context, q ListQuery) (ListResult, error)
 	// DeleteExpired removes up to limit done records whose ExpireTime is not
 	// after now and returns how many it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)

@@ -72,15 +72,17 @@ var (
 	// than a watcher registered just after Create returned. It takes
 	// recordArgs without the channel.
 	insertSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
-	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text::jsonb, $20, $21)
 ON CONFLICT DO NOTHING`
 
 	updateSQL = `WITH upd AS (
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
-		version = $14, done = $15, operation = $16
-	WHERE name = $2 AND version = $17
+		version = $14, done = $15, operation = $16, error_code = $17, metadata_type = $18, response_type = $19,
+		metadata_json = $20::text::jsonb, metadata_schema = $21, derived_version = $22
+	WHERE name = $2 AND version = $23
 	RETURNING name, done, cancel_requested, owner)
 SELECT ` + notifyExpr("upd", false) + ` FROM upd`
 
@@ -131,8 +133,8 @@ func normTime(t time.Time) time.Time {
 }
 
 // recordArgs validates rec and returns the statement arguments for it:
-// channel, then the columns in insertSQL order. It normalises rec's times
-// to what will be stored.
+// channel, then the columns in insertSQL order, the derived ones (see
+// derive) last. It normalises rec's times to what will be stored.
 func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	if rec == nil || rec.Operation == nil {
 		return nil, invalid("the record has no operation")
@@ -167,11 +169,17 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	rec.ExpireTime = normTime(rec.ExpireTime)
 	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
 	rec.Version = version
+	d := derive(rec.Operation)
+	var derivedVersion *int64
+	if d.ok {
+		derivedVersion = &version
+	}
 	return []any{
 		s.channel,
 		name, rec.Parent, rec.CreateTime, rec.UpdateTime, dbTime(rec.ExpireTime), rec.RequestID,
 		rec.CancelRequested, rec.Owner, dbTime(rec.LeaseExpireTime), rec.Kind, req, rec.Attempt,
 		version, rec.Operation.GetDone(), op,
+		d.errorCode, d.metadataType, d.responseType, d.metadataJSON, d.metadataSchema, derivedVersion,
 	}, nil
 }
 

@@ -44,6 +44,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,23 +244,34 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	return s, nil
 }
 
-// checkSchema fails with FAILED_PRECONDITION unless Migrate has brought the
-// tables up to this package's SchemaVersion.
+// checkSchema fails with FAILED_PRECONDITION unless Migrate has applied
+// every migration this package knows: a version missing below the newest
+// applied one (a migration merged in after a later one ran) counts too.
 func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	var have *int64
-	err := pool.QueryRow(ctx, `SELECT max(version) FROM lro_schema_migrations`).Scan(&have)
+	rows, err := pool.Query(ctx, `SELECT version FROM lro_schema_migrations`)
+	var applied []int64
+	if err == nil {
+		applied, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
-		have = new(int64)
 	case err != nil:
 		return storeErr("checking the schema version", err)
-	case have == nil:
-		have = new(int64)
 	}
-	if want := SchemaVersion(); *have < want {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, m := range ms {
+		if !slices.Contains(applied, m.version) {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) > 0 {
 		return &Error{Op: "New", Code: codes.FailedPrecondition,
-			Err: fmt.Errorf("the lro tables are at schema version %d, this package needs %d: run pgstore.Migrate or pass WithAutoMigrate", *have, want)}
+			Err: fmt.Errorf("the lro tables lack migrations %s: run pgstore.Migrate or pass WithAutoMigrate", strings.Join(missing, ", "))}
 	}
 	return nil
 }
