@@ -29,7 +29,7 @@ func TestReadmeChecklistNamesRealOptions(t *testing.T) {
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
 		section = section[:end+3]
 	}
-	for _, topic := range []string{"owner ids", "leases", "retention", "payload limit", "page sizes", "timeouts", "metrics and traces", "the console", "HA (PostgreSQL)", "shutdown order"} {
+	for _, topic := range []string{"owner ids", "leases", "retention", "payload limit", "page sizes and list cost", "timeouts", "metrics and traces", "the console", "HA (PostgreSQL)", "shutdown order"} {
 		if !strings.Contains(section, "\n| "+topic+" |") {
 			t.Errorf("the checklist has no row for %q", topic)
 		}
