@@ -129,14 +129,19 @@ func (m *Manager) errManagerClosed() error {
 }
 
 // contextError is the status of a caller's context error (CANCELLED or
-// DEADLINE_EXCEEDED), about the operation name if any.
+// DEADLINE_EXCEEDED), about the operation name.
 func (m *Manager) contextError(err error, name string) error {
+	return m.contextErrorAbout(err, map[string]string{ErrorKeyOperation: name})
+}
+
+// contextErrorAbout is contextError with the ErrorInfo metadata md.
+func (m *Manager) contextErrorAbout(err error, md map[string]string) error {
 	reason := ReasonRequestCancelled
 	if errors.Is(err, context.DeadlineExceeded) {
 		reason = ReasonRequestDeadlineExceeded
 	}
 	st := status.FromContextError(err)
-	return m.newStatus(st.Code(), reason, map[string]string{ErrorKeyOperation: name}, st.Message()).Err()
+	return m.newStatus(st.Code(), reason, md, st.Message()).Err()
 }
 
 // storeErrorCode is the code storeError gives err: NOT_FOUND,
@@ -164,7 +169,12 @@ func storeErrorCode(err error) codes.Code {
 // (the library's own, returned through an Update function) is kept; a bare
 // status from the store gets one.
 func (m *Manager) storeError(err error, name string) error {
-	md := map[string]string{ErrorKeyOperation: name}
+	return m.storeErrorAbout(err, name, map[string]string{ErrorKeyOperation: name})
+}
+
+// storeErrorAbout is storeError with the ErrorInfo metadata md, for a
+// failure that is not about one operation (such as a List).
+func (m *Manager) storeErrorAbout(err error, name string, md map[string]string) error {
 	switch code := storeErrorCode(err); code {
 	case codes.OK:
 		return nil
@@ -178,7 +188,7 @@ func (m *Manager) storeError(err error, name string) error {
 		}
 	case codes.Canceled, codes.DeadlineExceeded:
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return m.contextError(err, name)
+			return m.contextErrorAbout(err, md)
 		}
 	}
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {

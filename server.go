@@ -120,7 +120,7 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	}
 	ops, next, err := m.listPage(ctx, q, size)
 	if err != nil {
-		return nil, m.storeError(err, req.GetName())
+		return nil, m.storeErrorAbout(err, req.GetName(), map[string]string{ErrorKeyCollection: req.GetName()})
 	}
 	resp := &longrunningpb.ListOperationsResponse{Operations: ops}
 	if next != nil {
