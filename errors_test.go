@@ -81,6 +81,18 @@ func (refusingStore) Get(context.Context, string) (*lro.Record, error) {
 	return nil, status.Error(codes.OutOfRange, "too far")
 }
 
+// slowStore answers every Get as if the caller's deadline passed, and
+// every Create as if the name were taken.
+type slowStore struct{ lro.Store }
+
+func (slowStore) Get(context.Context, string) (*lro.Record, error) {
+	return nil, context.DeadlineExceeded
+}
+
+func (slowStore) Create(context.Context, *lro.Record) (*lro.Record, bool, error) {
+	return nil, false, lro.ErrAlreadyExists
+}
+
 // TestErrorDetails walks every error path of the Manager's API and checks
 // the AIP-193 details: the reason, the domain set by WithErrorDomain, the
 // metadata and, for a bad request field, the BadRequest violation.
@@ -112,6 +124,7 @@ func TestErrorDetails(t *testing.T) {
 	}
 	broken := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(brokenStore{lro.NewMemoryStore()}))
 	refusing := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(refusingStore{lro.NewMemoryStore()}))
+	slow := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(slowStore{lro.NewMemoryStore()}))
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	invalid := wrapperspb.String("\xff") // invalid UTF-8: cannot be marshalled
@@ -238,6 +251,14 @@ func TestErrorDetails(t *testing.T) {
 			_, err := broken.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: missing})
 			return err
 		}, codes.Unavailable, lro.ReasonStoreUnavailable, map[string]string{"operation": missing}, ""},
+		{"store past the caller's deadline", func() error {
+			_, err := slow.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: missing})
+			return err
+		}, codes.DeadlineExceeded, lro.ReasonRequestDeadlineExceeded, map[string]string{"operation": missing}, ""},
+		{"store holds the name already", func() error {
+			_, err := slow.Create(ctx)
+			return err
+		}, codes.AlreadyExists, lro.ReasonOperationAlreadyExists, nil, ""},
 		{"store refuses", func() error {
 			_, err := refusing.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: missing})
 			return err
@@ -310,6 +331,11 @@ func TestErrorDetailsAuthorizer(t *testing.T) {
 	if !proto.Equal(status.Convert(hidden).Proto(), status.Convert(real).Proto()) {
 		t.Errorf("hidden operation %v differs from a missing one %v", status.Convert(hidden).Proto(), status.Convert(real).Proto())
 	}
+
+	answer = status.Error(codes.Unavailable, "policy server down")
+	_, err = m.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: name})
+	wantReason(t, status.Convert(err).Proto(), codes.Unavailable, lro.DefaultErrorDomain, lro.ReasonAuthorizationFailed,
+		map[string]string{"operation": name, "method": lro.MethodGet})
 
 	answer = own.Err()
 	_, err = m.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: name})
@@ -407,6 +433,23 @@ func TestErrorDetailsEndedOperations(t *testing.T) {
 func TestErrorDetailsOpSetMetadata(t *testing.T) {
 	ctx := context.Background()
 	m := newManager(t)
+	t.Run("not owner", func(t *testing.T) {
+		ops := make(chan *lro.Op, 1)
+		op, err := m.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+			ops <- op
+			<-ctx.Done() // the takeover below cancels it
+			return nil, ctx.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := <-ops
+		if _, err := m.Store().Update(ctx, op.GetName(), func(r *lro.Record) error { r.Owner = "another-replica"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		err = o.SetMetadata(ctx, wrapperspb.String("late"))
+		wantReason(t, status.Convert(err).Proto(), codes.FailedPrecondition, lro.DefaultErrorDomain, lro.ReasonNotOwner, map[string]string{"operation": op.GetName()})
+	})
 	ops := make(chan *lro.Op, 1)
 	op, err := m.Start(ctx, func(_ context.Context, op *lro.Op) (proto.Message, error) { ops <- op; return nil, nil })
 	if err != nil {
