@@ -7,49 +7,49 @@ package lro
 // what the error is about (see the metadata keys below). Invalid request
 // fields also carry a google.rpc.BadRequest naming the field.
 //
-//	Reason                     Code                 When
-//	OPERATION_NOT_FOUND        NOT_FOUND            the operation does not exist, expired, or the Authorizer hides it
-//	OPERATION_ALREADY_EXISTS   ALREADY_EXISTS       the store already holds an operation of that name
-//	INVALID_OPERATION_NAME     INVALID_ARGUMENT     a malformed operation name (BadRequest field "name")
-//	INVALID_COLLECTION         INVALID_ARGUMENT     a malformed List name (BadRequest field "name")
-//	INVALID_PARENT             INVALID_ARGUMENT     a malformed WithParent
-//	INVALID_FILTER             INVALID_ARGUMENT     a bad List filter (BadRequest field "filter", with the column)
-//	INVALID_PAGE_TOKEN         INVALID_ARGUMENT     a garbage, tampered or foreign page token (field "page_token")
-//	INVALID_PAGE_SIZE          INVALID_ARGUMENT     a negative page size (field "page_size")
-//	PARTIAL_SUCCESS_UNSUPPORTED UNIMPLEMENTED       a List that asks for return_partial_success
-//	INVALID_TIMEOUT            INVALID_ARGUMENT     a malformed or negative Wait timeout (field "timeout")
-//	INVALID_METADATA           INVALID_ARGUMENT     metadata that cannot be packed into an Any
-//	INVALID_RESPONSE           INVALID_ARGUMENT     a response that cannot be packed into an Any
-//	INVALID_REQUEST            INVALID_ARGUMENT     StartKind: a nil request, one that cannot be packed, or of another type than the kind takes
-//	MISSING_WORK               INVALID_ARGUMENT     Start with nil work
-//	NIL_ARGUMENT               INVALID_ARGUMENT     a Go caller passed nil where a value is needed (a context, WatchOperation's send)
-//	KIND_NOT_REGISTERED        INVALID_ARGUMENT     StartKind with a kind no Register call made known
-//	PERMISSION_DENIED          PERMISSION_DENIED    the Authorizer denied with a plain error, or with a bare PERMISSION_DENIED
-//	UNAUTHENTICATED            UNAUTHENTICATED      the Authorizer answered a bare UNAUTHENTICATED
-//	AUTHORIZATION_FAILED       (the Authorizer's)   the Authorizer answered another bare status
-//	OPERATION_DONE             FAILED_PRECONDITION  updating an operation that is done
-//	NOT_OWNER                  FAILED_PRECONDITION  Op.SetMetadata after this replica lost the operation
-//	OPERATION_RUN_BY_WORK      FAILED_PRECONDITION  SetMetadata/Complete/Fail on an operation run by work
-//	MANAGER_CLOSED             UNAVAILABLE          a call after Close began
-//	LEASE_LOST                 UNAVAILABLE          Start while this replica does not hold its owner lease
-//	PAYLOAD_TOO_LARGE          INVALID_ARGUMENT     metadata, a response or a request larger than WithMaxPayloadSize
-//	STORE_UNAVAILABLE          UNAVAILABLE          the store failed (or answered a bare UNAVAILABLE)
-//	STORE_REFUSED              (the store's)        the store answered another bare status, e.g. INVALID_ARGUMENT
-//	REQUEST_CANCELLED          CANCELLED            the caller's context was cancelled
-//	REQUEST_DEADLINE_EXCEEDED  DEADLINE_EXCEEDED    the caller's context's deadline passed
+//	Reason                      Code                 When
+//	OPERATION_NOT_FOUND         NOT_FOUND            the operation does not exist, expired, or the Authorizer hides it
+//	OPERATION_ALREADY_EXISTS    ALREADY_EXISTS       the store already holds an operation of that name
+//	INVALID_OPERATION_NAME      INVALID_ARGUMENT     a malformed operation name (BadRequest field "name")
+//	INVALID_COLLECTION          INVALID_ARGUMENT     a malformed List name (BadRequest field "name")
+//	INVALID_PARENT              INVALID_ARGUMENT     a malformed WithParent
+//	INVALID_FILTER              INVALID_ARGUMENT     a bad List filter (BadRequest field "filter", with the column)
+//	INVALID_PAGE_TOKEN          INVALID_ARGUMENT     a garbage, tampered or foreign page token (field "page_token")
+//	INVALID_PAGE_SIZE           INVALID_ARGUMENT     a negative page size (field "page_size")
+//	PARTIAL_SUCCESS_UNSUPPORTED UNIMPLEMENTED        a List that asks for return_partial_success
+//	INVALID_TIMEOUT             INVALID_ARGUMENT     a malformed or negative Wait timeout (field "timeout")
+//	INVALID_METADATA            INVALID_ARGUMENT     metadata that cannot be packed into an Any
+//	INVALID_RESPONSE            INVALID_ARGUMENT     a response that cannot be packed into an Any
+//	INVALID_REQUEST             INVALID_ARGUMENT     StartKind: a nil request, one that cannot be packed, or of another type than the kind takes
+//	MISSING_WORK                INVALID_ARGUMENT     Start with nil work
+//	NIL_ARGUMENT                INVALID_ARGUMENT     a Go caller passed nil where a value is needed (a context, WatchOperation's send)
+//	KIND_NOT_REGISTERED         INVALID_ARGUMENT     StartKind with a kind no Register call made known
+//	PERMISSION_DENIED           PERMISSION_DENIED    the Authorizer denied with a plain error, or with a bare PERMISSION_DENIED
+//	UNAUTHENTICATED             UNAUTHENTICATED      the Authorizer answered a bare UNAUTHENTICATED
+//	AUTHORIZATION_FAILED        (the Authorizer's)   the Authorizer answered another bare status
+//	OPERATION_DONE              FAILED_PRECONDITION  updating an operation that is done
+//	NOT_OWNER                   FAILED_PRECONDITION  Op.SetMetadata after this replica lost the operation
+//	OPERATION_RUN_BY_WORK       FAILED_PRECONDITION  SetMetadata/Complete/Fail on an operation run by work
+//	MANAGER_CLOSED              UNAVAILABLE          a call after Close began
+//	LEASE_LOST                  UNAVAILABLE          Start while this replica does not hold its owner lease
+//	PAYLOAD_TOO_LARGE           INVALID_ARGUMENT     metadata, a response or a request larger than WithMaxPayloadSize
+//	STORE_UNAVAILABLE           UNAVAILABLE          the store failed (or answered a bare UNAVAILABLE)
+//	STORE_REFUSED               (the store's)        the store answered another bare status, e.g. INVALID_ARGUMENT
+//	REQUEST_CANCELLED           CANCELLED            the caller's context was cancelled
+//	REQUEST_DEADLINE_EXCEEDED   DEADLINE_EXCEEDED    the caller's context's deadline passed
 //
 // The operations the library ends itself:
 //
-//	Reason                     Code                 When
-//	OPERATION_CANCELLED        CANCELLED            CancelOperation stopped it
-//	SERVER_SHUTDOWN            UNAVAILABLE          Close cut its work short
-//	OPERATION_ABANDONED        UNAVAILABLE          its replica died and it cannot run again here
-//	WORK_PANICKED              INTERNAL             its work panicked
-//	INVALID_RESPONSE           INTERNAL             its work's response cannot be packed into an Any
-//	PAYLOAD_TOO_LARGE          INTERNAL             its work's response is larger than WithMaxPayloadSize
-//	RESULT_UNSTORABLE          INTERNAL             the store refused its result for good
-//	REQUEST_UNDECODABLE        INTERNAL             a registered kind's stored request cannot be decoded
-//	WORK_FAILED                UNKNOWN (or the context's code)  its work returned an error that has no gRPC status
+//	Reason                      Code                 When
+//	OPERATION_CANCELLED         CANCELLED            CancelOperation stopped it
+//	SERVER_SHUTDOWN             UNAVAILABLE          Close cut its work short
+//	OPERATION_ABANDONED         UNAVAILABLE          its replica died and it cannot run again here
+//	WORK_PANICKED               INTERNAL             its work panicked
+//	INVALID_RESPONSE            INTERNAL             its work's response cannot be packed into an Any
+//	PAYLOAD_TOO_LARGE           INTERNAL             its work's response is larger than WithMaxPayloadSize
+//	RESULT_UNSTORABLE           INTERNAL             the store refused its result for good
+//	REQUEST_UNDECODABLE         INTERNAL             a registered kind's stored request cannot be decoded
+//	WORK_FAILED                 UNKNOWN (or the context's code)  its work returned an error that has no gRPC status
 //
 // A status that work returns, or that an ErrorMapper makes, is the host's
 // and is kept as it is: the library adds no ErrorInfo, which would claim the
