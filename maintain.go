@@ -11,8 +11,8 @@ import (
 // sweepLoop removes expired operations every sweep period.
 func (m *Manager) sweepLoop() {
 	defer m.bg.Done()
+	t := m.clock.NewTimer(m.cfg.sweepPeriod)
 	for {
-		t := m.clock.NewTimer(m.cfg.sweepPeriod)
 		select {
 		case <-m.closing:
 			t.Stop()
@@ -20,6 +20,8 @@ func (m *Manager) sweepLoop() {
 		case <-t.C():
 		}
 		n := m.sweep(m.abandonCtx)
+		// Armed before the test hook runs (see waitPollLoop).
+		t = m.clock.NewTimer(m.cfg.sweepPeriod)
 		if m.afterSweep != nil {
 			m.afterSweep(n)
 		}
@@ -60,8 +62,8 @@ func (m *Manager) leaseLoop() {
 	// Renew at least every third of the lease, on a tick.
 	ticksPerRenew := max(1, int(renewEvery/tick))
 	ticks := 0
+	t := m.clock.NewTimer(tick)
 	for {
-		t := m.clock.NewTimer(tick)
 		select {
 		case <-m.stopBG:
 			t.Stop()
@@ -80,6 +82,8 @@ func (m *Manager) leaseLoop() {
 				ticks = ticksPerRenew - 1 // try again on the next tick
 			}
 		}
+		// Armed before the test hook runs (see waitPollLoop).
+		t = m.clock.NewTimer(tick)
 		if m.afterMaintain != nil {
 			m.afterMaintain()
 		}
