@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -28,17 +29,19 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 			return errNoChange
 		}
 		if r.Owner == "" {
-			m.endRecord(r, failed(cancelledStatus()))
+			r.CancelRequested = true // for the metadata; ending clears it
+			m.endRecord(r, failed(m.cancelledStatus(name)))
 			return nil
 		}
 		r.CancelRequested = true
+		m.stampRecord(r, time.Time{})
 		r.UpdateTime = m.now()
 		return nil
 	})
 	m.obs.storeError(ctx, storeUpdate, err)
 	m.obs.ended(ctx, r, err)
 	if err != nil && !errors.Is(err, errNoChange) {
-		return nil, storeError(err, name)
+		return nil, m.storeError(err, name)
 	}
 	// Work running here hears of it at once; elsewhere, through the store.
 	m.mu.Lock()

@@ -48,7 +48,7 @@ const (
 // does not close the Store. A nil ctx is an INVALID_ARGUMENT error and
 // closes nothing.
 func (m *Manager) Close(ctx context.Context) error {
-	if err := checkContext(ctx, "Close"); err != nil {
+	if err := m.checkContext(ctx, "Close"); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -149,7 +149,7 @@ func (m *Manager) abandonWork(cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), abandonWriteTimeout)
 	defer cancel()
 	for _, name := range names {
-		if err := m.finishByUpdate(ctx, name, 0, failed(closingStatus()))(); err != nil && !errors.Is(err, ErrLeaseLost) {
+		if err := m.finishByUpdate(ctx, name, 0, failed(m.closingStatus(name)))(); err != nil && !errors.Is(err, ErrLeaseLost) {
 			m.log.Warn("lro: ending abandoned work's operation; its lease will lapse and another replica will take it over", "operation", name, "error", err)
 		}
 	}

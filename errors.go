@@ -4,46 +4,204 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/lrokit/lro/internal/filter"
 )
+
+// The statuses the library makes, each with its AIP-193 details: this file
+// is their one home (reasons.go lists the reasons).
 
 // errNoChange tells an Update function's caller that nothing needed
 // writing; it never leaves the package.
 var errNoChange = errors.New("lro: no change")
 
-// invalidArgument returns an INVALID_ARGUMENT status error.
-func invalidArgument(format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, format, args...)
+// maxDetailValue caps an ErrorInfo metadata value or a field violation's
+// description, in bytes, so that a huge name or filter does not make a
+// huge error.
+const maxDetailValue = 1024
+
+// newStatus is a status of code with message msg, an ErrorInfo of reason in
+// the Manager's domain with metadata md (empty values left out), and a
+// BadRequest when there are field violations.
+func (m *Manager) newStatus(code codes.Code, reason string, md map[string]string, msg string, violations ...*errdetails.BadRequest_FieldViolation) *status.Status {
+	info := &errdetails.ErrorInfo{Reason: reason, Domain: m.errorDomain()}
+	for k, v := range md {
+		if v != "" {
+			if info.Metadata == nil {
+				info.Metadata = make(map[string]string, len(md))
+			}
+			info.Metadata[k] = detailText(v)
+		}
+	}
+	details := []proto.Message{info}
+	if len(violations) > 0 {
+		for _, v := range violations {
+			v.Description = detailText(v.Description)
+		}
+		details = append(details, &errdetails.BadRequest{FieldViolations: violations})
+	}
+	p := &spb.Status{Code: int32(code), Message: validText(msg)}
+	for _, d := range details {
+		a, err := anypb.New(d)
+		if err != nil { // cannot happen: the strings are valid UTF-8
+			continue
+		}
+		p.Details = append(p.Details, a)
+	}
+	return status.FromProto(p)
+}
+
+// errorDomain is the domain of the ErrorInfo the Manager adds.
+func (m *Manager) errorDomain() string {
+	if m == nil || m.cfg.errorDomain == "" {
+		return DefaultErrorDomain
+	}
+	return m.cfg.errorDomain
+}
+
+// detailText makes s fit in an error detail: valid UTF-8 (see validText)
+// and at most maxDetailValue bytes.
+func detailText(s string) string {
+	s = validText(s)
+	if len(s) <= maxDetailValue {
+		return s
+	}
+	cut := maxDetailValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// errorf is newStatus as an error, with a formatted message.
+func (m *Manager) errorf(code codes.Code, reason string, md map[string]string, format string, args ...any) error {
+	return m.newStatus(code, reason, md, fmt.Sprintf(format, args...)).Err()
+}
+
+// badField is INVALID_ARGUMENT of reason for the request field field, with
+// a BadRequest field violation describing err.
+func (m *Manager) badField(reason, field string, md map[string]string, err error) error {
+	msg := fmt.Sprintf("%s: %v", field, err)
+	return m.newStatus(codes.InvalidArgument, reason, md, msg,
+		&errdetails.BadRequest_FieldViolation{Field: field, Description: err.Error(), Reason: reason}).Err()
+}
+
+// invalidName is the answer to a malformed operation name.
+func (m *Manager) invalidName(name string, err error) error {
+	return m.badField(ReasonInvalidOperationName, "name", map[string]string{ErrorKeyOperation: name}, err)
+}
+
+// invalidFilter is the answer to a bad filter; the ErrorInfo gives the
+// column, counted from 1, when the filter package knows it.
+func (m *Manager) invalidFilter(collection, src string, err error) error {
+	md := map[string]string{ErrorKeyCollection: collection, ErrorKeyFilter: src}
+	var fe *filter.Error
+	if errors.As(err, &fe) {
+		md[ErrorKeyColumn] = strconv.Itoa(fe.Pos + 1)
+	}
+	return m.badField(ReasonInvalidFilter, "filter", md, err)
 }
 
 // notFound is the answer for an operation that does not exist or expired.
-func notFound(name string) error {
-	return status.Errorf(codes.NotFound, "operation %q not found", name)
+func (m *Manager) notFound(name string) error {
+	return m.errorf(codes.NotFound, ReasonOperationNotFound, map[string]string{ErrorKeyOperation: name}, "operation %q not found", name)
 }
 
-// storeError turns an error from the Store into the status a caller gets.
-func storeError(err error, name string) error {
+// operationDone is the answer to a change to an operation that is done.
+func (m *Manager) operationDone(name string) error {
+	return m.errorf(codes.FailedPrecondition, ReasonOperationDone, map[string]string{ErrorKeyOperation: name}, "operation %q is already done", name)
+}
+
+// errManagerClosed is the answer of a call that needs a Manager that is
+// no longer running.
+func (m *Manager) errManagerClosed() error {
+	return m.errorf(codes.Unavailable, ReasonManagerClosed, nil, "lro: the operations manager is closed")
+}
+
+// contextError is the status of a caller's context error (CANCELLED or
+// DEADLINE_EXCEEDED), about the operation name.
+func (m *Manager) contextError(err error, name string) error {
+	return m.contextErrorAbout(err, map[string]string{ErrorKeyOperation: name})
+}
+
+// contextErrorAbout is contextError with the ErrorInfo metadata md.
+func (m *Manager) contextErrorAbout(err error, md map[string]string) error {
+	reason := ReasonRequestCancelled
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = ReasonRequestDeadlineExceeded
+	}
+	st := status.FromContextError(err)
+	return m.newStatus(st.Code(), reason, md, st.Message()).Err()
+}
+
+// storeErrorCode is the code storeError gives err: NOT_FOUND,
+// ALREADY_EXISTS, the context's code, the code of a status the store (or an
+// Update function) returned, else UNAVAILABLE; OK for nil.
+func storeErrorCode(err error) codes.Code {
 	switch {
 	case err == nil:
-		return nil
+		return codes.OK
 	case errors.Is(err, ErrNotFound):
-		return notFound(name)
+		return codes.NotFound
 	case errors.Is(err, ErrAlreadyExists):
-		return status.Errorf(codes.AlreadyExists, "operation %q already exists", name)
+		return codes.AlreadyExists
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
+		return status.FromContextError(err).Code()
 	}
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {
-		return err
+		return s.Code()
 	}
-	return status.Error(codes.Unavailable, validText(fmt.Sprintf("operation store: %v", err)))
+	return codes.Unavailable
+}
+
+// storeError turns an error from the Store into the status a caller gets
+// (its code is storeErrorCode's). A status that already has an ErrorInfo
+// (the library's own, returned through an Update function) is kept; a bare
+// status from the store gets one.
+func (m *Manager) storeError(err error, name string) error {
+	return m.storeErrorAbout(err, name, map[string]string{ErrorKeyOperation: name})
+}
+
+// storeErrorAbout is storeError with the ErrorInfo metadata md, for a
+// failure that is not about one operation (such as a List).
+func (m *Manager) storeErrorAbout(err error, name string, md map[string]string) error {
+	switch code := storeErrorCode(err); code {
+	case codes.OK:
+		return nil
+	case codes.NotFound:
+		if errors.Is(err, ErrNotFound) {
+			return m.notFound(name)
+		}
+	case codes.AlreadyExists:
+		if errors.Is(err, ErrAlreadyExists) {
+			return m.errorf(code, ReasonOperationAlreadyExists, md, "operation %q already exists", name)
+		}
+	case codes.Canceled, codes.DeadlineExceeded:
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return m.contextErrorAbout(err, md)
+		}
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {
+		if hasErrorInfo(s) {
+			return s.Err()
+		}
+		reason := ReasonStoreRefused
+		if s.Code() == codes.Unavailable {
+			reason = ReasonStoreUnavailable
+		}
+		return m.newStatus(s.Code(), reason, md, s.Message()).Err()
+	}
+	return m.errorf(codes.Unavailable, ReasonStoreUnavailable, md, "operation store: %v", err)
 }
 
 // permanent reports whether a store failure would recur however often the
@@ -63,29 +221,64 @@ func permanent(err error) bool {
 	return false
 }
 
-// authError turns an Authorizer's error into the status the RPC returns.
-func authError(err error) error {
-	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown && s.Code() != codes.OK {
+// hasErrorInfo reports whether st carries a google.rpc.ErrorInfo.
+func hasErrorInfo(st *status.Status) bool {
+	for _, d := range st.Proto().GetDetails() {
+		if d.MessageIs((*errdetails.ErrorInfo)(nil)) {
+			return true
+		}
+	}
+	return false
+}
+
+// authError turns an Authorizer's error about method on name into the
+// status the RPC returns: its own status if that has an ErrorInfo; else
+// its code and message with an ErrorInfo added (a NOT_FOUND gets the same
+// one as a real NOT_FOUND, so that hiding an operation works); else, for an
+// error without a status, PERMISSION_DENIED.
+func (m *Manager) authError(err error, method, name string) error {
+	md := map[string]string{ErrorKeyMethod: method, ErrorKeyOperation: name}
+	if method == MethodList {
+		md = map[string]string{ErrorKeyMethod: method, ErrorKeyCollection: name}
+	}
+	s, ok := status.FromError(err)
+	if !ok || s.Code() == codes.Unknown || s.Code() == codes.OK {
+		return m.newStatus(codes.PermissionDenied, ReasonPermissionDenied, md, err.Error()).Err()
+	}
+	if hasErrorInfo(s) {
 		return s.Err()
 	}
-	return status.Error(codes.PermissionDenied, validText(err.Error()))
+	reason := ReasonAuthorizationFailed
+	switch s.Code() {
+	case codes.PermissionDenied:
+		reason = ReasonPermissionDenied
+	case codes.Unauthenticated:
+		reason = ReasonUnauthenticated
+	case codes.NotFound:
+		reason, md = ReasonOperationNotFound, map[string]string{ErrorKeyOperation: name}
+	}
+	p := s.Proto()
+	withInfo := m.newStatus(s.Code(), reason, md, s.Message()).Proto()
+	p.Message = withInfo.GetMessage()
+	p.Details = append(withInfo.Details, p.Details...)
+	return status.FromProto(p).Err()
 }
 
 // cancelledStatus is the status an operation ends with once cancelled.
-func cancelledStatus() *status.Status {
-	return status.New(codes.Canceled, "operation cancelled")
+func (m *Manager) cancelledStatus(name string) *status.Status {
+	return m.newStatus(codes.Canceled, ReasonOperationCancelled, map[string]string{ErrorKeyOperation: name}, "operation cancelled")
 }
 
 // closingStatus is the status of an operation whose work Close cut short.
-func closingStatus() *status.Status {
-	return status.New(codes.Unavailable, "operation cut short: the server shut down")
+func (m *Manager) closingStatus(name string) *status.Status {
+	return m.newStatus(codes.Unavailable, ReasonServerShutdown, map[string]string{ErrorKeyOperation: name}, "operation cut short: the server shut down")
 }
 
 // checkContext is the answer to a nil ctx, which would otherwise panic
 // deep inside: INVALID_ARGUMENT naming the call.
-func checkContext(ctx context.Context, call string) error {
+func (m *Manager) checkContext(ctx context.Context, call string) error {
 	if ctx == nil {
-		return status.Errorf(codes.InvalidArgument, "lro: %s: nil context", call)
+		return m.errorf(codes.InvalidArgument, ReasonNilArgument, nil, "lro: %s: nil context", call)
 	}
 	return nil
 }
@@ -95,34 +288,33 @@ func checkContext(ctx context.Context, call string) error {
 // answer, else the error's own gRPC status (or its context error's), else
 // UNKNOWN with its message. The result is never OK: an OK or missing
 // status becomes UNKNOWN, with the OK status's message or "operation
-// failed". It is made storable (see hostStatus).
-func (m *Manager) errorStatus(err error) *status.Status {
+// failed". A status the host made (work's or the mapper's) is kept as it
+// is; one the library makes carries an ErrorInfo of reason WORK_FAILED.
+// Either is made storable (see hostStatus).
+func (m *Manager) errorStatus(err error, name string) *status.Status {
 	var st *status.Status
 	if err != nil && m.cfg.mapError != nil {
 		st = m.cfg.mapError(err)
 	}
+	md := map[string]string{ErrorKeyOperation: name}
 	if st == nil && err != nil {
-		st = defaultStatus(err)
+		if s, ok := status.FromError(err); ok {
+			st = s
+		} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			c := status.FromContextError(err)
+			st = m.newStatus(c.Code(), ReasonWorkFailed, md, c.Message())
+		} else {
+			st = m.newStatus(codes.Unknown, ReasonWorkFailed, md, err.Error())
+		}
 	}
 	if st == nil || st.Code() == codes.OK {
 		msg := "operation failed"
 		if st != nil && st.Message() != "" {
 			msg = st.Message()
 		}
-		st = status.New(codes.Unknown, msg)
+		st = m.newStatus(codes.Unknown, ReasonWorkFailed, md, msg)
 	}
 	return m.hostStatus(st)
-}
-
-// defaultStatus is the status of a work error when no mapper decides.
-func defaultStatus(err error) *status.Status {
-	if s, ok := status.FromError(err); ok {
-		return s
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err)
-	}
-	return status.New(codes.Unknown, err.Error())
 }
 
 // validText returns s with every invalid UTF-8 sequence replaced by U+FFFD.
@@ -176,24 +368,40 @@ func (m *Manager) hostStatus(st *status.Status) *status.Status {
 	return status.FromProto(out)
 }
 
-// checkSize fails with INVALID_ARGUMENT, naming what a is, when a is
+// payloadReason is the reason of a payload (what: "metadata", "response"
+// or "request") that cannot be packed into an Any.
+func payloadReason(what string) string {
+	switch what {
+	case "response":
+		return ReasonInvalidResponse
+	case "request":
+		return ReasonInvalidRequest
+	}
+	return ReasonInvalidMetadata
+}
+
+// checkSize fails with INVALID_ARGUMENT (PAYLOAD_TOO_LARGE), naming what a
+// is, when a, a payload of the operation name ("" before it has one), is
 // larger than the payload cap (WithMaxPayloadSize).
-func (m *Manager) checkSize(what string, a *anypb.Any) error {
+func (m *Manager) checkSize(what string, a *anypb.Any, name string) error {
 	if n := proto.Size(a); n > m.cfg.maxPayload {
-		return status.Error(codes.InvalidArgument, validText(fmt.Sprintf("lro: the %s (%s) is %d bytes, more than the %d-byte limit (WithMaxPayloadSize)", what, a.GetTypeUrl(), n, m.cfg.maxPayload)))
+		md := map[string]string{ErrorKeyOperation: name, ErrorKeyPayload: what, ErrorKeyType: a.GetTypeUrl(),
+			ErrorKeySize: strconv.Itoa(n), ErrorKeyLimit: strconv.Itoa(m.cfg.maxPayload)}
+		return m.errorf(codes.InvalidArgument, ReasonPayloadTooLarge, md, "lro: the %s (%s) is %d bytes, more than the %d-byte limit (WithMaxPayloadSize)", what, a.GetTypeUrl(), n, m.cfg.maxPayload)
 	}
 	return nil
 }
 
-// packPayload packs msg (see packAny) as the named payload, which may be
-// no larger than the payload cap: INVALID_ARGUMENT otherwise.
-func (m *Manager) packPayload(what string, msg proto.Message) (*anypb.Any, error) {
+// packPayload packs msg (see packAny) as the named payload of the
+// operation name ("" before it has one), which may be no larger than the
+// payload cap: INVALID_ARGUMENT otherwise, or when msg cannot be packed.
+func (m *Manager) packPayload(what string, msg proto.Message, name string) (*anypb.Any, error) {
 	a, err := packAny(msg)
 	if err != nil {
-		return nil, err
+		return nil, m.errorf(codes.InvalidArgument, payloadReason(what), map[string]string{ErrorKeyOperation: name, ErrorKeyType: fmt.Sprintf("%T", msg)}, "lro: the %s: %v", what, err)
 	}
 	if a != nil {
-		if err := m.checkSize(what, a); err != nil {
+		if err := m.checkSize(what, a, name); err != nil {
 			return nil, err
 		}
 	}

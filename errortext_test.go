@@ -40,11 +40,11 @@ func TestInvalidUTF8InErrors(t *testing.T) {
 		wantCode codes.Code
 		details  int
 	}{
-		{"plain error", errors.New("open " + badText), nil, codes.Unknown, 0},
+		{"plain error", errors.New("open " + badText), nil, codes.Unknown, 1}, // the library's ErrorInfo
 		{"grpc status", status.Error(codes.NotFound, badText), nil, codes.NotFound, 0},
 		{"status detail with an invalid type URL", badDetail.Err(), nil, codes.Aborted, 1},
 		{"error mapper", errors.New("map me"), nil, codes.DataLoss, 0},
-		{"panic", nil, "bad bytes " + badText, codes.Internal, 0},
+		{"panic", nil, "bad bytes " + badText, codes.Internal, 1}, // the library's ErrorInfo
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			op, err := m.Start(context.Background(), func(context.Context, *lro.Op) (proto.Message, error) {
@@ -59,7 +59,7 @@ func TestInvalidUTF8InErrors(t *testing.T) {
 			got := waitDone(t, m, op.GetName()).GetError()
 			checkText(t, got, tt.wantCode)
 			if len(got.GetDetails()) != tt.details {
-				t.Errorf("details %v, want %d (those with a valid type URL)", got.GetDetails(), tt.details)
+				t.Errorf("details %v, want %d (those with a valid type URL, and the library's own ErrorInfo)", got.GetDetails(), tt.details)
 			}
 		})
 	}

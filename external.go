@@ -2,10 +2,11 @@ package lro
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -22,16 +23,19 @@ func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunning
 }
 
 // SetMetadata replaces the metadata of an operation made by Create. It
-// fails with INVALID_ARGUMENT for metadata larger than the payload cap
-// (WithMaxPayloadSize), and with FAILED_PRECONDITION once the operation
-// is done.
+// fails with INVALID_ARGUMENT for a malformed name or metadata that cannot
+// be packed or is larger than the payload cap (WithMaxPayloadSize),
+// NOT_FOUND for an unknown operation, FAILED_PRECONDITION once the
+// operation is done (OPERATION_DONE) or when work runs it
+// (OPERATION_RUN_BY_WORK), and UNAVAILABLE when the store fails.
 func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message) error {
-	a, err := m.packPayload("metadata", md)
+	a, err := m.packPayload("metadata", md, name)
 	if err != nil {
 		return err
 	}
 	return m.updateExternal(ctx, name, func(r *Record) {
 		r.Operation.Metadata = a
+		m.stampRecord(r, time.Time{})
 		r.UpdateTime = m.now()
 	})
 }
@@ -42,8 +46,10 @@ func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message
 // already done (for example, cancelled).
 func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message) error {
 	a, err := packResponse(resp)
-	if err == nil {
-		err = m.checkSize("response", a)
+	if err != nil {
+		err = m.errorf(codes.InvalidArgument, ReasonInvalidResponse, map[string]string{ErrorKeyOperation: name, ErrorKeyType: fmt.Sprintf("%T", resp)}, "lro: the response: %v", err)
+	} else {
+		err = m.checkSize("response", a, name)
 	}
 	if err != nil {
 		return err
@@ -57,7 +63,7 @@ func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message)
 // short (see WithMaxPayloadSize). It fails with FAILED_PRECONDITION when
 // the operation is already done.
 func (m *Manager) Fail(ctx context.Context, name string, err error) error {
-	final := failed(m.errorStatus(err))
+	final := failed(m.errorStatus(err, name))
 	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, final) })
 }
 
@@ -67,23 +73,23 @@ func (m *Manager) Fail(ctx context.Context, name string, err error) error {
 // for an unknown one, and FAILED_PRECONDITION for an operation that is done
 // or run by a work function.
 func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {
-	if err := checkContext(ctx, "updating an operation"); err != nil {
+	if err := m.checkContext(ctx, "updating an operation"); err != nil {
 		return err
 	}
 	if _, err := parseOperationName(name); err != nil {
-		return invalidArgument("%v", err)
+		return m.invalidName(name, err)
 	}
 	r, err := m.store.Update(ctx, name, func(r *Record) error {
 		if r.Done() {
-			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
+			return m.operationDone(name)
 		}
 		if r.Owner != "" {
-			return status.Errorf(codes.FailedPrecondition, "operation %q is run by its work function", name)
+			return m.errorf(codes.FailedPrecondition, ReasonOperationRunByWork, map[string]string{ErrorKeyOperation: name}, "operation %q is run by its work function", name)
 		}
 		change(r)
 		return nil
 	})
 	m.obs.storeError(ctx, storeUpdate, err)
 	m.obs.ended(ctx, r, err)
-	return storeError(err, name)
+	return m.storeError(err, name)
 }

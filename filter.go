@@ -42,7 +42,7 @@ func ParseFilter(src string, r TypeResolver) (*Filter, error) {
 	}
 	f, err := filter.Parse(src, opts)
 	if err != nil {
-		return nil, invalidArgument("filter: %v", err)
+		return nil, err
 	}
 	return &Filter{f: f}, nil
 }

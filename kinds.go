@@ -6,7 +6,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -39,10 +38,10 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req]) error 
 	m.kinds[kind] = func(ctx context.Context, op *Op, a *anypb.Any) (proto.Message, error) {
 		req := reqType.New().Interface().(Req)
 		if got := a.MessageName(); got != want {
-			return nil, status.Errorf(codes.Internal, "kind %q: the stored request is a %s, but the handler takes a %s", kind, got, want)
+			return nil, m.errorf(codes.Internal, ReasonRequestUndecodable, map[string]string{ErrorKeyKind: kind, ErrorKeyOperation: op.Name()}, "kind %q: the stored request is a %s, but the handler takes a %s", kind, got, want)
 		}
 		if err := a.UnmarshalTo(req); err != nil {
-			return nil, status.Errorf(codes.Internal, "kind %q: decoding the stored %s request: %v", kind, want, err)
+			return nil, m.errorf(codes.Internal, ReasonRequestUndecodable, map[string]string{ErrorKeyKind: kind, ErrorKeyOperation: op.Name()}, "kind %q: decoding the stored %s request: %v", kind, want, err)
 		}
 		return h(ctx, op, req)
 	}
@@ -61,19 +60,19 @@ func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message,
 	h, want := m.kinds[kind], m.kindRequests[kind]
 	m.mu.Unlock()
 	if h == nil {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: kind %q is not registered", kind)
+		return nil, m.errorf(codes.InvalidArgument, ReasonKindNotRegistered, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: kind %q is not registered", kind)
 	}
 	if req == nil {
-		return nil, status.Error(codes.InvalidArgument, "lro: StartKind: nil request")
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: nil request")
 	}
 	a, err := packRequest(req, want)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: packing the request: %v", err)
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: packing the request: %v", err)
 	}
 	if got := a.MessageName(); got != want {
-		return nil, status.Error(codes.InvalidArgument, validText(fmt.Sprintf("lro: StartKind: kind %q takes a %s request, got a %s", kind, want, got)))
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: kind %q takes a %s request, got a %s", kind, want, got)
 	}
-	if err := m.checkSize("request", a); err != nil {
+	if err := m.checkSize("request", a, ""); err != nil {
 		return nil, err
 	}
 	return m.start(ctx, func(ctx context.Context, op *Op) (proto.Message, error) {

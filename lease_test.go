@@ -147,6 +147,7 @@ func TestOwnerIDOfDeadManager(t *testing.T) {
 	if codes.Code(got.GetError().GetCode()) != codes.Unavailable || !strings.Contains(got.GetError().GetMessage(), "lease") {
 		t.Errorf("work function the id held: %v; want UNAVAILABLE saying its owner was lost", got.GetError())
 	}
+	wantReason(t, got.GetError(), codes.Unavailable, lro.DefaultErrorDomain, lro.ReasonOperationAbandoned, map[string]string{"operation": "operations/func"})
 	if rec, err := store.Get(ctx, "operations/others"); err != nil || rec.Owner != "b" || rec.Done() {
 		t.Errorf("an operation of another live owner: %v, %v; want it left to b", rec, err)
 	}

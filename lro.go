@@ -17,10 +17,10 @@ package lro
 
 import (
 	"context"
+	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -42,13 +42,22 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 
 // Start records a new operation, runs work in its own goroutine and returns
 // the operation (not done) at once. See StartOption for naming and
-// idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
-// parent, or metadata that cannot be packed or is larger than the payload
-// cap (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close
-// or when the store fails.
+// idempotency.
+//
+// The work's context keeps ctx's values (request-scoped data such as a
+// trace span or the caller's identity; see context.WithoutCancel) but not
+// its deadline or its cancellation: the work outlives the request that
+// started it, and ends only by CancelOperation, Close, or the loss of the
+// operation (see WorkFunc).
+//
+// It fails with INVALID_ARGUMENT for nil work, a malformed parent, or
+// metadata that cannot be packed or is larger than the payload cap
+// (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close or
+// when the store fails. Every error carries an ErrorInfo (see the Reason
+// constants).
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
-		return nil, status.Error(codes.InvalidArgument, "lro: Start: nil work")
+		return nil, m.errorf(codes.InvalidArgument, ReasonMissingWork, nil, "lro: Start: nil work")
 	}
 	return m.start(ctx, work, "", nil, opts)
 }
@@ -58,7 +67,7 @@ func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption)
 const emptyTypeURL = "type.googleapis.com/google.protobuf.Empty"
 
 // packAny packs msg into an Any (a copy when msg is one already); nil
-// packs to nil. A message that cannot be packed is INVALID_ARGUMENT.
+// packs to nil. Its error is plain: Manager.pack makes it a status.
 func packAny(msg proto.Message) (*anypb.Any, error) {
 	if msg == nil {
 		return nil, nil
@@ -68,7 +77,7 @@ func packAny(msg proto.Message) (*anypb.Any, error) {
 	}
 	a, err := anypb.New(msg)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "packing %T: %v", msg, err)
+		return nil, fmt.Errorf("packing %T: %w", msg, err)
 	}
 	return a, nil
 }

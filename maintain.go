@@ -5,15 +5,14 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
 // sweepLoop removes expired operations every sweep period.
 func (m *Manager) sweepLoop() {
 	defer m.bg.Done()
+	t := m.clock.NewTimer(m.cfg.sweepPeriod)
 	for {
-		t := m.clock.NewTimer(m.cfg.sweepPeriod)
 		select {
 		case <-m.closing:
 			t.Stop()
@@ -21,6 +20,8 @@ func (m *Manager) sweepLoop() {
 		case <-t.C():
 		}
 		n := m.sweep(m.abandonCtx)
+		// Armed before the test hook runs (see waitPollLoop).
+		t = m.clock.NewTimer(m.cfg.sweepPeriod)
 		if m.afterSweep != nil {
 			m.afterSweep(n)
 		}
@@ -61,8 +62,8 @@ func (m *Manager) leaseLoop() {
 	// Renew at least every third of the lease, on a tick.
 	ticksPerRenew := max(1, int(renewEvery/tick))
 	ticks := 0
+	t := m.clock.NewTimer(tick)
 	for {
-		t := m.clock.NewTimer(tick)
 		select {
 		case <-m.stopBG:
 			t.Stop()
@@ -81,6 +82,8 @@ func (m *Manager) leaseLoop() {
 				ticks = ticksPerRenew - 1 // try again on the next tick
 			}
 		}
+		// Armed before the test hook runs (see waitPollLoop).
+		t = m.clock.NewTimer(tick)
 		if m.afterMaintain != nil {
 			m.afterMaintain()
 		}
@@ -222,9 +225,10 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) bool {
 		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
 			return ErrLeaseLost
 		}
-		st := status.New(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
+		name := cur.Operation.GetName()
+		st := m.newStatus(codes.Unavailable, ReasonOperationAbandoned, map[string]string{ErrorKeyOperation: name}, "operation abandoned: the replica running it stopped renewing its lease")
 		if cur.CancelRequested {
-			st = cancelledStatus()
+			st = m.cancelledStatus(name)
 		}
 		m.endRecord(cur, failed(st))
 		return nil

@@ -149,6 +149,7 @@ func TestCloseLetsWorkFinishThenCutsItShort(t *testing.T) {
 	if codes.Code(got.GetError().GetCode()) != codes.Unavailable {
 		t.Errorf("cut-short work ended with %v, want UNAVAILABLE", got.GetError())
 	}
+	wantReason(t, got.GetError(), codes.Unavailable, lro.DefaultErrorDomain, lro.ReasonServerShutdown, nil)
 }
 
 func TestRetention(t *testing.T) {

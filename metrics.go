@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // The OpenTelemetry metrics a Manager records. docs/OBSERVABILITY.md has
@@ -425,7 +424,7 @@ func isStoreFailure(err error) bool {
 	if err == nil || errors.Is(err, errNoChange) || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotOwner) {
 		return false
 	}
-	return status.Code(storeError(err, "")) == codes.Unavailable
+	return storeErrorCode(err) == codes.Unavailable
 }
 
 // takeover counts an operation of kind taken over from a replica whose

@@ -33,7 +33,7 @@ func TestInstrumentTable(t *testing.T) {
 	tk := &task{name: "operations/x", ctx: ctx, kind: "export", created: created}
 	r := o.runBegin(tk, &Op{attempt: 1})
 	o.retrying(r, 2, 1500*time.Millisecond, errors.New("flaky upstream"))
-	o.runEnd(r, tk, created.Add(90*time.Second), nil, nil, failed(cancelledStatus()), true)
+	o.runEnd(r, tk, created.Add(90*time.Second), nil, nil, failed((*Manager)(nil).cancelledStatus("operations/x")), true)
 	o.operationStarted(ctx, "export")
 	o.enqueued(ctx, "export")
 	o.enqueued(ctx, "export")
@@ -147,7 +147,7 @@ func TestNilObserverRecordsNothing(t *testing.T) {
 		t.Error("runBegin of a nil observer changed the work's context")
 	}
 	o.retrying(r, 2, time.Second, errors.New("x"))
-	o.runEnd(r, tk, time.Now(), nil, nil, failed(cancelledStatus()), true)
+	o.runEnd(r, tk, time.Now(), nil, nil, failed((*Manager)(nil).cancelledStatus("operations/x")), true)
 	o.operationStarted(ctx, "")
 	o.ended(ctx, &Record{}, nil)
 	o.enqueued(ctx, "")

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -40,35 +40,51 @@ func (o *Op) Name() string { return o.name }
 func (o *Op) Attempt() int { return int(o.attempt) }
 
 // SetMetadata replaces the operation's metadata, for example to publish
-// progress; the next Get shows it. It fails with INVALID_ARGUMENT for a nil
-// ctx, or metadata that cannot be packed or is larger than the payload cap
-// (WithMaxPayloadSize); with NOT_FOUND once the operation was deleted; and
-// with FAILED_PRECONDITION once this replica no longer owns it (another
-// replica took it over, or this run was superseded) or it is done. In
-// those last two cases it also cancels the work's context, with a cause
-// that wraps ErrLeaseLost.
+// progress; the next Get shows it. Its errors, each a gRPC status with an
+// ErrorInfo (see the Reason constants), and what work should do with them:
+//
+//   - NOT_FOUND (OPERATION_NOT_FOUND): the operation was deleted. Stop:
+//     nobody will see the result.
+//   - FAILED_PRECONDITION (NOT_OWNER): this replica no longer owns the
+//     operation (another replica took it over, or this run was superseded);
+//     or (OPERATION_DONE) it is already done, for example cancelled. In both
+//     cases SetMetadata also cancels the work's context, with a cause that
+//     wraps ErrLeaseLost. Stop: what the work returns is dropped.
+//   - INVALID_ARGUMENT: md cannot be packed into an Any (INVALID_METADATA)
+//     or is larger than the payload cap, WithMaxPayloadSize
+//     (PAYLOAD_TOO_LARGE); or ctx is nil (NIL_ARGUMENT). A bug in the work:
+//     the operation keeps its previous metadata; carry on or fail, as suits.
+//   - UNAVAILABLE (STORE_UNAVAILABLE): the store is down for now. Carry on:
+//     progress is best effort, and the next SetMetadata or the end of the
+//     work is written once the store is back.
+//   - CANCELLED or DEADLINE_EXCEEDED (REQUEST_CANCELLED,
+//     REQUEST_DEADLINE_EXCEEDED): ctx ended. When it is the work's own
+//     context, the work is being cancelled: stop.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
-	if err := checkContext(ctx, "Op.SetMetadata"); err != nil {
+	if err := o.m.checkContext(ctx, "Op.SetMetadata"); err != nil {
 		return err
 	}
-	a, err := o.m.packPayload("metadata", md)
+	a, err := o.m.packPayload("metadata", md, o.name)
 	if err != nil {
 		return err
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var lost error
+	written := a
 	_, err = o.m.store.Update(ctx, o.name, func(r *Record) error {
-		lost = nil // fn may run more than once
+		lost, written = nil, a // fn may run more than once
 		if r.Owner != o.m.cfg.owner || r.Attempt != o.attempt {
 			lost = fmt.Errorf("%w: SetMetadata found operation %q owned by %q at attempt %d", ErrLeaseLost, o.name, r.Owner, r.Attempt)
-			return status.Errorf(codes.FailedPrecondition, "operation %q: this replica no longer owns it", o.name)
+			return o.m.errorf(codes.FailedPrecondition, ReasonNotOwner, map[string]string{ErrorKeyOperation: o.name}, "operation %q: this replica no longer owns it", o.name)
 		}
 		if r.Done() {
 			lost = fmt.Errorf("%w: SetMetadata found operation %q done", ErrLeaseLost, o.name)
-			return status.Errorf(codes.FailedPrecondition, "operation %q is done", o.name)
+			return o.m.operationDone(o.name)
 		}
 		r.Operation.Metadata = a
+		o.m.stampRecord(r, time.Time{})
+		written = r.Operation.Metadata
 		r.UpdateTime = o.m.now()
 		return nil
 	})
@@ -77,8 +93,8 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		if lost != nil && o.lost != nil {
 			o.lost(lost)
 		}
-		return storeError(err, o.name)
+		return o.m.storeError(err, o.name)
 	}
-	o.md = a
+	o.md = written
 	return nil
 }

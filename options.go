@@ -105,6 +105,8 @@ type config struct {
 	lease       time.Duration
 	sweepPeriod time.Duration
 	tokenKey    []byte
+	errorDomain string
+	stdMeta     bool
 	maxPayload  int
 	closeGrace  time.Duration
 
@@ -282,12 +284,27 @@ func WithPageTokenKey(key []byte) Option {
 	}
 }
 
+// WithErrorDomain sets the domain of the google.rpc.ErrorInfo that every
+// error status the library makes carries (AIP-193; see the Reason
+// constants): the name of the host's service, such as
+// "library.example.com". The default is DefaultErrorDomain. New fails if
+// domain is empty.
+func WithErrorDomain(domain string) Option {
+	return func(c *config) error {
+		if domain == "" {
+			return fmt.Errorf("lro: WithErrorDomain: empty domain")
+		}
+		c.errorDomain = domain
+		return nil
+	}
+}
+
 // WithMaxPayloadSize caps, at n bytes of encoding each, the metadata, the
 // response or error and the stored request of an operation (default
 // DefaultMaxPayloadSize, 1 MiB), so that an operation always fits in a
 // gRPC client's 4 MiB default receive limit. Start, StartKind, Create,
 // SetMetadata, Op.SetMetadata and Complete fail with INVALID_ARGUMENT
-// beyond it. Work whose response is larger ends its operation with
+// beyond it (reason PAYLOAD_TOO_LARGE). Work whose response is larger ends its operation with
 // INTERNAL saying so: the client did nothing wrong and retrying will not
 // help, so RESOURCE_EXHAUSTED, which invites a retry later, would
 // mislead. An error status larger than the cap (from the work, Fail or an
@@ -301,6 +318,26 @@ func WithMaxPayloadSize(n int) Option {
 		c.maxPayload = n
 		return nil
 	}
+}
+
+// WithStandardMetadata makes the Manager keep the standard fields of
+// Google's OperationMetadata current in the host's metadata messages
+// (AIP-151), when the message has them, matched by name and type:
+//
+//	field                    type                       kept as
+//	create_time              google.protobuf.Timestamp  the operation's creation time, when unset: at Start/StartKind/Create, and on every SetMetadata
+//	end_time                 google.protobuf.Timestamp  when the operation ended, when unset: success, failure, cancellation, shutdown, abandonment
+//	requested_cancellation   bool                       true once CancelOperation was called (also on later SetMetadata)
+//	cancel_requested         bool                       the same, under the name some APIs use
+//
+// A time the host set itself is kept. target, verb, status_message,
+// status_detail and api_version stay the host's to fill: only it knows
+// them. The metadata's type is found with the Manager's TypeResolver
+// (WithTypeResolver); metadata whose type it cannot resolve or decode is
+// left as it is. Without this option metadata is stored exactly as given.
+// The option costs a decode and an encode of the metadata per write.
+func WithStandardMetadata() Option {
+	return func(c *config) error { c.stdMeta = true; return nil }
 }
 
 // WithCloseGrace sets how long Close waits, once its context has ended and

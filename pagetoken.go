@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // A page token is base64url(payload || mac), where payload is
@@ -93,10 +92,10 @@ func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
 		k, err := ts.TokenSecret(ctx)
 		m.obs.storeError(ctx, storeTokenSecret, err)
 		if err != nil {
-			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
+			return nil, m.storeError(fmt.Errorf("reading the page token key: %w", err), "")
 		}
 		if len(k) == 0 {
-			return nil, status.Error(codes.Unavailable, "operation store: empty page token key")
+			return nil, m.errorf(codes.Unavailable, ReasonStoreUnavailable, nil, "operation store: empty page token key")
 		}
 		key = k
 	} else {

@@ -70,6 +70,7 @@ func failed(st *status.Status) *longrunningpb.Operation {
 // endRecord ends r now with final's result, kept for the retention period.
 func (m *Manager) endRecord(r *Record, final *longrunningpb.Operation) {
 	now := m.now()
+	m.stampRecord(r, now)
 	r.end(final, now, m.retainUntil(now))
 }
 

@@ -26,7 +26,7 @@ func TestRecordEnd(t *testing.T) {
 	}{
 		{"response", succeeded(resp)},
 		{"error", failed(status.New(codes.Aborted, "conflict"))},
-		{"cancelled", failed(cancelledStatus())},
+		{"cancelled", failed((*Manager)(nil).cancelledStatus("operations/a"))},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			r := &Record{

@@ -30,7 +30,7 @@ type task struct {
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
-	if err := checkContext(ctx, "starting an operation"); err != nil {
+	if err := m.checkContext(ctx, "starting an operation"); err != nil {
 		return nil, err
 	}
 	var sc startConfig
@@ -38,14 +38,15 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		o(&sc)
 	}
 	if err := validateParent(sc.parent); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "lro: %v", err)
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
 	}
-	md, err := m.packPayload("metadata", sc.metadata)
+	md, err := m.packPayload("metadata", sc.metadata, "")
 	if err != nil {
 		return nil, err
 	}
 	now := m.now()
 	name := operationName(sc.parent, newID())
+	md = m.stampMetadata(md, stdStamp{created: now})
 	rec := &Record{
 		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
 		Parent:     sc.parent,
@@ -76,7 +77,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 			m.endTask(t)
 		}
 		if err != nil {
-			return nil, storeError(err, name)
+			return nil, m.storeError(err, name)
 		}
 		return stored.Operation, nil
 	}
@@ -96,13 +97,13 @@ func (m *Manager) admit(ctx context.Context, name string, work bool) (*task, err
 	// panic must never leave m.mu held.
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, errManagerClosed()
+		return nil, m.errManagerClosed()
 	}
 	if !work {
 		return nil, nil
 	}
 	if m.leaseLost {
-		return nil, status.Error(codes.Unavailable, "lro: this replica lost its owner lease and runs no new work until it holds it again")
+		return nil, m.errorf(codes.Unavailable, ReasonLeaseLost, nil, "lro: this replica lost its owner lease and runs no new work until it holds it again")
 	}
 	return m.newTask(ctx, name), nil
 }
@@ -196,30 +197,33 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
 	if err == nil {
-		return m.response(resp)
+		return m.response(resp, t.name)
 	}
 	var pe *panicError
 	switch cause := context.Cause(t.ctx); {
 	case errors.As(err, &pe):
 		m.log.Error("lro: work panicked", "operation", t.name, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		return failed(m.hostStatus(status.New(codes.Internal, pe.Error())))
+		return failed(m.hostStatus(m.newStatus(codes.Internal, ReasonWorkPanicked, map[string]string{ErrorKeyOperation: t.name}, pe.Error())))
 	case errors.Is(cause, errCancelled):
-		return failed(cancelledStatus())
+		return failed(m.cancelledStatus(t.name))
 	case errors.Is(cause, errClosing):
-		return failed(closingStatus())
+		return failed(m.closingStatus(t.name))
 	}
-	return failed(m.errorStatus(err))
+	return failed(m.errorStatus(err, t.name))
 }
 
 // response is the final state of work that returned resp: a response no
 // larger than the payload cap, or else INTERNAL saying what went wrong.
-func (m *Manager) response(resp proto.Message) *longrunningpb.Operation {
+func (m *Manager) response(resp proto.Message, name string) *longrunningpb.Operation {
 	a, err := packResponse(resp)
+	reason := ReasonInvalidResponse
 	if err == nil {
-		err = m.checkSize("response", a)
+		reason = ReasonPayloadTooLarge
+		err = m.checkSize("response", a, name)
 	}
 	if err != nil {
-		return failed(m.hostStatus(status.New(codes.Internal, fmt.Sprintf("the work's response cannot be stored: %v", status.Convert(err).Message()))))
+		return failed(m.hostStatus(m.newStatus(codes.Internal, reason, map[string]string{ErrorKeyOperation: name},
+			fmt.Sprintf("the work's response cannot be stored: %v", status.Convert(err).Message()))))
 	}
 	return succeeded(a)
 }
@@ -233,7 +237,8 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longru
 	err = m.record(t, o, final)
 	if err != nil && permanent(err) {
 		m.log.Error("lro: the store refused the result of an operation; it ends with INTERNAL instead", "operation", t.name, "error", err)
-		final = failed(m.hostStatus(status.New(codes.Internal, fmt.Sprintf("the operation's result could not be stored: %v", err))))
+		final = failed(m.hostStatus(m.newStatus(codes.Internal, ReasonResultUnstorable, map[string]string{ErrorKeyOperation: t.name},
+			fmt.Sprintf("the operation's result could not be stored: %v", err))))
 		err = m.record(t, o, final)
 	}
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
@@ -252,7 +257,7 @@ func (m *Manager) record(t *task, o *Op, final *longrunningpb.Operation) error {
 	var write func() error
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
-		final.Metadata = o.metadata()
+		final.Metadata = m.stampMetadata(o.metadata(), stdStamp{cancel: errors.Is(context.Cause(t.ctx), errCancelled), ended: m.now()})
 		write = m.finishByFinisher(m.writeCtx, fin, o.attempt, final)
 	} else {
 		write = m.finishByUpdate(m.writeCtx, t.name, o.attempt, final)

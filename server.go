@@ -2,10 +2,10 @@ package lro
 
 import (
 	"context"
+	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -19,7 +19,7 @@ func (m *Manager) authorize(ctx context.Context, method, name string) error {
 		return nil
 	}
 	if err := m.cfg.authorize(ctx, method, name); err != nil {
-		return authError(err)
+		return m.authError(err, method, name)
 	}
 	return nil
 }
@@ -29,10 +29,10 @@ func (m *Manager) lookup(ctx context.Context, name string) (*Record, error) {
 	r, err := m.store.Get(ctx, name)
 	m.obs.storeError(ctx, storeGet, err)
 	if err != nil {
-		return nil, storeError(err, name)
+		return nil, m.storeError(err, name)
 	}
 	if m.expired(r) {
-		return nil, notFound(name)
+		return nil, m.notFound(name)
 	}
 	return r, nil
 }
@@ -41,7 +41,7 @@ func (m *Manager) lookup(ctx context.Context, name string) (*Record, error) {
 // method on it.
 func (m *Manager) checkName(ctx context.Context, method, name string) error {
 	if _, err := parseOperationName(name); err != nil {
-		return invalidArgument("%v", err)
+		return m.invalidName(name, err)
 	}
 	return m.authorize(ctx, method, name)
 }
@@ -84,23 +84,23 @@ func (m *Manager) current(ctx context.Context, name string) (*longrunningpb.Oper
 func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	all, parent, err := parseCollection(req.GetName())
 	if err != nil {
-		return nil, invalidArgument("%v", err)
+		return nil, m.badField(ReasonInvalidCollection, "name", map[string]string{ErrorKeyCollection: req.GetName()}, err)
 	}
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0:
-		return nil, invalidArgument("page_size %d is negative", size)
+		return nil, m.badField(ReasonInvalidPageSize, "page_size", map[string]string{ErrorKeyCollection: req.GetName()}, fmt.Errorf("%d is negative", size))
 	case size == 0:
 		size = m.cfg.pageSize
 	case size > m.cfg.maxPageSize:
 		size = m.cfg.maxPageSize
 	}
 	if req.GetReturnPartialSuccess() {
-		return nil, status.Error(codes.Unimplemented, "lro: return_partial_success is not supported: a Store lists every operation of a collection or fails the whole list")
+		return nil, m.errorf(codes.Unimplemented, ReasonPartialSuccessUnsupported, map[string]string{ErrorKeyCollection: req.GetName()}, "lro: return_partial_success is not supported: a Store lists every operation of a collection or fails the whole list")
 	}
 	f, err := ParseFilter(req.GetFilter(), m.cfg.resolver)
 	if err != nil {
-		return nil, err
+		return nil, m.invalidFilter(req.GetName(), req.GetFilter(), err)
 	}
 	if err := m.authorize(ctx, MethodList, req.GetName()); err != nil {
 		return nil, err
@@ -114,13 +114,13 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	if tok := req.GetPageToken(); tok != "" {
 		c, err := decodePageToken(key, binding, tok)
 		if err != nil {
-			return nil, invalidArgument("page_token: %v", err)
+			return nil, m.badField(ReasonInvalidPageToken, "page_token", map[string]string{ErrorKeyCollection: req.GetName(), ErrorKeyFilter: req.GetFilter()}, err)
 		}
 		q.After = &c
 	}
 	ops, next, err := m.listPage(ctx, q, size)
 	if err != nil {
-		return nil, storeError(err, req.GetName())
+		return nil, m.storeErrorAbout(err, req.GetName(), map[string]string{ErrorKeyCollection: req.GetName()})
 	}
 	resp := &longrunningpb.ListOperationsResponse{Operations: ops}
 	if next != nil {
@@ -141,7 +141,7 @@ func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 	}
 	if err := m.store.Delete(ctx, name); err != nil {
 		m.obs.storeError(ctx, storeDelete, err)
-		return nil, storeError(err, name)
+		return nil, m.storeError(err, name)
 	}
 	return &emptypb.Empty{}, nil
 }

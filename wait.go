@@ -2,10 +2,10 @@ package lro
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/status"
 )
 
 // WaitOperation blocks until the operation is done or until the shortest of
@@ -26,11 +26,11 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 	wait := m.cfg.maxWait
 	if req.Timeout != nil {
 		if err := req.Timeout.CheckValid(); err != nil {
-			return nil, invalidArgument("timeout: %v", err)
+			return nil, m.badField(ReasonInvalidTimeout, "timeout", map[string]string{ErrorKeyOperation: name}, err)
 		}
 		d := req.Timeout.AsDuration()
 		if d < 0 {
-			return nil, invalidArgument("timeout %v is negative", d)
+			return nil, m.badField(ReasonInvalidTimeout, "timeout", map[string]string{ErrorKeyOperation: name}, fmt.Errorf("%v is negative", d))
 		}
 		wait = min(wait, d)
 	}
@@ -74,7 +74,7 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		case <-deadline:
 			return m.current(context.WithoutCancel(ctx), name)
 		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return nil, m.contextError(ctx.Err(), name)
 		case <-m.stopBG:
 			// Closed: nothing here will finish the operation any more.
 			return m.current(ctx, name)

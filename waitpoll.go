@@ -75,8 +75,8 @@ func (w *waitPoll) wake(names []string) {
 // waitPollLoop polls for the waiters every interval until Close stops it.
 func (m *Manager) waitPollLoop(interval time.Duration) {
 	defer m.bg.Done()
+	t := m.clock.NewTimer(interval)
 	for {
-		t := m.clock.NewTimer(interval)
 		select {
 		case <-m.stopBG:
 			t.Stop()
@@ -84,6 +84,9 @@ func (m *Manager) waitPollLoop(interval time.Duration) {
 		case <-t.C():
 		}
 		m.pollWaiters(m.abandonCtx)
+		// The next pass is armed before the test hook runs, so a test that
+		// advances the fake clock once told of this pass fires the next.
+		t = m.clock.NewTimer(interval)
 		if m.afterWaitPoll != nil {
 			m.afterWaitPoll()
 		}

@@ -5,7 +5,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -24,10 +23,10 @@ import (
 // do not flow (see WaitOperation).
 func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*longrunningpb.Operation) error) error {
 	if ctx == nil {
-		return status.Error(codes.InvalidArgument, "lro: WatchOperation: nil context")
+		return m.errorf(codes.InvalidArgument, ReasonNilArgument, nil, "lro: WatchOperation: nil context")
 	}
 	if send == nil {
-		return status.Error(codes.InvalidArgument, "lro: WatchOperation: nil send")
+		return m.errorf(codes.InvalidArgument, ReasonNilArgument, nil, "lro: WatchOperation: nil send")
 	}
 	if err := m.checkName(ctx, MethodGet, name); err != nil {
 		return err
@@ -61,15 +60,9 @@ func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*lo
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return m.contextError(ctx.Err(), name)
 		case <-m.stopBG:
-			return errManagerClosed()
+			return m.errManagerClosed()
 		}
 	}
-}
-
-// errManagerClosed is the answer of a call that needs a Manager that is
-// no longer running.
-func errManagerClosed() error {
-	return status.Error(codes.Unavailable, "lro: the operations manager is closed")
 }

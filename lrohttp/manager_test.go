@@ -2,6 +2,7 @@ package lrohttp_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -165,4 +166,27 @@ func newManager(t *testing.T) *lro.Manager {
 		}
 	})
 	return m
+}
+
+// TestManagerErrorDetails checks that the Manager's AIP-193 details reach a
+// REST client: the error body lists the ErrorInfo and the BadRequest, each
+// with its @type.
+func TestManagerErrorDetails(t *testing.T) {
+	m := newManager(t)
+	ts := httptest.NewServer(lrohttp.NewHandler(m))
+	defer ts.Close()
+	got := do(t, ts.URL, "GET", "/v1/operations?filter=done%20%3D%20maybe", "", "")
+	errBody, _ := got.body["error"].(map[string]any)
+	details, _ := errBody["details"].([]any)
+	if got.code != 400 || len(details) != 2 {
+		t.Fatalf("bad filter: HTTP %d %v; want 400 with two details", got.code, got.body)
+	}
+	info, _ := details[0].(map[string]any)
+	bad, _ := details[1].(map[string]any)
+	if info["@type"] != "type.googleapis.com/google.rpc.ErrorInfo" || info["reason"] != lro.ReasonInvalidFilter || info["domain"] != lro.DefaultErrorDomain {
+		t.Errorf("ErrorInfo detail %v", info)
+	}
+	if bad["@type"] != "type.googleapis.com/google.rpc.BadRequest" || !strings.Contains(fmt.Sprint(bad["fieldViolations"]), "filter") {
+		t.Errorf("BadRequest detail %v", bad)
+	}
 }
