@@ -90,7 +90,10 @@ func TestGRPCWaitDeadline(t *testing.T) {
 	m := newManager(t)
 	client := longrunningpb.NewOperationsClient(serve(t, m))
 	op, _ := m.Create(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// The server answers 10 % of the time left before the deadline, at
+	// most 100 ms: 2 s leaves the whole 100 ms for the answer to arrive,
+	// even on a loaded machine under -race (300 ms left 30 ms and failed).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	got, err := client.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: op.GetName(), Timeout: durationpb.New(time.Hour)})
 	if err != nil {
