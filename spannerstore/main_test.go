@@ -1,0 +1,37 @@
+package spannerstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
+	"github.com/lrokit/lro/spannerstore"
+	"github.com/lrokit/lro/spannerstore/internal/emulator"
+)
+
+// TestMain starts the Cloud Spanner emulator, and says in one line when
+// the tests skipped for want of it.
+func TestMain(m *testing.M) { emulator.Main(m, "spannerstore") }
+
+// newStore returns a Store on a fresh, migrated database of the test's own.
+func newStore(t *testing.T, opts ...spannerstore.Option) (*spannerstore.Store, *emulator.DB) {
+	t.Helper()
+	db := emulator.Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := spannerstore.Migrate(ctx, db.Admin, db.Client, db.Name); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s := spannerstore.New(db.Client, opts...)
+	t.Cleanup(func() { s.Close() })
+	return s, db
+}
+
+func TestConformance(t *testing.T) {
+	lrotest.TestStore(t, func(t *testing.T) lro.Store {
+		s, _ := newStore(t)
+		return s
+	})
+}
