@@ -35,3 +35,16 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+// TestReplicas runs the shared multi-replica scenarios on one emulator
+// database: every replica is a Store with a Spanner client of its own.
+// Changes from another replica are seen through the Manager's poll, so
+// the poll interval is short.
+func TestReplicas(t *testing.T) {
+	lrotest.TestReplicas(t, func(t *testing.T) func(t *testing.T) lro.Store {
+		_, db := newStore(t)
+		return func(t *testing.T) lro.Store {
+			return replica(t, db, spannerstore.WithPollInterval(50*time.Millisecond))
+		}
+	})
+}
