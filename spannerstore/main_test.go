@@ -31,20 +31,31 @@ func newStore(t *testing.T, opts ...spannerstore.Option) (*spannerstore.Store, *
 
 func TestConformance(t *testing.T) {
 	lrotest.TestStore(t, func(t *testing.T) lro.Store {
-		s, _ := newStore(t)
+		s, _ := newStore(t, spannerstore.WithoutChangeStream())
 		return s
 	})
 }
 
 // TestReplicas runs the shared multi-replica scenarios on one emulator
-// database: every replica is a Store with a Spanner client of its own.
-// Changes from another replica are seen through the Manager's poll, so
-// the poll interval is short.
+// database, every replica a Store with a Spanner client of its own. An
+// hour between polls: only the change stream can wake a waiter on another
+// replica or reach work running there.
 func TestReplicas(t *testing.T) {
 	lrotest.TestReplicas(t, func(t *testing.T) func(t *testing.T) lro.Store {
-		_, db := newStore(t)
+		_, db := newStore(t, spannerstore.WithoutChangeStream())
 		return func(t *testing.T) lro.Store {
-			return replica(t, db, spannerstore.WithPollInterval(50*time.Millisecond))
+			return replica(t, db, spannerstore.WithPollInterval(time.Hour))
+		}
+	})
+}
+
+// TestReplicasPolled runs them without the change stream: changes from
+// another replica are seen through the Manager's poll alone.
+func TestReplicasPolled(t *testing.T) {
+	lrotest.TestReplicas(t, func(t *testing.T) func(t *testing.T) lro.Store {
+		_, db := newStore(t, spannerstore.WithoutChangeStream())
+		return func(t *testing.T) lro.Store {
+			return replica(t, db, spannerstore.WithoutChangeStream(), spannerstore.WithPollInterval(50*time.Millisecond))
 		}
 	})
 }

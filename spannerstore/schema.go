@@ -17,6 +17,9 @@ import (
 type migration struct {
 	version int64
 	ddl     []string
+	// exists, when set, is a query whose count is positive when the
+	// version's objects exist already (for DDL without IF NOT EXISTS).
+	exists string
 }
 
 // migrationsTable records the applied versions.
@@ -73,7 +76,18 @@ var migrations = []migration{{
 	secret BYTES(MAX) NOT NULL,
 ) PRIMARY KEY (id)`,
 	},
+}, {
+	version: 2,
+	ddl: []string{
+		// The change stream every replica reads for Watch (NEW_ROW: each
+		// change carries the tracked columns as they are after it).
+		`CREATE CHANGE STREAM ` + changeStream + ` FOR lro_operations(done, cancel_requested, owner) OPTIONS (value_capture_type = 'NEW_ROW')`,
+	},
+	exists: `SELECT COUNT(*) FROM information_schema.change_streams WHERE change_stream_name = '` + changeStream + `'`,
 }}
+
+// changeStream names the change stream on lro_operations.
+const changeStream = "lro_changes"
 
 // SchemaVersion is the schema version this package writes and reads.
 var SchemaVersion = migrations[len(migrations)-1].version
@@ -104,7 +118,17 @@ func Migrate(ctx context.Context, admin *database.DatabaseAdminClient, client *s
 		if applied[m.version] {
 			continue
 		}
-		if err := applyDDL(ctx, admin, db, m.ddl); err != nil {
+		there := false
+		if m.exists != "" {
+			var n int64
+			if err := client.Single().Query(ctx, spanner.Statement{SQL: m.exists}).Do(func(r *spanner.Row) error { return r.Columns(&n) }); err != nil {
+				return fmt.Errorf("spannerstore: checking schema version %d: %w", m.version, err)
+			}
+			there = n > 0
+		}
+		if there {
+			// Applied by a concurrent Migrate: record it below.
+		} else if err := applyDDL(ctx, admin, db, m.ddl); err != nil {
 			return fmt.Errorf("spannerstore: applying schema version %d: %w", m.version, err)
 		}
 		_, err := client.Apply(ctx, []*spanner.Mutation{spanner.InsertOrUpdate("lro_schema_migrations",

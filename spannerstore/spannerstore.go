@@ -33,7 +33,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -52,6 +54,13 @@ const DefaultPollInterval = time.Second
 type Store struct {
 	client       *spanner.Client
 	pollInterval time.Duration
+	stream       string // the change stream read, or "" for none
+	logf         func(format string, args ...any)
+
+	notifying  atomic.Bool // see Notifying
+	cancel     context.CancelFunc
+	streamDone chan struct{} // closed when the reader has stopped
+	closeOnce  sync.Once
 
 	mu       sync.Mutex
 	watchers map[string]map[*watcher]struct{}
@@ -69,6 +78,7 @@ var (
 	_ lro.StateReader         = (*Store)(nil)
 	_ lro.CancelRequestLister = (*Store)(nil)
 	_ lro.TokenSecreter       = (*Store)(nil)
+	_ lro.NotifyHealth        = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -86,22 +96,51 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
+// WithoutChangeStream makes the Store read no change stream: watchers see
+// only this Store's changes at once, and the Manager sees other replicas'
+// changes through its poll, once per PollInterval.
+func WithoutChangeStream() Option {
+	return func(s *Store) { s.stream = "" }
+}
+
+// WithLogf sets where the Store logs failures it recovers from (the change
+// stream reader's); the default is log.Printf.
+func WithLogf(logf func(format string, args ...any)) Option {
+	return func(s *Store) { s.logf = logf }
+}
+
 // New returns a Store on client, whose database must hold the schema
-// (Migrate). It never fails: errors surface on use.
+// (Migrate), and starts its change stream reader (see WithoutChangeStream).
+// It never fails: errors surface on use, and a reader that fails starts
+// again with backoff, logged, while the Manager polls.
 func New(client *spanner.Client, opts ...Option) *Store {
-	s := &Store{client: client, pollInterval: DefaultPollInterval, watchers: map[string]map[*watcher]struct{}{}}
+	s := &Store{client: client, pollInterval: DefaultPollInterval, stream: changeStream,
+		logf: log.Printf, watchers: map[string]map[*watcher]struct{}{}, streamDone: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
+	if s.stream == "" {
+		close(s.streamDone)
+		s.cancel = func() {}
+		return s
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.runStream(ctx)
 	return s
 }
 
-// Close stops every watch. It never fails; the Spanner client is the
-// caller's to close.
+// Close stops the change stream reader, waits for it, and stops every
+// watch. It never fails; the Spanner client is the caller's to close, after
+// Close.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	s.watchers = map[string]map[*watcher]struct{}{}
-	s.mu.Unlock()
+	s.closeOnce.Do(func() {
+		s.cancel()
+		<-s.streamDone
+		s.mu.Lock()
+		s.watchers = map[string]map[*watcher]struct{}{}
+		s.mu.Unlock()
+	})
 	return nil
 }
 
