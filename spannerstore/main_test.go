@@ -29,6 +29,11 @@ func newStore(t *testing.T, opts ...spannerstore.Option) (*spannerstore.Store, *
 	return s, db
 }
 
+// TestConformance runs the suite without the change stream: the
+// emulator runs one read-write transaction at a time, and the stream
+// readers' queries (every 250 ms per partition) made the concurrency cases
+// retry for minutes. The stream is tested by TestReplicas and
+// TestChangeStreamAcross.
 func TestConformance(t *testing.T) {
 	lrotest.TestStore(t, func(t *testing.T) lro.Store {
 		s, _ := newStore(t, spannerstore.WithoutChangeStream())
