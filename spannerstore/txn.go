@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -27,8 +28,19 @@ func emulated() bool { return os.Getenv("SPANNER_EMULATOR_HOST") != "" }
 // maxEmulatorRetries bounds the retries of one transaction.
 const maxEmulatorRetries = 200
 
+// emulatorMu runs the read-write transactions of this process one at a
+// time against the emulator, which runs only one at a time anyway: without
+// it, concurrent transactions invalidate each other and retry for many
+// seconds. Transactions of other processes (and the change stream
+// queries) still conflict, and are retried.
+var emulatorMu sync.Mutex
+
 // rw runs fn in a read-write transaction (see the comment above).
 func (s *Store) rw(ctx context.Context, fn func(context.Context, *spanner.ReadWriteTransaction) error) error {
+	if emulated() {
+		emulatorMu.Lock()
+		defer emulatorMu.Unlock()
+	}
 	for i := 0; ; i++ {
 		_, err := s.client.ReadWriteTransaction(ctx, fn)
 		if err == nil || !emulated() || !emulatorConflict(err) || i == maxEmulatorRetries {
