@@ -29,11 +29,8 @@ func newStore(t *testing.T, opts ...spannerstore.Option) (*spannerstore.Store, *
 	return s, db
 }
 
-// TestConformance runs the suite without the change stream: the
-// emulator runs one read-write transaction at a time, and the stream
-// readers' queries (every 250 ms per partition) made the concurrency cases
-// retry for minutes. The stream is tested by TestReplicas and
-// TestChangeStreamAcross.
+// TestConformance runs the suite on Stores that watch only their own
+// changes (no change stream).
 func TestConformance(t *testing.T) {
 	lrotest.TestStore(t, func(t *testing.T) lro.Store {
 		s, _ := newStore(t, spannerstore.WithoutChangeStream())
@@ -62,5 +59,15 @@ func TestReplicasPolled(t *testing.T) {
 		return func(t *testing.T) lro.Store {
 			return replica(t, db, spannerstore.WithoutChangeStream(), spannerstore.WithPollInterval(50*time.Millisecond))
 		}
+	})
+}
+
+// TestConformanceWithStream runs the suite on Stores that read the change
+// stream: its events (late duplicates of the Store's own) must keep the
+// Watch contract.
+func TestConformanceWithStream(t *testing.T) {
+	lrotest.TestStore(t, func(t *testing.T) lro.Store {
+		s, _ := newStore(t)
+		return s
 	})
 }
