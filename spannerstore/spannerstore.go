@@ -16,12 +16,13 @@
 // ClaimExpired, Finish) reads and writes in one read-write transaction, so
 // it is fenced.
 //
-// Change notification: Watch reports the changes this Store makes at once,
-// and the Store implements lro.Poller, lro.StateReader and
-// lro.CancelRequestLister, so the Manager re-reads the operations it waits
-// on, and checks the work it runs for cancellation, once per PollInterval
-// in one query each: changes made by other replicas are seen within one
-// PollInterval. It does not read a change stream (see README.md).
+// Change notification: each Store reads the change stream lro_changes
+// (schema version 2) and reports every change, whichever replica made it,
+// to the watchers of its record; its own changes are reported at once too.
+// It implements lro.NotifyHealth (true while the reader runs and has
+// caught up), and lro.Poller, lro.StateReader and lro.CancelRequestLister,
+// so that the Manager falls back to one batched re-read per PollInterval
+// while the reader is down, or always with WithoutChangeStream.
 //
 // Retention is a sweep (DeleteExpired), not a row deletion policy: TTL
 // deletes eventually (up to days later) and tells no watcher, while an
@@ -48,9 +49,9 @@ import (
 const DefaultPollInterval = time.Second
 
 // Store is an lro.Store backed by Cloud Spanner. It also implements
-// lro.Finisher, lro.Poller, lro.StateReader, lro.CancelRequestLister and
-// lro.TokenSecreter. Make one with New; Close releases nothing but its
-// watchers (the client stays the caller's).
+// lro.Finisher, lro.Poller, lro.NotifyHealth, lro.StateReader,
+// lro.CancelRequestLister and lro.TokenSecreter. Make one with New and
+// release it with Close (the client stays the caller's).
 type Store struct {
 	client       *spanner.Client
 	pollInterval time.Duration
