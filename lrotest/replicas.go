@@ -1,0 +1,313 @@
+package lrotest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/lrokit/lro"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// TestReplicas runs the multi-replica scenarios for a Store shared between
+// processes: a Wait on one replica woken by work ending on another, a
+// Cancel on one replica reaching the work running on another, page tokens
+// of one replica accepted by another, and the adoption of a dead
+// replica's operations. Every case is a subtest, run in parallel, that
+// calls newCluster for a fresh, empty shared backend; newCluster returns
+// the constructor of one replica's Store on it (its cleanup registered
+// with t.Cleanup). Stores that notify across replicas may be made with a
+// poll interval of an hour, to prove that the notification wakes the
+// waiter; stores that only poll (lro.Poller) need a short one.
+func TestReplicas(t *testing.T, newCluster func(t *testing.T) (newReplica func(t *testing.T) lro.Store)) {
+	t.Helper()
+	cases := []struct {
+		name string
+		run  func(t *testing.T, newReplica func(t *testing.T) lro.Store)
+	}{
+		{"WaitWakesAcross", testReplicasWaitWakesAcross},
+		{"CancelReachesOwner", testReplicasCancelReachesOwner},
+		{"ListAndPageTokens", testReplicasListAndPageTokens},
+		{"AdoptOrphans", testReplicasAdoptOrphans},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, newCluster(t))
+		})
+	}
+}
+
+// watchSignal is a Store that reports every Watch call on watched, so a
+// test knows when a Manager has started waiting. It passes on the optional
+// interfaces a waiting Manager uses (lro.Poller, lro.NotifyHealth,
+// lro.StateReader) with the behaviour of their absence when the wrapped
+// store lacks them: no poll, notifications not known to flow, one Get per
+// record.
+type watchSignal struct {
+	lro.Store
+	watched chan string
+}
+
+var (
+	_ lro.Poller       = watchSignal{}
+	_ lro.NotifyHealth = watchSignal{}
+	_ lro.StateReader  = watchSignal{}
+)
+
+func (w watchSignal) Watch(name string, fn func(lro.Event)) func() {
+	stop := w.Store.Watch(name, fn)
+	select {
+	case w.watched <- name:
+	default:
+	}
+	return stop
+}
+
+func (w watchSignal) PollInterval() time.Duration {
+	if p, ok := w.Store.(lro.Poller); ok {
+		return p.PollInterval()
+	}
+	return 0 // the Manager does not poll
+}
+
+func (w watchSignal) Notifying() bool {
+	if h, ok := w.Store.(lro.NotifyHealth); ok {
+		return h.Notifying()
+	}
+	return false
+}
+
+func (w watchSignal) ReadStates(ctx context.Context, names []string) ([]lro.Event, error) {
+	if sr, ok := w.Store.(lro.StateReader); ok {
+		return sr.ReadStates(ctx, names)
+	}
+	var out []lro.Event
+	for _, n := range names {
+		r, err := w.Store.Get(ctx, n)
+		if errors.Is(err, lro.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lro.Event{Name: n, Done: r.Done(), CancelRequested: r.CancelRequested, Owner: r.Owner})
+	}
+	return out, nil
+}
+
+// replicaManager returns a Manager on s, closed at the end of the test
+// (before s, since cleanups run last first).
+func replicaManager(t *testing.T, s lro.Store, opts ...lro.Option) *lro.Manager {
+	t.Helper()
+	m, err := lro.New(append([]lro.Option{lro.WithStore(s)}, opts...)...)
+	if err != nil {
+		t.Fatalf("lro.New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := m.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
+// waitDone waits on m until the operation is done.
+func waitDone(t *testing.T, m *lro.Manager, name string) *longrunningpb.Operation {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		op, err := m.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(20 * time.Second)})
+		if err != nil {
+			t.Fatalf("WaitOperation(%q): %v", name, err)
+		}
+		if op.GetDone() {
+			return op
+		}
+	}
+}
+
+func testReplicasWaitWakesAcross(t *testing.T, newReplica func(t *testing.T) lro.Store) {
+	a := newReplica(t)
+	b := watchSignal{newReplica(t), make(chan string, 10)}
+	mA := replicaManager(t, a, lro.WithOwner("replica-a"))
+	mB := replicaManager(t, b, lro.WithOwner("replica-b"))
+	ctx := context.Background()
+
+	release := make(chan struct{})
+	op, err := mA.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		<-release
+		return durationpb.New(7 * time.Second), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *longrunningpb.Operation, 1)
+	go func() {
+		op, err := mB.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: op.GetName(), Timeout: durationpb.New(time.Minute)})
+		if err != nil {
+			t.Errorf("WaitOperation on B: %v", err)
+		}
+		got <- op
+	}()
+	if name := <-b.watched; name != op.GetName() {
+		t.Fatalf("B watches %q; want %q", name, op.GetName())
+	}
+	// B is waiting (or about to read the record, which is not done yet).
+	close(release)
+	select {
+	case res := <-got:
+		var d durationpb.Duration
+		if !res.GetDone() || res.GetResponse().UnmarshalTo(&d) != nil || d.AsDuration() != 7*time.Second {
+			t.Errorf("Wait on B = %v; want done with the 7s response", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wait on B did not wake when A completed")
+	}
+}
+
+func testReplicasCancelReachesOwner(t *testing.T, newReplica func(t *testing.T) lro.Store) {
+	mA := replicaManager(t, newReplica(t), lro.WithOwner("replica-a"))
+	mB := replicaManager(t, newReplica(t), lro.WithOwner("replica-b"))
+	ctx := context.Background()
+
+	started := make(chan struct{})
+	cancelled := make(chan error, 1)
+	op, err := mA.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		close(started)
+		<-ctx.Done()
+		cancelled <- ctx.Err()
+		return nil, ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if _, err := mB.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
+		t.Fatalf("CancelOperation on B: %v", err)
+	}
+	select {
+	case err := <-cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("A's work context ended with %v; want cancelled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cancelling on B did not reach the work running on A")
+	}
+	done := waitDone(t, mB, op.GetName())
+	if done.GetError().GetCode() != int32(codes.Canceled) {
+		t.Errorf("operation ended with %v; want CANCELLED", done.GetResult())
+	}
+}
+
+func testReplicasListAndPageTokens(t *testing.T, newReplica func(t *testing.T) lro.Store) {
+	mA := replicaManager(t, newReplica(t))
+	mB := replicaManager(t, newReplica(t))
+	ctx := context.Background()
+	want := map[string]bool{}
+	for range 7 {
+		op, err := mA.Create(ctx, lro.WithParent("projects/p"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[op.GetName()] = true
+	}
+	seen := map[string]bool{}
+	req := &longrunningpb.ListOperationsRequest{Name: "projects/p/operations", PageSize: 2}
+	for page, m := 0, mA; ; page++ {
+		if page > 10 {
+			t.Fatal("too many pages")
+		}
+		resp, err := m.ListOperations(ctx, req)
+		if err != nil {
+			t.Fatalf("page %d: %v", page, err)
+		}
+		for _, op := range resp.GetOperations() {
+			if seen[op.GetName()] {
+				t.Errorf("%s listed twice", op.GetName())
+			}
+			seen[op.GetName()] = true
+		}
+		if resp.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = resp.GetNextPageToken()
+		// The next page from the other replica: tokens are signed with the
+		// shared secret.
+		if m == mA {
+			m = mB
+		} else {
+			m = mA
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("listed %d operations across replicas; want %d", len(seen), len(want))
+	}
+}
+
+func testReplicasAdoptOrphans(t *testing.T, newReplica func(t *testing.T) lro.Store) {
+	s := newReplica(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	req, err := anypb.New(durationpb.New(3 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two operations left by a replica that died: registered work, which is
+	// run again, and a work function, which cannot be and is ended.
+	orphan := func(id, kind string, request *anypb.Any) string {
+		r := NewRecord("operations/"+id, now)
+		r.Owner = "dead-replica"
+		r.LeaseExpireTime = now.Add(-time.Minute)
+		r.Kind = kind
+		r.Request = request
+		r.Attempt = 1
+		if _, created, err := s.Create(ctx, r); err != nil || !created {
+			t.Fatalf("Create(%q) = created %v, %v; want created", r.Operation.GetName(), created, err)
+		}
+		return r.Operation.GetName()
+	}
+	kindOp := orphan("kind", "echo", req)
+	funcOp := orphan("func", "", nil)
+
+	m, err := lro.New(lro.WithStore(newReplica(t)), lro.WithOwner("replica-b"), lro.WithLease(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := make(chan int, 1)
+	if err := lro.Register(m, "echo", func(ctx context.Context, op *lro.Op, req *durationpb.Duration) (proto.Message, error) {
+		attempts <- op.Attempt()
+		return req, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+
+	done := waitDone(t, m, kindOp)
+	var d durationpb.Duration
+	if done.GetResponse().UnmarshalTo(&d) != nil || d.AsDuration() != 3*time.Second {
+		t.Errorf("adopted registered work ended with %v; want the echoed request", done.GetResult())
+	}
+	if got := <-attempts; got != 2 {
+		t.Errorf("adopted work ran as attempt %d; want 2", got)
+	}
+	done = waitDone(t, m, funcOp)
+	if done.GetError().GetCode() != int32(codes.Unavailable) {
+		t.Errorf("orphaned work function ended with %v; want UNAVAILABLE", done.GetResult())
+	}
+	rec, err := s.Get(ctx, kindOp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Owner != "replica-b" {
+		t.Errorf("adopted operation owned by %q; want replica-b", rec.Owner)
+	}
+}

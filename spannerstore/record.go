@@ -1,0 +1,143 @@
+package spannerstore
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/spanner"
+	"github.com/lrokit/lro"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// columns are the lro_operations columns of a record, in the order of
+// recordValues and scanRecord.
+var columns = []string{"name", "parent", "create_time", "update_time", "expire_time", "request_id",
+	"cancel_requested", "owner", "lease_expire_time", "kind", "request", "attempt", "version", "done", "operation"}
+
+// columnList is columns for a SELECT.
+var columnList = func() string {
+	s := ""
+	for i, c := range columns {
+		if i > 0 {
+			s += ", "
+		}
+		s += c
+	}
+	return s
+}()
+
+// invalid is the error for a value Spanner cannot hold: retrying cannot
+// cure it.
+func invalid(format string, args ...any) error {
+	return status.Error(codes.InvalidArgument, "spannerstore: "+fmt.Sprintf(format, args...))
+}
+
+// nullTime is t for storage: NULL when zero, UTC otherwise.
+func nullTime(t time.Time) spanner.NullTime {
+	if t.IsZero() {
+		return spanner.NullTime{}
+	}
+	return spanner.NullTime{Time: t.UTC(), Valid: true}
+}
+
+// normTime is t as it reads back after storage.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// recordValues validates rec, normalises its times to what will be stored
+// and sets its Version, and returns the column values for it (see columns).
+func recordValues(rec *lro.Record, version int64) ([]any, error) {
+	if rec == nil || rec.Operation == nil {
+		return nil, invalid("the record has no operation")
+	}
+	name := rec.Operation.GetName()
+	if name == "" {
+		return nil, invalid("the operation has no name")
+	}
+	for _, f := range []struct{ what, v string }{
+		{"name", name}, {"parent", rec.Parent}, {"request id", rec.RequestID},
+		{"owner", rec.Owner}, {"kind", rec.Kind},
+	} {
+		if !utf8.ValidString(f.v) {
+			return nil, invalid("the %s of %q is not valid UTF-8", f.what, name)
+		}
+	}
+	op, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.Operation)
+	if err != nil {
+		return nil, invalid("encoding operation %q: %v", name, err)
+	}
+	if op == nil {
+		op = []byte{}
+	}
+	var req []byte
+	if rec.Request != nil {
+		if req, err = proto.Marshal(rec.Request); err != nil {
+			return nil, invalid("encoding the request of %q: %v", name, err)
+		}
+		if req == nil {
+			req = []byte{} // an empty Any, not NULL
+		}
+	}
+	rec.CreateTime = normTime(rec.CreateTime)
+	rec.UpdateTime = normTime(rec.UpdateTime)
+	rec.ExpireTime = normTime(rec.ExpireTime)
+	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
+	rec.Version = version
+	reqID := spanner.NullString{StringVal: rec.RequestID, Valid: rec.RequestID != ""}
+	return []any{name, rec.Parent, rec.CreateTime, rec.UpdateTime, nullTime(rec.ExpireTime), reqID,
+		rec.CancelRequested, rec.Owner, nullTime(rec.LeaseExpireTime), rec.Kind, req, int64(rec.Attempt),
+		version, rec.Operation.GetDone(), op}, nil
+}
+
+// scanRecord decodes a row holding columns, in order, from its first column on.
+func scanRecord(row *spanner.Row) (*lro.Record, error) {
+	var (
+		r                lro.Record
+		name             string
+		expire, lease    spanner.NullTime
+		reqID            spanner.NullString
+		request, op      []byte
+		attempt, version int64
+		done             bool
+	)
+	if err := row.Columns(&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &reqID,
+		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &attempt, &version, &done, &op); err != nil {
+		return nil, fmt.Errorf("spannerstore: reading a record: %w", err)
+	}
+	r.CreateTime = normTime(r.CreateTime)
+	r.UpdateTime = normTime(r.UpdateTime)
+	if expire.Valid {
+		r.ExpireTime = normTime(expire.Time)
+	}
+	if lease.Valid {
+		r.LeaseExpireTime = normTime(lease.Time)
+	}
+	r.RequestID = reqID.StringVal
+	r.Attempt = int32(attempt)
+	r.Version = version
+	r.Operation = new(longrunningpb.Operation)
+	if err := proto.Unmarshal(op, r.Operation); err != nil {
+		return nil, fmt.Errorf("spannerstore: decoding operation %q: %w", name, err)
+	}
+	if request != nil {
+		r.Request = new(anypb.Any)
+		if err := proto.Unmarshal(request, r.Request); err != nil {
+			return nil, fmt.Errorf("spannerstore: decoding the request of %q: %w", name, err)
+		}
+	}
+	return &r, nil
+}
+
+// eventOf is the watch event for rec after a change.
+func eventOf(rec *lro.Record) lro.Event {
+	return lro.Event{Name: rec.Operation.GetName(), Done: rec.Done(), CancelRequested: rec.CancelRequested, Owner: rec.Owner}
+}
