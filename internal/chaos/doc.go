@@ -21,7 +21,7 @@
 // The tests need a database: set LRO_TEST_DATABASE_URL (see .ci/run). They
 // skip without it, and fail without it when CI is set. TestPostgresRestart
 // and TestPostgresFailover also need the PostgreSQL server binaries (PGBIN, or
-// /usr/lib/postgresql/*/bin); when running as root it runs the server as
+// /usr/lib/postgresql/*/bin); when running as root they run the server as
 // the postgres user. Each test works in a schema (or cluster) of its own.
 package chaos
 
