@@ -64,8 +64,9 @@ func TestPostgresFailover(t *testing.T) {
 
 	log := slog.New(slog.NewTextHandler(newCappedLog(t, 40), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ms := make([]*lro.Manager, managers)
+	stores := make([]*pgstore.Store, managers)
 	for i := range ms {
-		ms[i] = failoverManager(ctx, t, url, fmt.Sprintf("m%d", i), lease, log)
+		ms[i], stores[i] = failoverManager(ctx, t, url, fmt.Sprintf("m%d", i), lease, log)
 	}
 
 	type planned struct {
@@ -212,6 +213,19 @@ func TestPostgresFailover(t *testing.T) {
 	if err := pool.QueryRow(vctx, `SELECT inet_server_port()`).Scan(&port); err != nil || port != pair.standby.port {
 		t.Fatalf("the multi-host URL reaches port %d (%v), want the promoted standby's %d", port, err, pair.standby.port)
 	}
+	// Each store's LISTEN connection is back, on the new primary.
+	if err := awaitCond(vctx, func() bool {
+		var listeners int
+		err := pool.QueryRow(vctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lro-pgstore-listener'`).Scan(&listeners)
+		for _, s := range stores {
+			if !s.Notifying() {
+				return false
+			}
+		}
+		return err == nil && listeners == managers
+	}); err != nil {
+		t.Errorf("the stores' listeners did not all reconnect to the new primary: %v", err)
+	}
 	done := doneCounts(vctx, t, pool)
 	var stored, storedDone int
 	if err := pool.QueryRow(vctx, `SELECT count(*), count(*) FILTER (WHERE done) FROM lro_operations`).Scan(&stored, &storedDone); err != nil {
@@ -274,8 +288,8 @@ func setupObserver(ctx context.Context, t *testing.T, url string) {
 
 // failoverManager opens a store on url and a Manager on it with owner id
 // owner, serving chaos.KindSleep (sleep for the requested duration, which
-// is the response). Both close when the test ends.
-func failoverManager(ctx context.Context, t *testing.T, url, owner string, lease time.Duration, log *slog.Logger) *lro.Manager {
+// is the response), and returns both. Both close when the test ends.
+func failoverManager(ctx context.Context, t *testing.T, url, owner string, lease time.Duration, log *slog.Logger) (*lro.Manager, *pgstore.Store) {
 	t.Helper()
 	store, err := pgstore.Open(ctx, url, pgstore.WithPollInterval(200*time.Millisecond), pgstore.WithLogger(log))
 	if err != nil {
@@ -306,7 +320,7 @@ func failoverManager(ctx context.Context, t *testing.T, url, owner string, lease
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return m, store
 }
 
 // doneCounts reads chaos_done: how many times each operation became done.
