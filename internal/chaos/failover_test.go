@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,19 +32,34 @@ import (
 // the failover answer UNAVAILABLE and the clients retry them (starts with
 // the same request id). Afterwards every operation is in the new primary,
 // done exactly once (an observer trigger counts its transitions to done),
-// with its work's response or CANCELLED if it was cancelled, and every
-// Wait returned.
+// with its work's response or CANCELLED if it was cancelled, every Wait
+// returned, and every store listens on the new primary.
+//
+// In the first run the outage is shorter than the Managers' owner lease,
+// so they keep their work; in the second it is longer, so they cancel
+// their work, and it runs again (attempt 2) once the database is back.
 func TestPostgresFailover(t *testing.T) {
 	testURL(t)
+	t.Run("outage shorter than the lease", func(t *testing.T) {
+		// Promoted once a client has seen the outage.
+		runFailover(t, 10*time.Second, false)
+	})
+	t.Run("outage longer than the lease", func(t *testing.T) {
+		// Promoted once a Manager has reported losing its lease.
+		runFailover(t, 2*time.Second, true)
+	})
+}
+
+// runFailover runs TestPostgresFailover with Managers whose owner lease
+// is lease; the standby is promoted once a client saw UNAVAILABLE, or,
+// with outlast, once a Manager reported that it lost its lease.
+func runFailover(t *testing.T, lease time.Duration, outlast bool) {
 	const (
 		managers = 3
 		total    = 1000
 		failAt   = total / 3 // the failover begins once this many starts answered
 		clients  = 32
 		maxWork  = 1500 // ms
-		// Longer than the outage, so that normally no Manager loses its
-		// lease; takeovers would still end every operation once.
-		lease = 10 * time.Second
 	)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("LRO_CHAOS_SEED"); s != "" {
@@ -62,7 +78,8 @@ func TestPostgresFailover(t *testing.T) {
 	url := pair.url("postgres", 8)
 	setupObserver(ctx, t, url)
 
-	log := slog.New(slog.NewTextHandler(newCappedLog(t, 40), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logw := newCappedLog(t, 40)
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ms := make([]*lro.Manager, managers)
 	stores := make([]*pgstore.Store, managers)
 	for i := range ms {
@@ -162,9 +179,14 @@ func TestPostgresFailover(t *testing.T) {
 			go func() {
 				err := pair.crashPrimary()
 				if err == nil {
-					// Promote only once a client has seen the outage,
-					// so that every run goes through it.
-					err = awaitCond(ctx, func() bool { return unavailable() > 0 })
+					// Promote only once the outage has been seen, so
+					// that every run goes through it.
+					err = awaitCond(ctx, func() bool {
+						if outlast {
+							return logw.leaseLost.Load() > 0
+						}
+						return unavailable() > 0
+					})
 				}
 				if err == nil {
 					err = pair.promote()
@@ -190,7 +212,7 @@ func TestPostgresFailover(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the failover did not happen before the deadline")
 	}
-	t.Logf("failover began %v into the run, with %d Waits in flight; the standby accepted writes %v later (promoted once a client saw UNAVAILABLE)", failoverBegan.Sub(began), waitingAtFailover, failoverTook)
+	t.Logf("failover began %v into the run, with %d Waits in flight; the standby accepted writes %v later ", failoverBegan.Sub(began), waitingAtFailover, failoverTook)
 	waiters.Wait()
 	if len(errs) > 0 {
 		t.Fatalf("%d calls failed, first: %v", len(errs), errs[0])
@@ -234,7 +256,13 @@ func TestPostgresFailover(t *testing.T) {
 	if stored != total || storedDone != total {
 		t.Errorf("the new primary holds %d operations, %d done; want %d, all done (one per request id)", stored, storedDone, total)
 	}
-	var cancelled int
+	var cancelled, reruns int
+	if err := pool.QueryRow(vctx, `SELECT count(*) FROM chaos_done WHERE attempt > 1`).Scan(&reruns); err != nil {
+		t.Fatal(err)
+	}
+	if outlast && reruns == 0 {
+		t.Error("no work ran again after the Managers lost their leases: the test exercised nothing")
+	}
 	for i, p := range plan {
 		if n := done[p.name]; n != 1 {
 			t.Errorf("op %d %s: became done %d times in the new primary, want exactly once", i, p.name, n)
@@ -251,7 +279,7 @@ func TestPostgresFailover(t *testing.T) {
 			t.Errorf("op %d %s (cancel %v): ended with %v %q", i, p.name, p.cancel, code, p.final.GetError().GetMessage())
 		}
 	}
-	t.Logf("cancelled: %d", cancelled)
+	t.Logf("cancelled: %d; finished by a second or later attempt: %d", cancelled, reruns)
 }
 
 // awaitCond polls cond every 10 ms until it holds, or returns an error
@@ -340,12 +368,14 @@ func doneCounts(ctx context.Context, t *testing.T, pool *pgxpool.Pool) map[strin
 }
 
 // cappedLog sends the first max log lines to t.Log and counts the rest,
-// which it reports when the test ends.
+// which it reports when the test ends. It counts the lines that report a
+// Manager lost its owner lease in leaseLost.
 type cappedLog struct {
-	t   *testing.T
-	max int
-	mu  sync.Mutex
-	n   int
+	t         *testing.T
+	max       int
+	leaseLost atomic.Int64
+	mu        sync.Mutex
+	n         int
 }
 
 // newCappedLog returns a cappedLog on t that shows max lines.
@@ -362,6 +392,9 @@ func newCappedLog(t *testing.T, max int) *cappedLog {
 }
 
 func (w *cappedLog) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), `msg="lro: this replica lost its owner lease`) {
+		w.leaseLost.Add(1)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.n++
