@@ -380,6 +380,14 @@ func testListKeyset(t *testing.T, s lro.Store) {
 		}
 	}
 
+	checkPaging(t, seen, throughout, seq)
+}
+
+// checkPaging checks what paging through a listing returned while records
+// came and went: nothing twice, nothing that existed throughout skipped,
+// and everything in List order.
+func checkPaging(t *testing.T, seen map[string]int, throughout map[string]bool, seq []*lro.Record) {
+	t.Helper()
 	for name, n := range seen {
 		if n > 1 {
 			t.Errorf("paging returned %q %d times", name, n)

@@ -243,19 +243,5 @@ func testListBudgetKeyset(t *testing.T, s lro.Store) {
 			}
 		}
 	}
-	for name, n := range seen {
-		if n > 1 {
-			t.Errorf("paging returned %q %d times", name, n)
-		}
-	}
-	for name := range throughout {
-		if seen[name] == 0 {
-			t.Errorf("paging skipped %q, which existed throughout", name)
-		}
-	}
-	for i := 1; i < len(seq); i++ {
-		if !listLess(seq[i-1], seq[i]) {
-			t.Errorf("paging returned %q before %q, out of List order", seq[i-1].Operation.GetName(), seq[i].Operation.GetName())
-		}
-	}
+	checkPaging(t, seen, throughout, seq)
 }
