@@ -96,7 +96,8 @@ const claimBatch = 100
 
 // maintain renews the owner lease, or registers the owner id again once
 // it was lost, and takes over orphans: those this owner id held before
-// its registration, and those whose owner's lease lapsed. It reports
+// its registration or holds after a Start whose Create failed (see
+// recheckOwned), and those whose owner's lease lapsed. It reports
 // whether the Manager holds its lease.
 func (m *Manager) maintain(ctx context.Context) bool {
 	if m.holdsLease() {
@@ -109,7 +110,11 @@ func (m *Manager) maintain(ctx context.Context) bool {
 	if m.isClosing() {
 		return true // a closing Manager takes on no new work
 	}
-	if m.reclaimPending {
+	m.mu.Lock()
+	recheck := m.recheckOwned
+	m.recheckOwned = false
+	m.mu.Unlock()
+	if m.reclaimPending || recheck {
 		m.goReclaim()
 	}
 	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: m.now(), Limit: claimBatch})

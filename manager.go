@@ -35,7 +35,11 @@ type Manager struct {
 	running   map[string]*task // work running here, by operation name
 	tasks     int              // tasks between newTask and endTask
 	giveUp    bool             // Close gave up on the work still running
-	kinds     map[string]kindHandler
+	// recheckOwned asks the lease loop to take back the operations this
+	// owner id holds but runs nowhere (goReclaim): a Start whose Create
+	// failed may have stored its operation all the same.
+	recheckOwned bool
+	kinds        map[string]kindHandler
 	// kindRequests holds the request type of each registered kind.
 	kindRequests map[string]protoreflect.FullName
 	tokenKey     []byte

@@ -77,6 +77,14 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 			m.endTask(t)
 		}
 		if err != nil {
+			if t != nil {
+				// The answer may have been lost after the record was
+				// stored (a connection cut after the commit, a
+				// failover): then it is this owner's and runs nowhere.
+				m.mu.Lock()
+				m.recheckOwned = true
+				m.mu.Unlock()
+			}
 			return nil, m.storeError(err, name)
 		}
 		return stored.Operation, nil

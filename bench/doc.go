@@ -12,6 +12,10 @@
 //	go test -run '^$' -bench RenewLeases
 //	go test -run '^$' -bench Sweep -benchtime 100x
 //	go test -run '^$' -bench IdleWaiters -benchtime 1x
+//	LRO_SCALE_ROWS=10000,100000,1000000 LRO_SCALE_SCHEMA=lro_scale go test -run '^$' -bench ScaleCurve -benchtime 1x -timeout 60m
+//
+// BenchmarkScaleCurve loads operations through pgstore's Create and prints
+// the first-page latency of each List query shape at each size.
 //
 // BenchmarkStartToDone reports jobs/s: no-op operations from Start to done
 // with 32 concurrent starters, for lro on pgstore and for River doing the

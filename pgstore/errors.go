@@ -61,7 +61,11 @@ func classify(err error) codes.Code {
 			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources
 			strings.HasPrefix(pgErr.Code, "57"), // operator intervention: shutdown, terminated
 			strings.HasPrefix(pgErr.Code, "40"), // serialization failure, deadlock
-			pgErr.Code == "55P03":               // lock not available
+			pgErr.Code == "55P03",               // lock not available
+			// read_only_sql_transaction: the server was a primary when
+			// the connection was made and is a standby now (or is in
+			// recovery); a retry connects to the new primary.
+			pgErr.Code == "25006":
 			return codes.Unavailable
 		case strings.HasPrefix(pgErr.Code, "22"), // data exception: bad value
 			strings.HasPrefix(pgErr.Code, "54"): // program limit exceeded: a value too large to index

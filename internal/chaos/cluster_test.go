@@ -20,6 +20,9 @@ type cluster struct {
 	// osUser runs the server when the test runs as root, since PostgreSQL
 	// refuses to; "" runs it as the current user.
 	osUser string
+	// opts are server options given after the defaults of start, which
+	// they override.
+	opts string
 }
 
 // findPGBin returns the directory of the PostgreSQL server binaries: $PGBIN,
@@ -48,6 +51,19 @@ func findPGBin() string {
 // when the PostgreSQL binaries are not installed (fails in CI, where they
 // must be).
 func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := newClusterDir(t)
+	if out, err := c.run(filepath.Join(c.bin, "initdb"), "-D", c.data, "-U", "lro", "--auth=trust",
+		"--encoding=UTF8", "--no-locale", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	return c
+}
+
+// newClusterDir prepares what newCluster does except the data directory
+// itself (c.data does not exist yet): the temporary directory, the server's
+// OS user and a free port. It skips as newCluster does.
+func newClusterDir(t *testing.T) *cluster {
 	t.Helper()
 	bin := findPGBin()
 	if bin == "" {
@@ -89,10 +105,6 @@ func newCluster(t *testing.T) *cluster {
 		_ = c.pgctl("-m", "immediate", "-w", "stop")
 		_ = os.RemoveAll(dir)
 	})
-	if out, err := c.run(filepath.Join(bin, "initdb"), "-D", c.data, "-U", "lro", "--auth=trust",
-		"--encoding=UTF8", "--no-locale", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +140,7 @@ func (c *cluster) pgctl(args ...string) error {
 // (pg_ctl -w).
 func (c *cluster) start(t *testing.T) {
 	t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", c.port, c.sock)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off %s", c.port, c.sock, c.opts)
 	if err := c.pgctl("-l", filepath.Join(c.dir, "postgres.log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
 		if b, rerr := os.ReadFile(filepath.Join(c.dir, "postgres.log")); rerr == nil {
 			t.Logf("postgres.log:\n%s", tail(b, 4096))

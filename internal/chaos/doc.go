@@ -9,13 +9,19 @@
 //     at once, and the survivor alone finishes them.
 //   - TestPostgresRestart: a Manager rides out a restart of a cluster the
 //     test runs itself (pg_ctl stop -m fast, then start).
+//   - TestPostgresFailover: three Managers on a primary with a synchronous
+//     streaming standby (clusters the test runs itself), through a
+//     multi-host URL with target_session_attrs=read-write; the primary
+//     crashes and the standby is promoted while 1000 operations run and
+//     clients Wait and Cancel; every operation ends exactly once in the
+//     new primary, none is lost, every Wait returns.
 //   - TestCancelRightAfterCreate: a cancellation between a Create and the
 //     Manager's subscription is still heard, without the fallback poll.
 //
 // The tests need a database: set LRO_TEST_DATABASE_URL (see .ci/run). They
 // skip without it, and fail without it when CI is set. TestPostgresRestart
-// also needs the PostgreSQL server binaries (PGBIN, or
-// /usr/lib/postgresql/*/bin); when running as root it runs the server as
+// and TestPostgresFailover also need the PostgreSQL server binaries (PGBIN, or
+// /usr/lib/postgresql/*/bin); when running as root they run the server as
 // the postgres user. Each test works in a schema (or cluster) of its own.
 package chaos
 
