@@ -17,7 +17,7 @@ import (
 // INVALID_ARGUMENT for a malformed parent or unpackable metadata,
 // UNAVAILABLE after Close or when the store fails.
 func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
-	return m.start(ctx, nil, "", nil, opts)
+	return m.start(ctx, nil, nil, nil, opts)
 }
 
 // SetMetadata replaces the metadata of an operation made by Create. It
@@ -64,7 +64,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 		if r.Done() {
 			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
 		}
-		if r.Owner != "" {
+		if r.Owner != "" || r.Kind != "" {
 			return status.Errorf(codes.FailedPrecondition, "operation %q is run by its work function", name)
 		}
 		change(r)

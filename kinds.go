@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
@@ -18,40 +19,119 @@ type Handler[Req proto.Message] func(ctx context.Context, op *Op, req Req) (prot
 // kindHandler runs registered work from its stored request.
 type kindHandler func(ctx context.Context, op *Op, req *anypb.Any) (proto.Message, error)
 
+// kindInfo is a registered kind: its work and its controls.
+type kindInfo struct {
+	name       string
+	run        kindHandler
+	maxRunning int           // at once in this Manager; 0 for no limit
+	maxGlobal  int           // at once across replicas; 0 for no limit
+	timeout    time.Duration // 0 for none
+	retry      *RetryPolicy  // nil: one attempt
+}
+
+// A KindOption configures a kind at Register.
+type KindOption func(*kindInfo) error
+
+// KindMaxRunning runs at most n operations of the kind at once in this
+// Manager (within WithMaxRunning's limit, if any); the others wait queued.
+// Register fails unless n is positive.
+func KindMaxRunning(n int) KindOption {
+	return func(k *kindInfo) error {
+		if n < 1 {
+			return fmt.Errorf("KindMaxRunning: %d is not positive", n)
+		}
+		k.maxRunning = n
+		return nil
+	}
+}
+
+// KindMaxRunningGlobal runs at most n operations of the kind at once
+// across every replica sharing the store (a licence count, a partner's
+// rate limit). The store enforces it when a replica claims queued work, so
+// operations of the kind always start through the queue. Register fails
+// unless n is positive.
+func KindMaxRunningGlobal(n int) KindOption {
+	return func(k *kindInfo) error {
+		if n < 1 {
+			return fmt.Errorf("KindMaxRunningGlobal: %d is not positive", n)
+		}
+		k.maxGlobal = n
+		return nil
+	}
+}
+
+// KindTimeout gives operations of the kind a deadline d after their
+// creation, as WithTimeout does (which overrides it for one operation).
+// Register fails unless d is positive.
+func KindTimeout(d time.Duration) KindOption {
+	return func(k *kindInfo) error {
+		if d <= 0 {
+			return fmt.Errorf("KindTimeout: %v is not positive", d)
+		}
+		k.timeout = d
+		return nil
+	}
+}
+
+// KindRetry runs the work of the kind again after a retryable failure (see
+// RetryPolicy). Register fails when the policy is invalid (RetryPolicy.check).
+func KindRetry(p RetryPolicy) KindOption {
+	return func(k *kindInfo) error {
+		p, err := p.normalized()
+		if err != nil {
+			return err
+		}
+		k.retry = &p
+		return nil
+	}
+}
+
 // Register makes h the work of operations of the given kind, started with
-// StartKind. Because the request is stored with the operation, a replica
-// sharing the store can run it again when the one running it dies. Register
-// every kind before starting any operation. It fails for an empty kind, a
-// nil handler, or a kind already registered.
-func Register[Req proto.Message](m *Manager, kind string, h Handler[Req]) error {
+// StartKind, with the controls opts set. Because the request is stored with
+// the operation, a replica sharing the store can run it: the one with a
+// free slot, or another one when the one running it dies. Register every
+// kind before starting any operation. It fails for an empty kind, a nil
+// handler, a kind already registered, or an option that refuses its value.
+func Register[Req proto.Message](m *Manager, kind string, h Handler[Req], opts ...KindOption) error {
 	if kind == "" || h == nil {
 		return fmt.Errorf("lro: Register: empty kind or nil handler")
 	}
+	k := &kindInfo{name: kind}
+	for _, o := range opts {
+		if err := o(k); err != nil {
+			return fmt.Errorf("lro: Register %q: %w", kind, err)
+		}
+	}
 	var zero Req
 	newReq := func() Req { return zero.ProtoReflect().Type().New().Interface().(Req) }
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.kinds[kind]; ok {
-		return fmt.Errorf("lro: Register: kind %q is already registered", kind)
-	}
-	m.kinds[kind] = func(ctx context.Context, op *Op, a *anypb.Any) (proto.Message, error) {
+	k.run = func(ctx context.Context, op *Op, a *anypb.Any) (proto.Message, error) {
 		req := newReq()
 		if err := a.UnmarshalTo(req); err != nil {
 			return nil, status.Errorf(codes.Internal, "kind %q: decoding the stored request: %v", kind, err)
 		}
 		return h(ctx, op, req)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.kinds[kind]; ok {
+		return fmt.Errorf("lro: Register: kind %q is already registered", kind)
+	}
+	m.kinds[kind] = k
+	m.q.pending[kind] = true // queued work of this kind may wait in the store
+	m.wakeQueue()
 	return nil
 }
 
 // StartKind starts an operation of a registered kind with req as its
 // request. It takes the same options as Start and fails as Start does, and
 // with INVALID_ARGUMENT for a kind that is not registered or a nil req.
+// On an accept-only Manager (WithMaxRunning(0)) it records the operation
+// queued for a replica that registered the kind to run.
 func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message, opts ...StartOption) (*longrunningpb.Operation, error) {
 	m.mu.Lock()
-	h := m.kinds[kind]
+	k := m.kinds[kind]
 	m.mu.Unlock()
-	if h == nil {
+	if k == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: kind %q is not registered", kind)
 	}
 	if req == nil {
@@ -61,7 +141,12 @@ func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message,
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: packing the request: %v", err)
 	}
-	return m.start(ctx, func(ctx context.Context, op *Op) (proto.Message, error) {
-		return h(ctx, op, a)
-	}, kind, a, opts)
+	return m.start(ctx, kindWork(k, a), k, a, opts)
+}
+
+// kindWork is the work of an operation of kind k with the stored request a.
+func kindWork(k *kindInfo, a *anypb.Any) WorkFunc {
+	return func(ctx context.Context, op *Op) (proto.Message, error) {
+		return k.run(ctx, op, a)
+	}
 }

@@ -34,13 +34,15 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 // Start records a new operation, runs work in its own goroutine and returns
 // the operation (not done) at once. See StartOption for naming and
 // idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
-// parent or unpackable metadata, and with UNAVAILABLE after Close or when
-// the store fails.
+// parent, unpackable metadata or a bad option, with FAILED_PRECONDITION on
+// an accept-only Manager (WithMaxRunning(0)), and with UNAVAILABLE after
+// Close or when the store fails. Beyond WithMaxRunning's limit the
+// operation is recorded queued and its work runs when a slot frees.
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
 		return nil, status.Error(codes.InvalidArgument, "lro: Start: nil work")
 	}
-	return m.start(ctx, work, "", nil, opts)
+	return m.start(ctx, work, nil, nil, opts)
 }
 
 // emptyTypeURL is the type URL of google.protobuf.Empty, the response of

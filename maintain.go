@@ -6,7 +6,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // sweepLoop removes expired operations every sweep period.
@@ -98,6 +97,8 @@ func (m *Manager) maintain(ctx context.Context) {
 	for _, r := range claimed {
 		m.adopt(ctx, r)
 	}
+	m.expireOverdue(ctx)
+	m.pokeQueue() // the fallback for lost queue notifications and others' retries
 }
 
 // checkCancels re-reads the running operations for cancellation requests
@@ -148,33 +149,31 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		m.mu.Unlock()
 		return // ours all along; the claim renewed its lease
 	}
-	h := m.kinds[r.Kind]
-	if r.Kind == "" || h == nil || r.Request == nil || r.CancelRequested || m.closed {
+	k := m.kinds[r.Kind]
+	if r.Kind == "" || k == nil || r.Request == nil || r.CancelRequested || m.closed {
 		m.mu.Unlock()
 		m.abandonOrphan(ctx, r)
 		return
 	}
-	t := m.newTask(context.Background(), name)
+	m.reserve(k) // taken over work runs even beyond the limits
+	t := m.newTask(context.Background(), name, k)
 	m.mu.Unlock()
 
-	var attempt int32
-	_, err := m.store.Update(ctx, name, func(cur *Record) error {
+	now := m.now()
+	cur, err := m.store.Update(ctx, name, func(cur *Record) error {
 		if cur.Owner != m.cfg.owner || cur.Done() {
 			return errLeaseLost
 		}
 		cur.Attempt++
-		attempt = cur.Attempt
-		cur.UpdateTime = m.now()
+		cur.StartTime = now
+		cur.UpdateTime = now
 		return nil
 	})
 	if err != nil {
 		m.endTask(t)
 		return
 	}
-	req := r.Request
-	m.launch(t, func(ctx context.Context, op *Op) (proto.Message, error) {
-		return h(ctx, op, req)
-	}, attempt, r.Operation.GetMetadata())
+	m.launch(t, kindWork(k, r.Request), cur)
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be

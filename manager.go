@@ -31,8 +31,9 @@ type Manager struct {
 	mu       sync.Mutex
 	closed   bool             // Close has begun; no new work is accepted
 	running  map[string]*task // work running here, by operation name
-	kinds    map[string]kindHandler
+	kinds    map[string]*kindInfo
 	tokenKey []byte
+	q        workQueue // slots and queued work (queue.go)
 
 	closing chan struct{} // closed when Close starts
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
@@ -40,7 +41,8 @@ type Manager struct {
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
 	work          sync.WaitGroup // one count per task, from newTask to endTask
-	bg            sync.WaitGroup // the sweep and lease loops
+	bg            sync.WaitGroup // the sweep, lease and queue loops
+	stopQueue     func()         // ends the store's queue notifications
 	workers       *pool          // runs the work; closed by Close once the work has ended
 
 	// Test hooks, nil outside tests.
@@ -63,6 +65,7 @@ func New(opts ...Option) (*Manager, error) {
 		maxPageSize: DefaultMaxPageSize,
 		lease:       DefaultLease,
 		sweepPeriod: defaultSweepPeriod,
+		maxRunning:  -1,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -90,16 +93,22 @@ func New(opts ...Option) (*Manager, error) {
 		clock:    c.clock,
 		log:      c.logger,
 		running:  make(map[string]*task),
-		kinds:    make(map[string]kindHandler),
+		kinds:    make(map[string]*kindInfo),
+		q:        newWorkQueue(),
 		tokenKey: c.tokenKey,
 		closing:  make(chan struct{}),
 		stopBG:   make(chan struct{}),
 		workers:  newPool(),
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
-	m.bg.Add(2)
+	m.stopQueue = noop
+	if qw, ok := m.store.(QueueWatcher); ok {
+		m.stopQueue = qw.WatchQueue(m.pokeQueue)
+	}
+	m.bg.Add(3)
 	go m.sweepLoop()
 	go m.leaseLoop()
+	go m.queueLoop()
 	return m, nil
 }
 
@@ -113,7 +122,9 @@ func (m *Manager) now() time.Time {
 // Running work may finish until ctx ends; then its context is cancelled
 // and the operations it leaves unfinished end with UNAVAILABLE. Close
 // returns when every goroutine the Manager started has ended, with ctx's
-// error if it had to cut work short. Close does not close the Store.
+// error if it had to cut work short. Work functions still queued here end
+// with UNAVAILABLE; queued operations of registered kinds stay queued in
+// the store for other replicas. Close does not close the Store.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -122,7 +133,14 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	close(m.closing)
+	queued := m.takeLocal()
 	m.mu.Unlock()
+	m.stopQueue()
+	// Work functions still queued here can run nowhere else: they end.
+	for _, e := range queued {
+		e.stopDeadline()
+		m.abandonQueued(ctx, e.name)
+	}
 
 	done := make(chan struct{})
 	go func() {

@@ -26,6 +26,8 @@ type MemoryStore struct {
 	expiry   *btree.BTreeG[*memRec]             // done records by ExpireTime
 	owned    map[string]map[*memRec]struct{}    // running records by Owner
 	requests map[requestKey]*memRec
+	queued   *btree.BTreeG[*memRec] // claimable records, oldest first (memqueue.go)
+	q        memQueue
 
 	wmu      sync.Mutex // guards watchers; taken after mu when both are
 	watchers map[string]*memWatcher
@@ -70,6 +72,7 @@ func NewMemoryStore() *MemoryStore {
 		expiry:   btree.NewG(32, expiryLess),
 		owned:    make(map[string]map[*memRec]struct{}),
 		requests: make(map[requestKey]*memRec),
+		queued:   btree.NewG(32, queueLess),
 		watchers: make(map[string]*memWatcher),
 	}
 }
@@ -172,10 +175,12 @@ func (s *MemoryStore) indexVersion(m *memRec) {
 	if m.rec.RequestID != "" {
 		s.requests[requestKey{m.rec.Parent, m.rec.RequestID}] = m
 	}
+	s.indexQueue(m)
 }
 
 // unindexVersion undoes indexVersion. The caller holds s.mu.
 func (s *MemoryStore) unindexVersion(m *memRec) {
+	s.unindexQueue(m)
 	if m.done && !m.rec.ExpireTime.IsZero() {
 		s.expiry.Delete(m)
 	}

@@ -71,6 +71,7 @@ type config struct {
 	lease       time.Duration
 	sweepPeriod time.Duration
 	tokenKey    []byte
+	maxRunning  int // -1: no limit
 }
 
 // WithStore sets where operations are kept. The default is a new
@@ -196,6 +197,24 @@ func WithPageTokenKey(key []byte) Option {
 	}
 }
 
+// WithMaxRunning runs at most n work functions at once in this Manager.
+// Starts beyond the limit are recorded at once (done=false) and wait, FIFO,
+// until a slot frees; they are visible to Get, List, Wait, Cancel and
+// Delete meanwhile. WithMaxRunning(0) makes an accept-only replica: it
+// records operations of registered kinds for the replicas sharing its
+// store to run, and refuses Start with FAILED_PRECONDITION, since a work
+// function cannot move to another replica. The default is no limit. New
+// fails if n is negative.
+func WithMaxRunning(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("lro: WithMaxRunning: %d is negative", n)
+		}
+		c.maxRunning = n
+		return nil
+	}
+}
+
 // A StartOption configures one operation made by Start, StartKind or
 // Create.
 type StartOption func(*startConfig)
@@ -204,6 +223,22 @@ type startConfig struct {
 	metadata  proto.Message
 	parent    string
 	requestID string
+	timeout   time.Duration
+	err       error // the first option that refused its value
+}
+
+// WithTimeout ends the operation with DEADLINE_EXCEEDED d after it was
+// created, time spent queued included, if it is not done by then: the
+// work's context is cancelled at that moment and a result it returns later
+// is dropped. It overrides the kind's KindTimeout. Start fails with
+// INVALID_ARGUMENT unless d is positive.
+func WithTimeout(d time.Duration) StartOption {
+	return func(c *startConfig) {
+		if d <= 0 && c.err == nil {
+			c.err = fmt.Errorf("WithTimeout: %v is not positive", d)
+		}
+		c.timeout = d
+	}
 }
 
 // WithMetadata sets the operation's initial metadata.

@@ -17,16 +17,21 @@ import (
 
 // task is work running in this Manager.
 type task struct {
-	name      string
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
-	stopWatch func()
+	name         string
+	kind         *kindInfo // nil for a work function
+	ctx          context.Context
+	cancel       context.CancelCauseFunc
+	stopWatch    func()
+	stopDeadline func()
 }
 
-func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
+func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
 	var sc startConfig
 	for _, o := range opts {
 		o(&sc)
+	}
+	if sc.err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "lro: %v", sc.err)
 	}
 	if err := validateParent(sc.parent); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "lro: %v", err)
@@ -43,13 +48,13 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		CreateTime: now,
 		UpdateTime: now,
 		RequestID:  sc.requestID,
-		Kind:       kind,
 		Request:    req,
 	}
-	if work != nil {
-		rec.Owner = m.cfg.owner
-		rec.LeaseExpireTime = now.Add(m.cfg.lease)
-		rec.Attempt = 1
+	if k != nil {
+		rec.Kind = k.name
+	}
+	if d := timeoutFor(sc, k); d > 0 {
+		rec.Deadline = now.Add(d)
 	}
 
 	m.mu.Lock()
@@ -57,11 +62,24 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		m.mu.Unlock()
 		return nil, status.Error(codes.Unavailable, "lro: the operations manager is closed")
 	}
+	mode := m.admit(work, k)
 	var t *task
-	if work != nil {
+	switch mode {
+	case modeRefuse:
+		m.mu.Unlock()
+		return nil, refuseAcceptOnly()
+	case modeRun:
 		// Registered before the record exists, so a cancellation from
 		// another replica cannot slip in between.
-		t = m.newTask(ctx, name)
+		t = m.newTask(ctx, name, k)
+		rec.StartTime = now
+		rec.Attempt = 1
+		fallthrough
+	case modeLocal:
+		rec.Owner = m.cfg.owner
+		rec.LeaseExpireTime = now.Add(m.cfg.lease)
+	case modeExternal:
+		rec.StartTime = now
 	}
 	m.mu.Unlock()
 
@@ -75,50 +93,83 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		}
 		return stored.Operation, nil
 	}
-	if t != nil {
-		m.launch(t, work, stored.Attempt, stored.Operation.GetMetadata())
+	switch mode {
+	case modeRun:
+		m.launch(t, work, stored)
+	case modeLocal:
+		m.enqueue(ctx, stored, work)
+	case modeStore:
+		m.mu.Lock()
+		if m.cfg.maxRunning != 0 {
+			m.q.pending[k.name] = true
+		}
+		m.mu.Unlock()
+		m.wakeQueue()
+	case modeExternal:
+		if !stored.Deadline.IsZero() {
+			m.mu.Lock()
+			m.armDeadline(name, stored.Deadline, true)
+			m.mu.Unlock()
+		}
 	}
 	return stored.Operation, nil
 }
 
-// newTask registers work about to run here, counts it in m.work, and
-// starts watching its record for cancellation requests, which may come
-// from another replica. The caller holds m.mu and ends the task with
+// newTask registers work of kind k (nil for a work function) about to run
+// here, counts it in m.work, and starts watching its record for
+// cancellation requests, which may come from another replica. The caller
+// holds m.mu, has reserved the task's slot, and ends the task with
 // endTask, directly or through launch.
-func (m *Manager) newTask(ctx context.Context, name string) *task {
+func (m *Manager) newTask(ctx context.Context, name string, k *kindInfo) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	t := &task{name: name, ctx: wctx, cancel: cancel}
+	t := &task{name: name, kind: k, ctx: wctx, cancel: cancel, stopDeadline: noop}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
 	m.work.Add(1)
 	return t
 }
 
-// endTask undoes newTask: it stops the watch, unregisters the task,
-// releases its context and its count in m.work.
+func noop() {}
+
+// endTask undoes newTask: it stops the watch and the deadline, unregisters
+// the task, releases its slot, its context and its count in m.work.
 func (m *Manager) endTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()
+	t.stopDeadline()
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
 	}
+	m.release(t.kind)
 	m.mu.Unlock()
 	t.cancel(nil)
 	m.work.Done()
 }
 
-// launch runs work for task t on a pooled goroutine, as run number attempt
-// of the operation, whose metadata is md so far.
-func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
-	op := &Op{m: m, name: t.name, attempt: attempt, md: md}
+// launch runs work for task t on a pooled goroutine, as the run of the
+// stored record r (its attempt, metadata and deadline).
+func (m *Manager) launch(t *task, work WorkFunc, r *Record) {
+	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata()}
+	if !r.Deadline.IsZero() {
+		m.mu.Lock()
+		t.stopDeadline = m.armDeadline(t.name, r.Deadline, false)
+		m.mu.Unlock()
+	}
 	m.workers.goRun(func() { m.run(t, work, op) })
 }
 
-// run executes work and finishes its operation, then ends the task.
+// run executes work and finishes its operation (or puts it back in the
+// queue for a retry), then ends the task.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
 	resp, err := callWork(t.ctx, work, op)
 	t.stopWatch()
+	if errors.Is(context.Cause(t.ctx), errDeadline) {
+		return // ended DEADLINE_EXCEEDED already; the result is dropped
+	}
+	if err != nil && m.retryLater(t, op, err) {
+		return
+	}
 	m.finish(t, op, resp, err)
 }
 

@@ -110,7 +110,7 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 		if perOp && m.cfg.authorize(ctx, MethodGet, r.Operation.GetName()) != nil {
 			return false
 		}
-		return f.Match(r.Operation)
+		return f.MatchState(r.Operation, r.Queued())
 	}
 	recs, err := m.store.List(ctx, q)
 	if err != nil {
@@ -130,7 +130,8 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 }
 
 // DeleteOperation removes an operation's record. Work still running is not
-// cancelled; its result is dropped. It fails as GetOperation does.
+// cancelled; its result is dropped. Queued work never runs. It fails as
+// GetOperation does.
 func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
 	if err := m.checkName(ctx, MethodDelete, name); err != nil {
@@ -142,5 +143,6 @@ func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 	if err := m.store.Delete(ctx, name); err != nil {
 		return nil, storeError(err, name)
 	}
+	m.dropQueued(name)
 	return &emptypb.Empty{}, nil
 }

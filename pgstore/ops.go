@@ -18,7 +18,7 @@ import (
 )
 
 // columns are the lro_operations columns scanRecord reads, in order.
-const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation`
+const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation, start_time, deadline, run_after`
 
 // maxInlineName is the longest name sent as it is in a notification
 // payload; longer ones are sent as a SHA-256 hash, since PostgreSQL limits
@@ -57,15 +57,16 @@ var (
 	// than a watcher registered just after Create returned. It takes
 	// recordArgs without the channel.
 	insertSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
-	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
+	start_time, deadline, run_after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT DO NOTHING`
 
 	updateSQL = `WITH upd AS (
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
-		version = $14, done = $15, operation = $16
-	WHERE name = $2 AND version = $17
+		version = $14, done = $15, operation = $16, start_time = $17, deadline = $18, run_after = $19
+	WHERE name = $2 AND version = $20
 	RETURNING name, done, cancel_requested)
 SELECT ` + notifyExpr("upd", false) + ` FROM upd`
 
@@ -113,6 +114,14 @@ func dbTime(t time.Time) *time.Time {
 	return &u
 }
 
+// utcOrZero is a nullable column's time: zero for NULL.
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 // normTime is t as it reads back after storage.
 func normTime(t time.Time) time.Time {
 	if t.IsZero() {
@@ -157,12 +166,16 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	rec.UpdateTime = normTime(rec.UpdateTime)
 	rec.ExpireTime = normTime(rec.ExpireTime)
 	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
+	rec.StartTime = normTime(rec.StartTime)
+	rec.Deadline = normTime(rec.Deadline)
+	rec.RunAfter = normTime(rec.RunAfter)
 	rec.Version = version
 	return []any{
 		s.channel,
 		name, rec.Parent, rec.CreateTime, rec.UpdateTime, dbTime(rec.ExpireTime), rec.RequestID,
 		rec.CancelRequested, rec.Owner, dbTime(rec.LeaseExpireTime), rec.Kind, req, rec.Attempt,
 		version, rec.Operation.GetDone(), op,
+		dbTime(rec.StartTime), dbTime(rec.Deadline), dbTime(rec.RunAfter),
 	}, nil
 }
 
@@ -179,12 +192,19 @@ func scanRecord(row pgx.Row, extra ...any) (*lro.Record, error) {
 		expire      *time.Time
 		lease       *time.Time
 		request, op []byte
+		start       *time.Time
+		deadline    *time.Time
+		runAfter    *time.Time
 	)
 	dest := append([]any{&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &r.RequestID,
-		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &r.Attempt, &r.Version, &op}, extra...)
+		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &r.Attempt, &r.Version, &op,
+		&start, &deadline, &runAfter}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	r.StartTime = utcOrZero(start)
+	r.Deadline = utcOrZero(deadline)
+	r.RunAfter = utcOrZero(runAfter)
 	r.CreateTime = r.CreateTime.UTC()
 	r.UpdateTime = r.UpdateTime.UTC()
 	if expire != nil {
