@@ -125,7 +125,7 @@ func (m *Manager) retryLater(t *task, op *Op, err error) bool {
 		return false
 	}
 	now := m.now()
-	runAfter := now.Add(k.retry.backoff(int(op.attempt)))
+	runAfter := now.Add(k.retry.backoff(int(op.attempt))).Truncate(time.Microsecond) // as stores keep it
 	_, uerr := m.store.Update(m.abandonCtx, t.name, func(r *Record) error {
 		if r.Done() || r.Owner != m.cfg.owner {
 			return errLeaseLost

@@ -54,7 +54,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		rec.Kind = k.name
 	}
 	if d := timeoutFor(sc, k); d > 0 {
-		rec.Deadline = now.Add(d)
+		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
 	}
 
 	m.mu.Lock()
