@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -49,10 +50,14 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 	return &emptypb.Empty{}, nil
 }
 
-// onEvent cancels the task's work when a cancellation is requested,
-// wherever the request came from.
+// onEvent cancels the task's work when another replica took the
+// operation over (with a cause wrapping ErrLeaseLost), or when a
+// cancellation is requested, wherever the request came from.
 func (t *task) onEvent(ev Event) {
-	if ev.CancelRequested {
+	switch {
+	case !ev.Deleted && ev.Owner != "" && ev.Owner != t.owner:
+		t.cancel(fmt.Errorf("%w: replica %q took operation %q over", ErrLeaseLost, ev.Owner, t.name))
+	case ev.CancelRequested:
 		t.cancel(errCancelled)
 	}
 }

@@ -102,7 +102,7 @@ func (m *Manager) expire(ctx context.Context, name string) {
 func (m *Manager) expireOverdue(ctx context.Context) {
 	now := m.now()
 	recs, err := m.store.ClaimQueued(ctx, QueueClaimParams{
-		Owner: m.cfg.owner, Now: now, LeaseExpireTime: now.Add(m.cfg.lease), Limit: sweepBatch, Overdue: true,
+		Owner: m.cfg.owner, Now: now, Limit: sweepBatch, Overdue: true,
 	})
 	if err != nil {
 		m.log.Warn("lro: ending overdue operations", "error", err)

@@ -29,6 +29,13 @@ import (
 // with a context that outlives the request that started it and is
 // cancelled by CancelOperation and by Close. Its response becomes the
 // operation's response; its error, the operation's error (see ErrorMapper).
+//
+// The context also ends as soon as this replica learns that it no longer
+// owns the operation: another replica took it over, Op.SetMetadata was
+// refused, or the replica could not renew its owner lease in time (see
+// WithLease), when it must assume that all its work is lost. Then
+// context.Cause(ctx) wraps ErrLeaseLost, an error the work returns is
+// dropped, and the operation is ended once, by whoever owns it now.
 type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 
 // Start records a new operation, runs work in its own goroutine and returns

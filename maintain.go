@@ -42,10 +42,12 @@ func (m *Manager) sweep(ctx context.Context) int {
 	}
 }
 
-// leaseLoop renews the leases of the work this Manager runs every third
-// of the lease, takes over operations whose owner stopped renewing, and,
-// for stores whose notifications can be lost, re-checks running work for
-// cancellation every poll interval.
+// leaseLoop renews the owner lease every third of the lease, takes over
+// operations whose owner stopped renewing, and, for stores whose
+// notifications can be lost, re-checks running work for cancellation
+// every poll interval. On every tick it checks that the owner lease has
+// not run out unrenewed, and after a failed round it tries again on the
+// next tick.
 func (m *Manager) leaseLoop() {
 	defer m.bg.Done()
 	renewEvery := m.cfg.lease / 3
@@ -65,12 +67,17 @@ func (m *Manager) leaseLoop() {
 			return
 		case <-t.C():
 		}
+		if m.holdsLease() {
+			m.checkLeaseDeadline()
+		}
 		if polled {
 			m.checkCancels(m.abandonCtx)
 		}
 		if ticks++; ticks >= ticksPerRenew {
 			ticks = 0
-			m.maintain(m.abandonCtx)
+			if !m.maintain(m.abandonCtx) {
+				ticks = ticksPerRenew - 1 // try again on the next tick
+			}
 		}
 		if m.afterMaintain != nil {
 			m.afterMaintain()
@@ -78,27 +85,38 @@ func (m *Manager) leaseLoop() {
 	}
 }
 
-// maintain renews this Manager's leases and takes over orphans.
-func (m *Manager) maintain(ctx context.Context) {
-	now := m.now()
-	if _, err := m.store.RenewLeases(ctx, m.cfg.owner, now.Add(m.cfg.lease)); err != nil {
-		m.log.Warn("lro: renewing leases", "error", err)
+// claimBatch is the most operations one claim (or one page of the
+// operations an owner id held before) takes over.
+const claimBatch = 100
+
+// maintain renews the owner lease, or registers the owner id again once
+// it was lost, and takes over orphans: those this owner id held before
+// its registration, and those whose owner's lease lapsed. It reports
+// whether the Manager holds its lease.
+func (m *Manager) maintain(ctx context.Context) bool {
+	if m.holdsLease() {
+		if !m.renewLease(ctx) {
+			return false
+		}
+	} else if !m.regainLease(ctx) {
+		return false
 	}
-	select {
-	case <-m.closing:
-		return // a closing Manager takes on no new work
-	default:
+	if m.isClosing() {
+		return true // a closing Manager takes on no new work
 	}
-	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: now, LeaseExpireTime: now.Add(m.cfg.lease), Limit: 100})
+	if m.reclaimPending {
+		m.goReclaim()
+	}
+	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: m.now(), Limit: claimBatch})
 	if err != nil {
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
-		return
 	}
 	for _, r := range claimed {
 		m.adopt(ctx, r)
 	}
 	m.expireOverdue(ctx)
 	m.pokeQueue() // the fallback for lost queue notifications and others' retries
+	return true
 }
 
 // checkCancels re-reads the running operations for cancellation requests
@@ -140,14 +158,20 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	}
 }
 
-// adopt takes over an operation whose owner was lost: registered work runs
-// again; anything else ends with UNAVAILABLE.
+// adopt takes over an operation whose owner was lost, as r shows it:
+// registered work runs again; anything else ends with UNAVAILABLE. Either
+// happens only while the operation is still at r's run and this
+// Manager's, so two adopters never both run it.
 func (m *Manager) adopt(ctx context.Context, r *Record) {
 	name := r.Operation.GetName()
 	m.mu.Lock()
-	if m.running[name] != nil {
+	if m.running[name] != nil || m.q.byName[name] != nil {
 		m.mu.Unlock()
-		return // ours all along; the claim renewed its lease
+		return // ours all along: it runs or waits queued here
+	}
+	if m.leaseLost {
+		m.mu.Unlock()
+		return // left for whoever holds its owner's lease next
 	}
 	k := m.kinds[r.Kind]
 	if r.Kind == "" || k == nil || r.Request == nil || r.CancelRequested || m.closed {
@@ -161,8 +185,8 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 
 	now := m.now()
 	cur, err := m.store.Update(ctx, name, func(cur *Record) error {
-		if cur.Owner != m.cfg.owner || cur.Done() {
-			return errLeaseLost
+		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
+			return ErrLeaseLost
 		}
 		cur.Attempt++
 		cur.StartTime = now
@@ -181,8 +205,8 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 	prev := r.Owner
 	_, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
-		if cur.Owner != m.cfg.owner || cur.Done() {
-			return errLeaseLost
+		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
+			return ErrLeaseLost
 		}
 		st := status.New(codes.Unavailable, "operation abandoned: the replica running it stopped renewing its lease")
 		if cur.CancelRequested {
@@ -191,7 +215,7 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		m.endRecord(cur, failed(st))
 		return nil
 	})
-	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("lro: ending an orphaned operation", "operation", r.Operation.GetName(), "previous_owner", prev, "error", err)
 	}
 }

@@ -28,12 +28,22 @@ type Manager struct {
 	// token key (set once, when first needed). mu is never held across a
 	// Store read or write or a host hook; newTask holds it around
 	// Store.Watch, which only registers a callback.
-	mu       sync.Mutex
-	closed   bool             // Close has begun; no new work is accepted
-	running  map[string]*task // work running here, by operation name
-	kinds    map[string]*kindInfo
-	tokenKey []byte
-	q        workQueue // slots and queued work (queue.go)
+	mu        sync.Mutex
+	closed    bool             // Close has begun; no new work is accepted
+	leaseLost bool             // the owner lease is lost; no new work until it is held again
+	running   map[string]*task // work running here, by operation name
+	kinds     map[string]*kindInfo
+	tokenKey  []byte
+	q         workQueue // slots and queued work (queue.go)
+	// registeredAt is when the owner id was last registered: work this
+	// Manager started since is its own, never an orphan to take back.
+	registeredAt time.Time
+
+	// The owner lease (lease.go), used by New, then by the lease loop
+	// alone, then by Close once the loop has ended.
+	leaseToken     string    // the registration holding the lease
+	leaseDeadline  time.Time // when the lease runs out, by m.clock, unless renewed
+	reclaimPending bool      // the operations held before the registration are to be taken back
 
 	closing chan struct{} // closed when Close starts
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
@@ -56,7 +66,10 @@ var (
 )
 
 // New returns a Manager configured by opts. Call Close when done with it.
-// It fails with the error of the first option that refuses its value.
+// It fails with the error of the first option that refuses its value, and
+// with an error naming the owner id when the store cannot register it: an
+// error wrapping ErrOwnerTaken when another live Manager holds the id on
+// the same store (see WithOwner), or the store's error.
 func New(opts ...Option) (*Manager, error) {
 	c := config{
 		retention:   DefaultRetention,
@@ -100,6 +113,9 @@ func New(opts ...Option) (*Manager, error) {
 		stopBG:   make(chan struct{}),
 		workers:  newPool(),
 	}
+	if err := m.register(context.Background()); err != nil {
+		return nil, err
+	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.stopQueue = noop
 	if qw, ok := m.store.(QueueWatcher); ok {
@@ -124,7 +140,8 @@ func (m *Manager) now() time.Time {
 // returns when every goroutine the Manager started has ended, with ctx's
 // error if it had to cut work short. Work functions still queued here end
 // with UNAVAILABLE; queued operations of registered kinds stay queued in
-// the store for other replicas. Close does not close the Store.
+// the store for other replicas. It then releases the owner id, so a new
+// Manager may take it at once. Close does not close the Store.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
@@ -165,6 +182,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.abandonCancel()
 	close(m.stopBG)
 	m.bg.Wait()
+	m.releaseLease()
 	m.workers.close()
 	return err
 }

@@ -105,7 +105,6 @@ func (s *MemoryStore) ClaimQueued(ctx context.Context, p QueueClaimParams) ([]*R
 	for _, m := range claim {
 		cp := *m
 		cp.rec.Owner = p.Owner
-		cp.rec.LeaseExpireTime = p.LeaseExpireTime
 		if !p.Overdue {
 			cp.rec.StartTime = p.Now
 			cp.rec.Attempt++

@@ -25,6 +25,7 @@ type MemoryStore struct {
 	byParent map[string]*btree.BTreeG[*memSlot] // per parent, in List order
 	expiry   *btree.BTreeG[*memRec]             // done records by ExpireTime
 	owned    map[string]map[*memRec]struct{}    // running records by Owner
+	owners   map[string]memLease                // owner leases (RegisterOwner)
 	requests map[requestKey]*memRec
 	queued   *btree.BTreeG[*memRec] // claimable records, oldest first (memqueue.go)
 	q        memQueue
@@ -71,6 +72,7 @@ func NewMemoryStore() *MemoryStore {
 		byParent: make(map[string]*btree.BTreeG[*memSlot]),
 		expiry:   btree.NewG(32, expiryLess),
 		owned:    make(map[string]map[*memRec]struct{}),
+		owners:   make(map[string]memLease),
 		requests: make(map[requestKey]*memRec),
 		queued:   btree.NewG(32, queueLess),
 		watchers: make(map[string]*memWatcher),
@@ -138,6 +140,9 @@ func (s *MemoryStore) event(m *memRec, deleted bool) {
 		return
 	}
 	ev := Event{Name: m.name, Done: m.done, CancelRequested: m.rec.CancelRequested, Deleted: deleted}
+	if !deleted {
+		ev.Owner = m.rec.Owner
+	}
 	for ; w != nil; w = w.next {
 		w.fn(ev)
 	}
@@ -443,56 +448,6 @@ func (s *MemoryStore) DeleteExpired(ctx context.Context, now time.Time, limit in
 	return len(gone), nil
 }
 
-// RenewLeases implements Store.
-func (s *MemoryStore) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set := s.owned[owner]
-	renew := make([]*memRec, 0, len(set))
-	for m := range set {
-		renew = append(renew, m)
-	}
-	n := 0
-	for _, m := range renew {
-		// Stored records are immutable: replace rather than change.
-		cp := *m
-		cp.rec.LeaseExpireTime = until
-		s.write(s.recs[m.name], &cp)
-		n++
-	}
-	return n, nil
-}
-
-// ClaimExpired implements Store.
-func (s *MemoryStore) ClaimExpired(ctx context.Context, p ClaimParams) ([]*Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var claim []*memRec
-	for _, set := range s.owned {
-		for m := range set {
-			if len(claim) >= p.Limit {
-				break
-			}
-			if m.rec.LeaseExpireTime.Before(p.Now) {
-				claim = append(claim, m)
-			}
-		}
-	}
-	out := make([]*Record, 0, len(claim))
-	for _, m := range claim {
-		cp := *m
-		cp.rec.Owner = p.Owner
-		cp.rec.LeaseExpireTime = p.LeaseExpireTime
-		s.write(s.recs[m.name], &cp)
-		r, err := cp.decode()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
 // Watch implements Store. Events are delivered synchronously, in commit
 // order, before the writing call returns. stop may be called more than
 // once.
@@ -543,7 +498,7 @@ func (s *MemoryStore) Finish(ctx context.Context, p FinishParams) error {
 		return err
 	}
 	cur := slot.cur
-	if cur.done || cur.rec.Owner != p.Owner {
+	if cur.done || cur.rec.Owner != p.Owner || cur.rec.Attempt != p.Attempt {
 		return fmt.Errorf("finishing %q: %w", name, ErrNotOwner)
 	}
 	m := &memRec{name: name, rec: cur.rec, op: b, done: op.GetDone()}

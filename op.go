@@ -2,6 +2,7 @@ package lro
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -11,10 +12,14 @@ import (
 )
 
 // Op is the handle work uses to learn about and update its operation.
+//
+// The work's context ends when this replica learns that it no longer owns
+// the operation (see WorkFunc): SetMetadata's refusal is one way it learns.
 type Op struct {
 	m       *Manager
 	name    string
 	attempt int32
+	lost    context.CancelCauseFunc // cancels the work when the operation is lost
 
 	mu sync.Mutex // serialises SetMetadata, so md is what the store holds
 	md *anypb.Any // the metadata last written
@@ -38,7 +43,9 @@ func (o *Op) Attempt() int { return int(o.attempt) }
 // SetMetadata replaces the operation's metadata, for example to publish
 // progress; the next Get shows it. It fails with NOT_FOUND once the
 // operation was deleted, and with FAILED_PRECONDITION once this replica no
-// longer owns it.
+// longer owns it (another replica took it over, or this run was superseded)
+// or it is done; in those two cases it also cancels the work's context,
+// with a cause that wraps ErrLeaseLost.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 	a, err := packAny(md)
 	if err != nil {
@@ -46,11 +53,15 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	var lost error
 	_, err = o.m.store.Update(ctx, o.name, func(r *Record) error {
-		if r.Owner != o.m.cfg.owner {
+		lost = nil // fn may run more than once
+		if r.Owner != o.m.cfg.owner || r.Attempt != o.attempt {
+			lost = fmt.Errorf("%w: SetMetadata found operation %q owned by %q at attempt %d", ErrLeaseLost, o.name, r.Owner, r.Attempt)
 			return status.Errorf(codes.FailedPrecondition, "operation %q: this replica no longer owns it", o.name)
 		}
 		if r.Done() {
+			lost = fmt.Errorf("%w: SetMetadata found operation %q done", ErrLeaseLost, o.name)
 			return status.Errorf(codes.FailedPrecondition, "operation %q is done", o.name)
 		}
 		r.Operation.Metadata = a
@@ -58,6 +69,9 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		return nil
 	})
 	if err != nil {
+		if lost != nil && o.lost != nil {
+			o.lost(lost)
+		}
 		return storeError(err, o.name)
 	}
 	o.md = a

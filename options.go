@@ -155,8 +155,16 @@ func WithTypeResolver(r TypeResolver) Option {
 }
 
 // WithOwner names this Manager among the replicas sharing a Store; the
-// default is a random id. Operations it runs carry the name as their owner.
-// New fails if id is empty.
+// default is a random id. Operations it runs carry the name as their owner,
+// and share its owner lease (see WithLease).
+//
+// An id belongs to one live Manager per store at a time: New fails with an
+// error naming the id (wrapping ErrOwnerTaken) while another Manager holds
+// it, that is until that Manager closes, or, if it died, until its lease
+// lapses. A Manager that takes over the id of one that died also takes
+// back the operations it left: registered work runs again, the rest ends
+// with UNAVAILABLE. A stable id (a pod name) therefore lets a restarted
+// replica resume its own work. New fails if id is empty.
 func WithOwner(id string) Option {
 	return func(c *config) error {
 		if id == "" {
@@ -167,10 +175,13 @@ func WithOwner(id string) Option {
 	}
 }
 
-// WithLease sets how long a replica's claim on the work it runs lasts
-// without renewal (default 30 s). It renews every third of that; another
-// replica takes over operations whose lease has lapsed. New fails unless d
-// is positive.
+// WithLease sets how long a replica's owner lease, its claim on all the
+// work it runs, lasts without renewal (default 30 s). It renews every
+// third of that, with one write to the store however much work it runs; a
+// shared store judges the lease by its own clock. Another replica takes
+// over the operations of an owner whose lease lapsed. A replica that
+// cannot renew before its lease runs out cancels all its work (see
+// WorkFunc), then registers again. New fails unless d is positive.
 func WithLease(d time.Duration) Option {
 	return positive("WithLease", d, func(c *config) *time.Duration { return &c.lease })
 }

@@ -25,9 +25,9 @@ import (
 // frees here, when this Manager queues work, when the store tells of queued
 // work (QueueWatcher), when a retry falls due, and on the maintenance tick.
 
-// claimBatch is the most queued records one claim takes when the Manager
+// queueClaimBatch is the most queued records one claim takes when the Manager
 // has no limit.
-const claimBatch = 64
+const queueClaimBatch = 64
 
 // startMode is how start treats a new operation.
 type startMode uint8
@@ -96,8 +96,6 @@ func (m *Manager) admit(work WorkFunc, k *kindInfo) startMode {
 		return modeStore // only a claim can honour a cluster-wide limit
 	case k == nil && m.q.local.Len() > 0:
 		return modeLocal // first in, first out
-	case k != nil && m.q.pending[k.name]:
-		return modeStore
 	case m.hasSlot(k):
 		m.reserve(k)
 		return modeRun
@@ -246,7 +244,7 @@ func (m *Manager) dispatch(ctx context.Context) {
 func (m *Manager) startLocal(ctx context.Context) bool {
 	m.mu.Lock()
 	front := m.q.local.Front()
-	if m.closed || front == nil || !m.hasSlot(nil) {
+	if m.closed || m.leaseLost || front == nil || !m.hasSlot(nil) {
 		m.mu.Unlock()
 		return false
 	}
@@ -260,7 +258,7 @@ func (m *Manager) startLocal(ctx context.Context) bool {
 	now := m.now()
 	r, err := m.store.Update(ctx, e.name, func(cur *Record) error {
 		if !cur.Queued() || cur.Owner != m.cfg.owner {
-			return errLeaseLost // cancelled, timed out, deleted or taken over
+			return ErrLeaseLost // cancelled, timed out, deleted or taken over
 		}
 		cur.StartTime = now
 		cur.Attempt++
@@ -280,11 +278,15 @@ func (m *Manager) startLocal(ctx context.Context) bool {
 func (m *Manager) claimQueued(ctx context.Context) int {
 	m.mu.Lock()
 	if m.closed || len(m.q.pending) == 0 || m.cfg.maxRunning == 0 {
-		clear(m.q.pending) // an accept-only Manager claims nothing
+		clear(m.q.pending) // an accept-only or closed Manager claims nothing
 		m.mu.Unlock()
 		return 0
 	}
-	free := claimBatch
+	if m.leaseLost {
+		m.mu.Unlock()
+		return 0 // the maintenance tick pokes the queue once the lease is back
+	}
+	free := queueClaimBatch
 	if m.cfg.maxRunning > 0 {
 		free = min(free, m.cfg.maxRunning-m.q.busy)
 	}
@@ -322,8 +324,7 @@ func (m *Manager) claimQueued(ctx context.Context) int {
 
 	now := m.now()
 	recs, err := m.store.ClaimQueued(ctx, QueueClaimParams{
-		Owner: m.cfg.owner, Now: now, LeaseExpireTime: now.Add(m.cfg.lease),
-		Kinds: kinds, GlobalLimits: global, Limit: free,
+		Owner: m.cfg.owner, Now: now, Kinds: kinds, GlobalLimits: global, Limit: free,
 	})
 	if err != nil {
 		m.log.Warn("lro: claiming queued operations", "error", err)
@@ -388,4 +389,13 @@ func (m *Manager) takeLocal() []*localEntry {
 	m.q.local.Init()
 	clear(m.q.byName)
 	return out
+}
+
+// startedSinceRegistration reports whether r, held by this owner id,
+// started under the current registration (a claim from the queue that may
+// not have registered its task yet): it is no orphan to take back.
+func (m *Manager) startedSinceRegistration(r *Record) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !r.StartTime.IsZero() && !r.StartTime.Before(m.registeredAt)
 }

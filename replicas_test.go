@@ -2,6 +2,7 @@ package lro_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -121,13 +122,17 @@ func TestLeasesAreRenewed(t *testing.T) {
 		clk.Advance(10 * time.Second)
 		<-rounds
 	}
-	claimed, err := store.ClaimExpired(context.Background(), lro.ClaimParams{Owner: "b", Now: clk.Now(), LeaseExpireTime: clk.Now().Add(time.Minute), Limit: 10})
+	claimed, err := store.ClaimExpired(context.Background(), lro.ClaimParams{Owner: "b", Now: clk.Now(), Limit: 10})
 	if err != nil || len(claimed) != 0 {
 		t.Fatalf("a renewed its lease, yet b claimed %d operations (%v)", len(claimed), err)
 	}
+	// a's lease runs a whole lease past the last renewal: its id is taken.
+	if err := store.RegisterOwner(context.Background(), lro.LeaseParams{Owner: "a", Token: "b", Now: clk.Now().Add(29 * time.Second), Lease: time.Minute}); !errors.Is(err, lro.ErrOwnerTaken) {
+		t.Errorf("registering a's id before its renewed lease ran out: %v, want ErrOwnerTaken", err)
+	}
 	rec, _ := store.Get(context.Background(), op.GetName())
-	if !rec.LeaseExpireTime.After(clk.Now()) || rec.Owner != "a" {
-		t.Errorf("lease %v owner %q at %v", rec.LeaseExpireTime, rec.Owner, clk.Now())
+	if rec.Owner != "a" || !rec.LeaseExpireTime.IsZero() {
+		t.Errorf("owner %q, lease %v; want a, and no lease of the operation's own", rec.Owner, rec.LeaseExpireTime)
 	}
 	release <- nil
 	waitDone(t, a, op.GetName())

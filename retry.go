@@ -128,20 +128,19 @@ func (m *Manager) retryLater(t *task, op *Op, err error) bool {
 	runAfter := now.Add(k.retry.backoff(int(op.attempt))).Truncate(time.Microsecond) // as stores keep it
 	_, uerr := m.store.Update(m.abandonCtx, t.name, func(r *Record) error {
 		if r.Done() || r.Owner != m.cfg.owner {
-			return errLeaseLost
+			return ErrLeaseLost
 		}
 		if r.CancelRequested || (!r.Deadline.IsZero() && !runAfter.Before(r.Deadline)) {
 			return errNoRetry // cancelled, or the deadline comes first
 		}
 		r.Owner = ""
-		r.LeaseExpireTime = time.Time{}
 		r.StartTime = time.Time{}
 		r.RunAfter = runAfter
 		r.UpdateTime = now
 		return nil
 	})
 	switch {
-	case errors.Is(uerr, errLeaseLost), errors.Is(uerr, ErrNotFound):
+	case errors.Is(uerr, ErrLeaseLost), errors.Is(uerr, ErrNotFound):
 		return true // not ours to finish any more
 	case uerr != nil:
 		if !errors.Is(uerr, errNoRetry) {

@@ -18,6 +18,7 @@ import (
 // task is work running in this Manager.
 type task struct {
 	name         string
+	owner        string    // the Manager's owner id
 	kind         *kindInfo // nil for a work function
 	ctx          context.Context
 	cancel       context.CancelCauseFunc
@@ -60,7 +61,11 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, status.Error(codes.Unavailable, "lro: the operations manager is closed")
+		return nil, errManagerClosed()
+	}
+	if work != nil && m.leaseLost {
+		m.mu.Unlock()
+		return nil, status.Error(codes.Unavailable, "lro: this replica lost its owner lease and runs no new work until it holds it again")
 	}
 	mode := m.admit(work, k)
 	var t *task
@@ -77,7 +82,6 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		fallthrough
 	case modeLocal:
 		rec.Owner = m.cfg.owner
-		rec.LeaseExpireTime = now.Add(m.cfg.lease)
 	case modeExternal:
 		rec.StartTime = now
 	}
@@ -122,7 +126,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 // endTask, directly or through launch.
 func (m *Manager) newTask(ctx context.Context, name string, k *kindInfo) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	t := &task{name: name, kind: k, ctx: wctx, cancel: cancel, stopDeadline: noop}
+	t := &task{name: name, owner: m.cfg.owner, kind: k, ctx: wctx, cancel: cancel, stopDeadline: noop}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
 	m.work.Add(1)
@@ -149,7 +153,7 @@ func (m *Manager) endTask(t *task) {
 // launch runs work for task t on a pooled goroutine, as the run of the
 // stored record r (its attempt, metadata and deadline).
 func (m *Manager) launch(t *task, work WorkFunc, r *Record) {
-	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata()}
+	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata(), lost: t.cancel}
 	if !r.Deadline.IsZero() {
 		m.mu.Lock()
 		t.stopDeadline = m.armDeadline(t.name, r.Deadline, false)
@@ -159,13 +163,22 @@ func (m *Manager) launch(t *task, work WorkFunc, r *Record) {
 }
 
 // run executes work and finishes its operation (or puts it back in the
-// queue for a retry), then ends the task.
+// queue for a retry), then ends the task. Work that failed after this
+// replica lost the operation (see ErrLeaseLost) has its error dropped: it
+// is most likely the cancellation's, and the operation is another
+// replica's to end; a response is still offered to the store, which
+// refuses it unless the operation is still this run's. Work cancelled at
+// its deadline has its result dropped: the operation ended then.
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
 	resp, err := callWork(t.ctx, work, op)
 	t.stopWatch()
 	if errors.Is(context.Cause(t.ctx), errDeadline) {
 		return // ended DEADLINE_EXCEEDED already; the result is dropped
+	}
+	if cause := context.Cause(t.ctx); err != nil && errors.Is(cause, ErrLeaseLost) {
+		m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)
+		return
 	}
 	if err != nil && m.retryLater(t, op, err) {
 		return
@@ -220,14 +233,14 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
 		final.Metadata = o.metadata()
-		write = m.finishByFinisher(fin, t, final)
+		write = m.finishByFinisher(fin, t, o.attempt, final)
 	} else {
-		write = m.finishByUpdate(t, final)
+		write = m.finishByUpdate(t, o.attempt, final)
 	}
 	// The first attempt runs outside backoff.Retry, which costs a few
 	// allocations that the common case does not need.
 	_, firstErr := write()
-	if firstErr == nil || errors.Is(firstErr, errLeaseLost) {
+	if firstErr == nil || errors.Is(firstErr, ErrLeaseLost) {
 		return
 	}
 	retried := false
@@ -245,38 +258,38 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 			MaxInterval:         2 * time.Second,
 		}),
 		backoff.WithMaxElapsedTime(0))
-	if err != nil && !errors.Is(err, errLeaseLost) {
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
 		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
 	}
 }
 
-// finishByFinisher records the end of work in one write, without a read:
-// final is the whole Operation.
-func (m *Manager) finishByFinisher(fin Finisher, t *task, final *longrunningpb.Operation) func() (struct{}, error) {
+// finishByFinisher records the end of run number attempt of work in one
+// write, without a read: final is the whole Operation.
+func (m *Manager) finishByFinisher(fin Finisher, t *task, attempt int32, final *longrunningpb.Operation) func() (struct{}, error) {
 	return func() (struct{}, error) {
 		now := m.now()
-		err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
+		err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Attempt: attempt, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
 			return struct{}{}, nil // deleted: the result is dropped
 		case errors.Is(err, ErrNotOwner):
 			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(errLeaseLost)
+			return struct{}{}, backoff.Permanent(ErrLeaseLost)
 		}
 		return struct{}{}, err
 	}
 }
 
-// finishByUpdate records the end of work with a read-modify-write, for
-// stores that are not Finishers.
-func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func() (struct{}, error) {
+// finishByUpdate records the end of run number attempt of work with a
+// read-modify-write, for stores that are not Finishers.
+func (m *Manager) finishByUpdate(t *task, attempt int32, final *longrunningpb.Operation) func() (struct{}, error) {
 	return func() (struct{}, error) {
 		_, err := m.store.Update(context.Background(), t.name, func(r *Record) error {
 			if r.Done() {
 				return errNoChange
 			}
-			if r.Owner != m.cfg.owner {
-				return errLeaseLost
+			if r.Owner != m.cfg.owner || r.Attempt != attempt {
+				return ErrLeaseLost
 			}
 			m.endRecord(r, final)
 			return nil
@@ -286,12 +299,10 @@ func (m *Manager) finishByUpdate(t *task, final *longrunningpb.Operation) func()
 			return struct{}{}, nil
 		case errors.Is(err, ErrNotFound):
 			return struct{}{}, nil // deleted: the result is dropped
-		case errors.Is(err, errLeaseLost):
+		case errors.Is(err, ErrLeaseLost):
 			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
 	}
 }
-
-var errLeaseLost = errors.New("lro: lease lost")

@@ -17,6 +17,14 @@ var (
 	ErrNotFound = errors.New("lro: operation not found")
 	// ErrAlreadyExists means a record with the same name already exists.
 	ErrAlreadyExists = errors.New("lro: operation already exists")
+	// ErrOwnerTaken means another live Manager holds the owner id: its
+	// owner lease has not lapsed (see Store.RegisterOwner).
+	ErrOwnerTaken = errors.New("lro: the owner id is held by another live Manager")
+	// ErrLeaseLost means a Manager no longer holds a lease it held: its
+	// owner lease lapsed (Store.RenewLeases), or another replica took an
+	// operation over. It is also the context.Cause of work cancelled for
+	// that reason.
+	ErrLeaseLost = errors.New("lro: lease lost")
 )
 
 // Record is one operation as a Store keeps it: the public Operation message
@@ -45,9 +53,15 @@ type Record struct {
 	// CancelRequested is set by CancelOperation while the work still runs.
 	CancelRequested bool
 	// Owner identifies the Manager running the work; "" when nothing in this
-	// library runs it (operations made with Create).
+	// library runs it (operations made with Create). The operation's lease
+	// is its owner's (see Store.RegisterOwner): it lapses when the owner
+	// stops renewing, for all the owner's operations at once.
 	Owner string
-	// LeaseExpireTime is when Owner's claim lapses unless renewed.
+	// LeaseExpireTime is not used by the library: leases belong to owners,
+	// not to operations (see Owner). Stores keep the value written, judge
+	// no lease by it, and ClaimExpired leaves it alone; the Manager leaves
+	// it zero, and ending an operation clears it. Records written by older
+	// versions carry the per-operation lease they were last renewed to.
 	LeaseExpireTime time.Time
 	// Kind names registered work (StartKind), or "" for a work function.
 	Kind string
@@ -101,6 +115,11 @@ type Event struct {
 	CancelRequested bool
 	// Deleted reports that the record is gone.
 	Deleted bool
+	// Owner is the record's Owner after the change; "" after a deletion,
+	// for a record without one, or when the store cannot tell (pgstore
+	// leaves out owners longer than 512 bytes). A Manager running the
+	// operation's work cancels it when Owner names another replica.
+	Owner string
 }
 
 // Cursor is a position in the List order: newest CreateTime first, ties
@@ -191,20 +210,44 @@ type Store interface {
 	// DeleteExpired removes up to limit done records whose ExpireTime is not
 	// after now and returns how many it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
-	// RenewLeases sets LeaseExpireTime to until on every record that is not
-	// done and whose Owner is owner, and returns how many it renewed.
-	RenewLeases(ctx context.Context, owner string, until time.Time) (int, error)
-	// ClaimExpired gives p.Owner up to p.Limit records that are not done,
-	// have a non-empty Owner and a LeaseExpireTime before p.Now: it sets
-	// their Owner to p.Owner and LeaseExpireTime to p.LeaseExpireTime, and
-	// returns the claimed records. No record is given to two concurrent
-	// callers.
+	// RegisterOwner starts p.Owner's lease under p.Token, to run out
+	// p.Lease from now (see LeaseParams for whose clock). An owner holds
+	// its lease until it runs out or is released; while it holds it, its
+	// records are not claimed (ClaimExpired). If another token holds an
+	// unexpired lease for p.Owner, RegisterOwner changes nothing and
+	// returns an error wrapping ErrOwnerTaken; a lapsed or released lease
+	// is taken over. The records p.Owner held before stay its own: the
+	// caller, which runs none of them yet, finds them with ListOwned.
+	RegisterOwner(ctx context.Context, p LeaseParams) error
+	// RenewLeases extends p.Owner's lease, held under p.Token, to run out
+	// p.Lease from now: every record p.Owner holds stays its own, at the
+	// cost of one write however many there are. It returns an error
+	// wrapping ErrLeaseLost, and changes nothing, when the lease has
+	// lapsed, was released, or is held under another token: the caller
+	// must then assume every record it held was claimed by another.
+	RenewLeases(ctx context.Context, p LeaseParams) error
+	// ReleaseOwner ends p.Owner's lease at once if p.Token holds it, so
+	// that the records it still holds may be claimed and the id
+	// registered again at once; otherwise it does nothing. p.Now and
+	// p.Lease are unused.
+	ReleaseOwner(ctx context.Context, p LeaseParams) error
+	// ClaimExpired gives p.Owner up to p.Limit records that are not done
+	// and whose non-empty Owner holds no lease (it lapsed, was released,
+	// or was never registered), judged at now (see LeaseParams): it sets
+	// their Owner to p.Owner, leaving every other field but Version as it
+	// was, and returns the claimed records. No record is given to two
+	// concurrent callers.
 	ClaimExpired(ctx context.Context, p ClaimParams) ([]*Record, error)
 	// ClaimQueued gives p.Owner queued records to run, oldest CreateTime
 	// first (ties by name); see QueueClaimParams. No record is given to two
 	// concurrent callers, and a kind's GlobalLimits is never exceeded, even
 	// by concurrent callers.
 	ClaimQueued(ctx context.Context, p QueueClaimParams) ([]*Record, error)
+	// ListOwned returns up to q.Limit records that are not done and whose
+	// Owner is q.Owner, with names after q.After, in ascending name order.
+	// A Manager that has just registered (RegisterOwner) pages through the
+	// records it held before with it, to run them again or end them.
+	ListOwned(ctx context.Context, q OwnedQuery) ([]*Record, error)
 	// Watch calls fn after every committed change to the named record,
 	// including its deletion, until stop is called (stop may be called more
 	// than once; once it returns, fn is not called again). fn must be quick and
@@ -214,14 +257,37 @@ type Store interface {
 	Watch(name string, fn func(Event)) (stop func())
 }
 
+// LeaseParams are the arguments of the owner lease methods of a Store:
+// RegisterOwner, RenewLeases and ReleaseOwner.
+//
+// A lease is judged by one clock. A store used by one process (the memory
+// store) takes now to be Now, the Manager's clock, so a fake clock drives
+// it in tests. A store shared between processes ignores Now and uses its
+// own clock (pgstore: the database's now()), so that a replica whose clock
+// is wrong can neither keep a lease too long nor end another's early.
+type LeaseParams struct {
+	// Owner is the Manager's owner id (WithOwner).
+	Owner string
+	// Token identifies one registration of Owner: RegisterOwner stores it,
+	// and RenewLeases and ReleaseOwner act only while it is the stored one,
+	// so a Manager that lost its lease cannot renew or release the lease
+	// of a newer registration under the same id.
+	Token string
+	// Now is the Manager's time; see LeaseParams for when a store uses it.
+	Now time.Time
+	// Lease is how long the lease lasts from now. A lease that is not
+	// positive has run out at once.
+	Lease time.Duration
+}
+
 // ClaimParams are the arguments of Store.ClaimExpired.
 type ClaimParams struct {
 	// Owner is the replica that takes the records over.
 	Owner string
-	// Now is the time a lease must have lapsed before to be claimed.
+	// Now is the Manager's time, at which a store used by one process
+	// judges whether a lease has lapsed; a shared store uses its own clock
+	// (see LeaseParams).
 	Now time.Time
-	// LeaseExpireTime is the claimed records' new lease expiry.
-	LeaseExpireTime time.Time
 	// Limit is the most records to claim; ClaimExpired claims none when it
 	// is not positive.
 	Limit int
@@ -235,20 +301,18 @@ type ClaimParams struct {
 // count in Kinds, at most Kinds[kind] of each and Limit in all, and no more
 // of a kind than keep the records of that kind that run (not done, with an
 // Owner and a StartTime) within GlobalLimits[kind] when it is set. It sets
-// their Owner to Owner, LeaseExpireTime to LeaseExpireTime, StartTime to
-// Now, adds one to Attempt, and returns them.
+// their Owner to Owner, StartTime to Now, adds one to Attempt, and returns
+// them; they are then held under Owner's lease (see RegisterOwner).
 //
 // With Overdue, it claims instead up to Limit records that nobody holds
 // (not done, Owner empty: queued records of a kind, and operations made
 // with Create) whose Deadline is set and not after Now, so that the caller
-// ends them: it sets their Owner and LeaseExpireTime only.
+// ends them: it sets their Owner only.
 type QueueClaimParams struct {
 	// Owner is the replica that takes the records.
 	Owner string
 	// Now is the current time, by the caller's clock.
 	Now time.Time
-	// LeaseExpireTime is the claimed records' lease expiry.
-	LeaseExpireTime time.Time
 	// Kinds is how many records of each kind the caller can run now.
 	Kinds map[string]int
 	// GlobalLimits caps, per kind, how many records of the kind run at
@@ -277,6 +341,17 @@ type QueueWatcher interface {
 	WatchQueue(fn func()) (stop func())
 }
 
+// OwnedQuery selects records for Store.ListOwned.
+type OwnedQuery struct {
+	// Owner is the owner whose records are listed.
+	Owner string
+	// After, when not empty, starts the listing strictly after this name.
+	After string
+	// Limit is the most records to return; ListOwned returns none when it
+	// is not positive.
+	Limit int
+}
+
 // Poller is implemented by stores whose notifications can be lost, such as
 // those that deliver them over a network. The Manager then also re-reads
 // records every PollInterval while it waits on them or runs their work.
@@ -293,7 +368,8 @@ type TokenSecreter interface {
 }
 
 // ErrNotOwner means a write meant for running work was refused: the record
-// is done already, or another replica owns it now.
+// is done already, another replica owns it now, or it was run again since
+// (see FinishParams.Attempt).
 var ErrNotOwner = errors.New("lro: operation is done or owned by another replica")
 
 // Finisher is implemented by stores that can record the end of work in one
@@ -303,11 +379,12 @@ var ErrNotOwner = errors.New("lro: operation is done or owned by another replica
 type Finisher interface {
 	// Finish stores p.Operation (done, with its result) as the Operation of
 	// the record it names, sets UpdateTime to p.UpdateTime and ExpireTime
-	// to p.ExpireTime, clears CancelRequested and the lease, and bumps
-	// Version, but only if the record is not done and its Owner is
-	// p.Owner. It returns ErrNotFound when no record has the name and
-	// ErrNotOwner when the record is done or owned by another. Watchers see
-	// the change as after Update.
+	// to p.ExpireTime, clears CancelRequested and LeaseExpireTime, and
+	// bumps Version, but only if the record is not done, its Owner is
+	// p.Owner and its Attempt is p.Attempt. It returns ErrNotFound when no
+	// record has the name and ErrNotOwner when the record is done, owned
+	// by another, or run again since. Watchers see the change as after
+	// Update.
 	Finish(ctx context.Context, p FinishParams) error
 }
 
@@ -316,6 +393,11 @@ type FinishParams struct {
 	// Owner is the replica that ran the work; Finish writes only while the
 	// record is still its own.
 	Owner string
+	// Attempt is the run of the work that ended (Record.Attempt when it
+	// began); Finish writes only while the record is still at that run, so
+	// a run that another registration of the same owner id took over and
+	// started again cannot finish it.
+	Attempt int32
 	// Operation is the final Operation message, done and with its result.
 	// Its Name is the key of the record to finish.
 	Operation *longrunningpb.Operation

@@ -237,15 +237,19 @@ func BenchmarkOrphanRecovery(b *testing.B) {
 		id := make([]byte, 12)
 		_, _ = rand.Read(id)
 		name := "operations/orphan" + hex.EncodeToString(id)
+		// The owner that dies: it renewed its lease just now.
+		dead := "dead-" + hex.EncodeToString(id)
+		if err := s.RegisterOwner(ctx, lro.LeaseParams{Owner: dead, Token: dead, Lease: lease}); err != nil {
+			b.Fatal(err)
+		}
 		if _, _, err := s.Create(ctx, &lro.Record{
-			Operation:       &longrunningpb.Operation{Name: name},
-			CreateTime:      now,
-			UpdateTime:      now,
-			Owner:           "dead",
-			LeaseExpireTime: now.Add(lease),
-			Kind:            "noop",
-			Request:         req,
-			Attempt:         1,
+			Operation:  &longrunningpb.Operation{Name: name},
+			CreateTime: now,
+			UpdateTime: now,
+			Owner:      dead,
+			Kind:       "noop",
+			Request:    req,
+			Attempt:    1,
 		}); err != nil {
 			b.Fatal(err)
 		}

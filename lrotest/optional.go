@@ -47,7 +47,7 @@ func testFinisher(t *testing.T, s lro.Store) {
 	defer stop()
 
 	op := doneOp(t, rec.Operation.GetName(), "final metadata")
-	if err := f.Finish(t.Context(), lro.FinishParams{Owner: "owner-1", Operation: op, UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); err != nil {
+	if err := f.Finish(t.Context(), lro.FinishParams{Owner: "owner-1", Attempt: 1, Operation: op, UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
 	got := get(t, s, rec.Operation.GetName())
@@ -81,20 +81,25 @@ func testFinisherRefuses(t *testing.T, s lro.Store) {
 	f := finisherOf(t, s)
 	ctx := t.Context()
 	other := create(t, s, fullRecord(t, "operations/other-owner", at(0)))
-	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-2", Operation: doneOp(t, "operations/other-owner", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-2", Attempt: 1, Operation: doneOp(t, "operations/other-owner", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
 		t.Errorf("Finish by another owner: %v, want ErrNotOwner", err)
 	}
 	wantRecord(t, "after a refused Finish", get(t, s, "operations/other-owner"), other)
+	// A run that was superseded (the record was run again since) is refused too.
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Attempt: 2, Operation: doneOp(t, "operations/other-owner", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
+		t.Errorf("Finish of another attempt: %v, want ErrNotOwner", err)
+	}
+	wantRecord(t, "after a Finish of another attempt", get(t, s, "operations/other-owner"), other)
 
 	r := fullRecord(t, "operations/already-done", at(0))
 	finish(t, r, at(time.Hour))
 	done := create(t, s, r)
-	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Operation: doneOp(t, "operations/already-done", "x"), UpdateTime: at(time.Second), ExpireTime: at(2 * time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Attempt: 1, Operation: doneOp(t, "operations/already-done", "x"), UpdateTime: at(time.Second), ExpireTime: at(2 * time.Hour)}); !errors.Is(err, lro.ErrNotOwner) {
 		t.Errorf("Finish of a done record: %v, want ErrNotOwner", err)
 	}
 	wantRecord(t, "done record after a refused Finish", get(t, s, "operations/already-done"), done)
 
-	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Operation: doneOp(t, "operations/missing", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotFound) {
+	if err := f.Finish(ctx, lro.FinishParams{Owner: "owner-1", Attempt: 1, Operation: doneOp(t, "operations/missing", "x"), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)}); !errors.Is(err, lro.ErrNotFound) {
 		t.Errorf("Finish of a missing record: %v, want ErrNotFound", err)
 	}
 }
@@ -113,7 +118,7 @@ func testFinisherConcurrent(t *testing.T, s lro.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := f.Finish(t.Context(), lro.FinishParams{Owner: "owner-1", Operation: doneOp(t, names[i%n], fmt.Sprint("try ", i/n)), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)})
+			err := f.Finish(t.Context(), lro.FinishParams{Owner: "owner-1", Attempt: 1, Operation: doneOp(t, names[i%n], fmt.Sprint("try ", i/n)), UpdateTime: at(time.Second), ExpireTime: at(time.Hour)})
 			if err != nil && !errors.Is(err, lro.ErrNotOwner) {
 				errs <- err
 			}

@@ -59,15 +59,23 @@ func TestStore(t *testing.T, newStore func(t *testing.T) lro.Store) {
 			{"Limit", testDeleteExpiredLimit},
 			{"AfterUpdate", testDeleteExpiredAfterUpdate},
 		}},
-		{"RenewLeases", []storeCase{
-			{"Selects", testRenewLeases},
-			{"AfterUpdate", testRenewLeasesAfterUpdate},
+		{"OwnerLeases", []storeCase{
+			{"Exclusive", testRegisterExclusive},
+			{"TakesOverLapsed", testRegisterTakesOverLapsed},
+			{"RenewLapsed", testRenewLapsed},
+			{"Release", testRelease},
+			{"RenewWritesNoRecord", testRenewWritesNoRecord},
 		}},
 		{"ClaimExpired", []storeCase{
 			{"Selects", testClaimExpiredSelects},
 			{"Limit", testClaimExpiredLimit},
 			{"AfterUpdate", testClaimExpiredAfterUpdate},
+			{"AfterRegister", testClaimExpiredAfterRegister},
 			{"Concurrent", testClaimExpiredConcurrent},
+			{"Notifies", testClaimExpiredNotifies},
+		}},
+		{"ListOwned", []storeCase{
+			{"SelectsAndPages", testListOwned},
 		}},
 		{"Watch", []storeCase{
 			{"UpdateAndDelete", testWatchUpdateAndDelete},

@@ -34,19 +34,20 @@ var _ lro.CancelRequestLister = (*Store)(nil)
 // finishReq is one Finish call waiting for its batch.
 type finishReq struct {
 	name, owner string
+	attempt     int32
 	op          []byte
 	now, expire time.Time
 	done        chan error // buffered: the batch never blocks on it
 }
 
 var finishSQL = `WITH i AS (
-	SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[])
-		AS t(name, owner, operation, update_time, expire_time)),
+	SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[], $7::int4[])
+		AS t(name, owner, operation, update_time, expire_time, attempt)),
 upd AS (
 	UPDATE lro_operations o SET operation = i.operation, done = true, update_time = i.update_time,
 		expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1
-	FROM i WHERE o.name = i.name AND o.owner = i.owner AND NOT o.done
-	RETURNING o.name, o.done, o.cancel_requested)
+	FROM i WHERE o.name = i.name AND o.owner = i.owner AND o.attempt = i.attempt AND NOT o.done
+	RETURNING o.name, o.done, o.cancel_requested, o.owner)
 SELECT upd.name, ` + notifyExpr("upd", false) + ` FROM upd`
 
 // Finish implements lro.Finisher. Concurrent calls are written together,
@@ -61,7 +62,7 @@ func (s *Store) Finish(ctx context.Context, p lro.FinishParams) error {
 	if err != nil {
 		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.Internal, Err: err}
 	}
-	r := &finishReq{name: name, owner: p.Owner, op: b, now: normTime(p.UpdateTime),
+	r := &finishReq{name: name, owner: p.Owner, attempt: p.Attempt, op: b, now: normTime(p.UpdateTime),
 		expire: normTime(p.ExpireTime), done: make(chan error, 1)}
 	select {
 	case s.finishes <- r:
@@ -130,14 +131,15 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	names, owners := make([]string, n), make([]string, n)
 	ops := make([][]byte, n)
 	nows, expires := make([]time.Time, n), make([]time.Time, n)
+	attempts := make([]int32, n)
 	for i, r := range batch {
-		names[i], owners[i], ops[i], nows[i], expires[i] = r.name, r.owner, r.op, r.now, r.expire
+		names[i], owners[i], ops[i], nows[i], expires[i], attempts[i] = r.name, r.owner, r.op, r.now, r.expire, r.attempt
 	}
 	written, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
 		var name string
 		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
 		return name, err
-	}, finishSQL, s.channel, names, owners, ops, nows, expires)
+	}, finishSQL, s.channel, names, owners, ops, nows, expires, attempts)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, r := range batch {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lrokit/lro"
@@ -67,8 +68,15 @@ func TestHostileValues(t *testing.T) {
 			if _, err := s.Update(ctx, name, func(r *lro.Record) error { r.Owner = h + h; return nil }); err != nil {
 				t.Errorf("Update(%q): %v", name, err)
 			}
-			if n, err := s.RenewLeases(ctx, h+h, baseTime); err != nil || n != 1 {
-				t.Errorf("RenewLeases(%q) = %d, %v; want 1", h+h, n, err)
+			lease := lro.LeaseParams{Owner: h + h, Token: h, Lease: time.Minute}
+			if err := s.RegisterOwner(ctx, lease); err != nil {
+				t.Errorf("RegisterOwner(%q): %v", h+h, err)
+			}
+			if err := s.RenewLeases(ctx, lease); err != nil {
+				t.Errorf("RenewLeases(%q): %v", h+h, err)
+			}
+			if held, err := s.ListOwned(ctx, lro.OwnedQuery{Owner: h + h, Limit: 10}); err != nil || len(held) != 1 || held[0].Operation.GetName() != name {
+				t.Errorf("ListOwned(%q) = %v, %v; want just %q", h+h, held, err, name)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -73,7 +74,12 @@ func SchemaVersion() int64 {
 // recorded in lro_schema_migrations; each pending migration runs in its own
 // transaction. A session advisory lock, keyed by the schema, serialises
 // concurrent callers, so several replicas may migrate at start-up at once.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrate(ctx, pool, math.MaxInt64)
+}
+
+// migrate is Migrate, applying the migrations up to version upTo only.
+func migrate(ctx context.Context, pool *pgxpool.Pool, upTo int64) (err error) {
 	migrations, err := loadMigrations()
 	if err != nil {
 		return err
@@ -119,7 +125,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 		applied[v] = true
 	}
 	for _, m := range migrations {
-		if applied[m.version] {
+		if applied[m.version] || m.version > upTo {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

@@ -25,28 +25,43 @@ const columns = `name, parent, create_time, update_time, expire_time, request_id
 // payloads to 8000 bytes.
 const maxInlineName = 7000
 
-// Notification payloads are one flag character followed by the name, or by
-// the hex SHA-256 of the name when it is longer than maxInlineName. The
-// flags are a bit set (done=1, cancel requested=2, deleted=4), written as
-// '0'+flags for a plain name and 'a'+flags for a hashed one.
+// Notification payloads are one flag character, then the owner when the
+// owner flag is set, then the name, or the hex SHA-256 of the name when it
+// is longer than maxInlineName. The flags are a bit set (done=1, cancel
+// requested=2, deleted=4, owner=8), written as '0'+flags for a plain name
+// and 'a'+flags for a hashed one. The owner is written as its length in
+// bytes, in decimal, a colon and the owner itself; it is sent for
+// changes, not deletions, when it is not empty and at most maxNotifyOwner
+// bytes long.
 const (
 	flagDone    = 1
 	flagCancel  = 2
 	flagDeleted = 4
+	flagOwner   = 8
 )
 
+// maxNotifyOwner is the longest owner sent in a notification payload, so
+// that a payload stays within PostgreSQL's 8000 bytes.
+const maxNotifyOwner = 512
+
 // notifyExpr returns the SQL that notifies about the row alias (which has
-// name, done and cancel_requested columns). $1 is always the channel.
+// name, done and cancel_requested columns, and owner unless deleted). $1
+// is always the channel.
 func notifyExpr(alias string, deleted bool) string {
-	d := 0
+	d, owned, ownerPart := 0, "0", "''"
 	if deleted {
 		d = flagDeleted
+	} else {
+		hasOwner := fmt.Sprintf(`octet_length(%[1]s.owner) BETWEEN 1 AND %[2]d`, alias, maxNotifyOwner)
+		owned = fmt.Sprintf(`CASE WHEN %s THEN %d ELSE 0 END`, hasOwner, flagOwner)
+		ownerPart = fmt.Sprintf(`CASE WHEN %[2]s THEN octet_length(%[1]s.owner)::text || ':' || %[1]s.owner ELSE '' END`, alias, hasOwner)
 	}
-	flags := fmt.Sprintf(`(CASE WHEN %[1]s.done THEN %[2]d ELSE 0 END + CASE WHEN %[1]s.cancel_requested THEN %[3]d ELSE 0 END + %[4]d)`,
-		alias, flagDone, flagCancel, d)
-	return fmt.Sprintf(`pg_notify($1, CASE WHEN octet_length(%[1]s.name) <= %[3]d THEN chr(48 + %[2]s) || %[1]s.name `+
-		`ELSE chr(97 + %[2]s) || encode(sha256(convert_to(%[1]s.name, 'UTF8')), 'hex') END)`,
-		alias, flags, maxInlineName)
+	flags := fmt.Sprintf(`(CASE WHEN %[1]s.done THEN %[2]d ELSE 0 END + CASE WHEN %[1]s.cancel_requested THEN %[3]d ELSE 0 END + %[4]d + %[5]s)`,
+		alias, flagDone, flagCancel, d, owned)
+	inline := fmt.Sprintf(`octet_length(%s.name) <= %d`, alias, maxInlineName)
+	return fmt.Sprintf(`pg_notify($1, chr(CASE WHEN %[2]s THEN 48 ELSE 97 END + %[3]s) || %[4]s || `+
+		`CASE WHEN %[2]s THEN %[1]s.name ELSE encode(sha256(convert_to(%[1]s.name, 'UTF8')), 'hex') END)`,
+		alias, inline, flags, ownerPart)
 }
 
 // The statements that write. In each but insertSQL, $1 is the notification
@@ -67,7 +82,7 @@ ON CONFLICT DO NOTHING`
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
 		version = $14, done = $15, operation = $16, start_time = $17, deadline = $18, run_after = $19
 	WHERE name = $2 AND version = $20
-	RETURNING name, done, cancel_requested)
+	RETURNING name, done, cancel_requested, owner)
 SELECT ` + notifyExpr("upd", false) + ` FROM upd`
 
 	deleteSQL = `WITH del AS (
@@ -85,18 +100,6 @@ del AS (
 	DELETE FROM lro_operations o USING victim v WHERE o.name = v.name
 	RETURNING o.name, o.done, o.cancel_requested)
 SELECT ` + notifyExpr("del", true) + ` FROM del`
-
-	claimSQL = `WITH orphan AS (
-	SELECT name FROM lro_operations
-	WHERE NOT done AND owner <> '' AND (lease_expire_time IS NULL OR lease_expire_time < $2)
-	ORDER BY lease_expire_time NULLS FIRST, name
-	LIMIT $3
-	FOR UPDATE SKIP LOCKED),
-upd AS (
-	UPDATE lro_operations o SET owner = $4, lease_expire_time = $5, version = o.version + 1
-	FROM orphan WHERE o.name = orphan.name
-	RETURNING o.*)
-SELECT ` + columns + `, ` + notifyExpr("upd", false) + ` FROM upd`
 )
 
 // validText reports whether PostgreSQL can store s in a text column.
@@ -452,42 +455,4 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		return 0, storeErr("deleting expired operations", err)
 	}
 	return n, nil
-}
-
-// RenewLeases implements lro.Store. A renewal changes nothing a watcher
-// cares about, so it sends no notification.
-func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) (int, error) {
-	if owner == "" || !validText(owner) {
-		return 0, nil
-	}
-	// Rows another transaction holds (a finish, a cancel) are skipped
-	// rather than waited for: a renewal that queued behind them could let
-	// the other leases lapse, and they are renewed next round if still
-	// running.
-	tag, err := s.pool.Exec(ctx, `UPDATE lro_operations o SET lease_expire_time = $2, version = o.version + 1
-FROM (SELECT name FROM lro_operations WHERE owner = $1 AND NOT done ORDER BY name FOR UPDATE SKIP LOCKED) l
-WHERE o.name = l.name`,
-		owner, dbTime(until))
-	if err != nil {
-		return 0, storeErr(fmt.Sprintf("renewing the leases of %q", owner), err)
-	}
-	return int(tag.RowsAffected()), nil
-}
-
-// ClaimExpired implements lro.Store. Concurrent claimers skip each other's
-// rows, so no record is given to two of them.
-func (s *Store) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lro.Record, error) {
-	if p.Limit <= 0 {
-		return nil, nil
-	}
-	if p.Owner == "" || !validText(p.Owner) {
-		return nil, invalid("the owner must be non-empty UTF-8 text without NUL bytes")
-	}
-	// The last column is pg_notify's (void) result.
-	out, err := queryRows(ctx, s.pool, recordRow(nil), claimSQL,
-		s.channel, p.Now.UTC(), p.Limit, p.Owner, dbTime(p.LeaseExpireTime))
-	if err != nil {
-		return nil, storeErr("claiming expired leases", err)
-	}
-	return out, nil
 }

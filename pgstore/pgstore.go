@@ -4,17 +4,27 @@
 // others.
 //
 // A Store uses a pgx v5 pool for its queries and one dedicated connection,
-// outside the pool, that LISTENs for changes. Update, Delete, DeleteExpired
-// and ClaimExpired notify (pg_notify) in the statement that writes, so a
-// notification is sent exactly when the change commits; Create and
-// RenewLeases change nothing a watcher waits for and send none. When the listening connection drops, the Store reconnects with
+// outside the pool, that LISTENs for changes. Update, Delete, DeleteExpired,
+// ClaimExpired and Finish notify (pg_notify) in the statement that writes,
+// so a notification is sent exactly when the change commits; Create and
+// the owner lease calls change nothing a watcher waits for and send none.
+//
+// Leases are kept per owner in lro_owners and judged by the database's
+// clock, now(), whatever the clocks of the replicas say; renewing one is
+// one UPDATE of one row, however many operations its owner runs (see
+// RenewLeases).
+//
+// When the listening connection drops, the Store reconnects with
 // exponential backoff and then reports every watched operation once more,
 // since notifications sent meanwhile are lost; it also implements
 // lro.Poller so that the Manager re-reads as a fallback.
 //
 // Tables live in the pool's current schema (the first schema of its
-// search_path): lro_operations, lro_token_secret and lro_schema_migrations.
-// Create them with Migrate, or pass WithAutoMigrate to New.
+// search_path): lro_operations, lro_owners, lro_token_secret and
+// lro_schema_migrations. Create them with Migrate, or pass WithAutoMigrate
+// to New. Migrate to a new schema version with every replica running the
+// same version of this package: migration 2 moved leases from operations
+// to owners, and a replica running older code would not keep them.
 //
 // Times are stored as timestamptz and therefore truncated to microseconds;
 // the records a Store returns carry the stored, truncated times, in UTC.

@@ -17,10 +17,10 @@ import (
 // claims only up to the limit, and the next claimer of that kind counts
 // after the first has committed.
 
-// claimQueuedSQL claims, per kind ($5 kinds, $6 counts), the oldest
-// claimable rows, $7 rows in all. $2 is now, $3 the owner, $4 the lease.
+// claimQueuedSQL claims, per kind ($4 kinds, $5 counts), the oldest
+// claimable rows, $6 rows in all. $2 is now, $3 the owner.
 var claimQueuedSQL = `WITH want AS (
-	SELECT w.kind, w.n FROM unnest($5::text[], $6::int[]) AS w(kind, n) WHERE w.n > 0),
+	SELECT w.kind, w.n FROM unnest($4::text[], $5::int[]) AS w(kind, n) WHERE w.n > 0),
 cand AS (
 	SELECT c.name, c.create_time FROM want w CROSS JOIN LATERAL (
 		SELECT q.name, q.create_time FROM lro_operations q
@@ -30,24 +30,24 @@ cand AS (
 		LIMIT w.n
 		FOR UPDATE SKIP LOCKED) c
 	ORDER BY c.create_time, c.name
-	LIMIT $7),
+	LIMIT $6),
 upd AS (
-	UPDATE lro_operations o SET owner = $3, lease_expire_time = $4, start_time = $2,
+	UPDATE lro_operations o SET owner = $3, start_time = $2,
 		attempt = o.attempt + 1, version = o.version + 1
 	FROM cand WHERE o.name = cand.name
 	RETURNING o.*)
 SELECT ` + columns + `, ` + notifyExpr("upd", false) + ` FROM upd`
 
-// claimOverdueSQL claims up to $5 rows nobody holds whose deadline ($2 is
+// claimOverdueSQL claims up to $4 rows nobody holds whose deadline ($2 is
 // now) has passed.
 var claimOverdueSQL = `WITH od AS (
 	SELECT name FROM lro_operations
 	WHERE NOT done AND owner = '' AND deadline <= $2
 	ORDER BY deadline, name
-	LIMIT $5
+	LIMIT $4
 	FOR UPDATE SKIP LOCKED),
 upd AS (
-	UPDATE lro_operations o SET owner = $3, lease_expire_time = $4, version = o.version + 1
+	UPDATE lro_operations o SET owner = $3, version = o.version + 1
 	FROM od WHERE o.name = od.name
 	RETURNING o.*)
 SELECT ` + columns + `, ` + notifyExpr("upd", false) + ` FROM upd`
@@ -65,7 +65,7 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 	}
 	if p.Overdue {
 		out, err := queryRows(ctx, s.pool, recordRow(nil), claimOverdueSQL,
-			s.channel, p.Now.UTC(), p.Owner, dbTime(p.LeaseExpireTime), p.Limit)
+			s.channel, p.Now.UTC(), p.Owner, p.Limit)
 		if err != nil {
 			return nil, storeErr("claiming overdue operations", err)
 		}
@@ -96,7 +96,7 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 			}
 		}
 		return queryRows(ctx, q, recordRow(nil), claimQueuedSQL,
-			s.channel, p.Now.UTC(), p.Owner, dbTime(p.LeaseExpireTime), kinds, ns, p.Limit)
+			s.channel, p.Now.UTC(), p.Owner, kinds, ns, p.Limit)
 	}
 	if len(limited) == 0 {
 		out, err := claim(s.pool, nil)

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,20 +41,33 @@ func hashKey(name string) string {
 }
 
 // parsePayload decodes a notification payload into its watch key and
-// event flags.
+// event.
 func parsePayload(p string) (key string, ev lro.Event, ok bool) {
 	if p == "" {
 		return "", ev, false
 	}
 	c, rest := p[0], p[1:]
 	var flags byte
+	hashed := false
 	switch {
-	case c >= '0' && c <= '7':
-		flags, key = c-'0', rest
-	case c >= 'a' && c <= 'h':
-		flags, key = c-'a', "\x00"+rest
+	case c >= '0' && c <= '0'+15:
+		flags = c - '0'
+	case c >= 'a' && c <= 'a'+15:
+		flags, hashed = c-'a', true
 	default:
 		return "", ev, false
+	}
+	if flags&flagOwner != 0 {
+		n, tail, found := strings.Cut(rest, ":")
+		size, err := strconv.Atoi(n)
+		if !found || err != nil || size <= 0 || size > len(tail) || strconv.Itoa(size) != n {
+			return "", ev, false
+		}
+		ev.Owner, rest = tail[:size], tail[size:]
+	}
+	key = rest
+	if hashed {
+		key = "\x00" + rest
 	}
 	ev.Done = flags&flagDone != 0
 	ev.CancelRequested = flags&flagCancel != 0
@@ -229,9 +244,9 @@ func (s *Store) resync(ctx context.Context) {
 	}
 	evs, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (lro.Event, error) {
 		var ev lro.Event
-		err := row.Scan(&ev.Name, &ev.Done, &ev.CancelRequested)
+		err := row.Scan(&ev.Name, &ev.Done, &ev.CancelRequested, &ev.Owner)
 		return ev, err
-	}, `SELECT name, done, cancel_requested FROM lro_operations WHERE name = ANY($1)`, valid)
+	}, `SELECT name, done, cancel_requested, owner FROM lro_operations WHERE name = ANY($1)`, valid)
 	if err != nil {
 		// The pollers' re-reads cover what this would have reported.
 		s.logger.Warn("pgstore: reading watched operations after reconnecting", "error", err)

@@ -181,8 +181,14 @@ func TestParsePayload(t *testing.T) {
 		{"3x", "x", lro.Event{Done: true, CancelRequested: true}, false},
 		{"7x", "x", lro.Event{Done: true, CancelRequested: true, Deleted: true}, false},
 		{"eabc", "\x00abc", lro.Event{Deleted: true}, false},
+		{"83:abcx", "x", lro.Event{Owner: "abc"}, false},
+		{"92:éy", "y", lro.Event{Done: true, Owner: "é"}, false},
+		{"j1:aabc", "\x00abc", lro.Event{Done: true, Owner: "a"}, false},
 		{"", "", lro.Event{}, true},
 		{"8x", "", lro.Event{}, true},
+		{"83:ab", "", lro.Event{}, true},
+		{"80:x", "", lro.Event{}, true},
+		{"803:abcx", "", lro.Event{}, true},
 		{"zx", "", lro.Event{}, true},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,8 @@
 //     through the survivors; every operation ends exactly once, as a
 //     trigger on lro_operations counts.
 //   - TestFrozenReplica: a replica SIGSTOPped for longer than its lease
-//     resumes after a survivor took its work over; its results are refused.
+//     resumes after a survivor took its work over; it stops its own runs
+//     at once, and the survivor alone finishes them.
 //   - TestPostgresRestart: a Manager rides out a restart of a cluster the
 //     test runs itself (pg_ctl stop -m fast, then start).
 //   - TestCancelRightAfterCreate: a cancellation between a Create and the

@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,18 +18,18 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// testWriter sends log lines to t.Log, and tells renewals about every
-// line that reports a failed lease renewal.
+// testWriter sends log lines to t.Log, and tells leaseLost about every
+// line that reports that the Manager lost its owner lease.
 type testWriter struct {
-	t        *testing.T
-	renewals chan struct{}
+	t         *testing.T
+	leaseLost chan struct{}
 }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
-	if strings.Contains(string(p), `msg="lro: renewing leases"`) {
+	if strings.Contains(string(p), `msg="lro: this replica lost its owner lease`) {
 		select {
-		case w.renewals <- struct{}{}:
+		case w.leaseLost <- struct{}{}:
 		default:
 		}
 	}
@@ -36,34 +37,34 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // TestPostgresRestart stops the database under a Manager with running
-// operations and starts it again: during the outage Start, Get, List and
-// Wait answer UNAVAILABLE; work that finishes during the outage has its
-// result written once the database is back; and everything carries on
-// afterwards. It runs its own cluster, since it restarts it, and like the
+// operations, for longer than its lease, and starts it again: during the
+// outage Start, Get, List and Wait answer UNAVAILABLE; work that finishes
+// during the outage has its result written once the database is back;
+// work still running when the lease runs out is cancelled, since another
+// replica could take it over, and its operation ends once, UNAVAILABLE;
+// and everything carries on afterwards. It runs its own cluster, since it restarts it, and like the
 // other PostgreSQL tests it runs only when LRO_TEST_DATABASE_URL is set.
 func TestPostgresRestart(t *testing.T) {
 	testURL(t)
 	c := newCluster(t)
 	c.start(t)
 
-	// The Manager renews leases every min(lease/3, poll).
 	const (
-		lease  = time.Second
-		poll   = 250 * time.Millisecond
-		period = min(lease/3, poll)
+		lease = time.Second
+		poll  = 250 * time.Millisecond
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	failedRenewals := make(chan struct{}, 1)
-	log := slog.New(slog.NewTextHandler(testWriter{t, failedRenewals}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	leaseLost := make(chan struct{}, 1)
+	log := slog.New(slog.NewTextHandler(testWriter{t, leaseLost}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store, err := pgstore.Open(ctx, c.url(), pgstore.WithAutoMigrate(), pgstore.WithPollInterval(poll), pgstore.WithLogger(log))
 	if err != nil {
 		t.Fatalf("pgstore.Open: %v", err)
 	}
 	defer store.Close()
-	// A lease shorter than the outage: the Manager's own leases lapse while
-	// the database is down, and afterwards it claims them back without
-	// running its work twice.
+	// A lease shorter than the outage: the Manager's lease runs out while
+	// the database is down; it cancels its work, registers again
+	// afterwards and ends what it held, without running its work twice.
 	m, err := lro.New(lro.WithStore(store), lro.WithLease(lease), lro.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
@@ -77,25 +78,26 @@ func TestPostgresRestart(t *testing.T) {
 	}()
 
 	// blocker returns work that runs until release is closed, then returns
-	// resp; returned is closed as it returns.
+	// resp (even if its context ended: its result stands as long as the
+	// Manager still owns the operation); returned is closed as it returns.
 	blocker := func(release, returned chan struct{}, resp string) lro.WorkFunc {
 		return func(ctx context.Context, _ *lro.Op) (proto.Message, error) {
 			defer close(returned)
-			select {
-			case <-release:
-				return wrapperspb.String(resp), nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+			<-release
+			return wrapperspb.String(resp), nil
 		}
 	}
 	releaseDuring, returnedDuring := make(chan struct{}), make(chan struct{})
-	releaseAfter, returnedAfter := make(chan struct{}), make(chan struct{})
 	during, err := m.Start(ctx, blocker(releaseDuring, returnedDuring, "during"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := m.Start(ctx, blocker(releaseAfter, returnedAfter, "after"))
+	lostCause := make(chan error, 1)
+	after, err := m.Start(ctx, func(ctx context.Context, _ *lro.Op) (proto.Message, error) {
+		<-ctx.Done()
+		lostCause <- context.Cause(ctx)
+		return nil, ctx.Err()
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,15 +149,12 @@ func TestPostgresRestart(t *testing.T) {
 	close(releaseDuring)
 	<-returnedDuring
 
-	// Keep the database down until the leases have lapsed: enough failed
-	// renewals, which the Manager reports in its log, to span more than a
-	// lease.
-	for range int(lease/period) + 2 {
-		select {
-		case <-failedRenewals:
-		case <-ctx.Done():
-			t.Fatal("the Manager did not report failed lease renewals during the outage")
-		}
+	// Keep the database down until the lease has run out, which the
+	// Manager reports in its log.
+	select {
+	case <-leaseLost:
+	case <-ctx.Done():
+		t.Fatal("the Manager did not report losing its owner lease during the outage")
 	}
 
 	c.start(t)
@@ -185,10 +184,14 @@ func TestPostgresRestart(t *testing.T) {
 	// The result written during the outage is retried and not lost.
 	wantDone(ctx, t, m, during.GetName(), "during")
 
-	// Running work carries on, and finishes normally.
-	close(releaseAfter)
-	<-returnedAfter
-	wantDone(ctx, t, m, after.GetName(), "after")
+	// Work still running when the lease ran out was cancelled, and its
+	// operation ended UNAVAILABLE once the Manager held its lease again.
+	if cause := <-lostCause; !errors.Is(cause, lro.ErrLeaseLost) {
+		t.Errorf("work running through the outage ended with cause %v, want lro.ErrLeaseLost", cause)
+	}
+	if op := waitDone(ctx, t, m, after.GetName()); codes.Code(op.GetError().GetCode()) != codes.Unavailable || !strings.Contains(op.GetError().GetMessage(), "lease") {
+		t.Errorf("operation whose work ran through the outage: %v, want UNAVAILABLE saying its lease was lost", op.GetResult())
+	}
 
 	// Operations driven from elsewhere still complete.
 	if err := m.Complete(ctx, external.GetName(), wrapperspb.String("external")); err != nil {

@@ -22,9 +22,10 @@ const maxBodyBytes = 1 << 20
 // newHTTPHandler serves the REST mapping of the example: the Operations
 // service under /v1/operations (package lrohttp) and ExportBooks at
 // POST /v1/shelves/{shelf}/books:export, as export.proto's google.api.http
-// option declares.
-func newHTTPHandler(ops longrunningpb.OperationsServer, svc exportpb.ExportServiceServer) http.Handler {
+// option declares; and the web console under /console/.
+func newHTTPHandler(ops longrunningpb.OperationsServer, svc exportpb.ExportServiceServer, console http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle(consolePrefix+"/", console)
 	opsHandler := lrohttp.NewHandler(ops)
 	mux.Handle("/v1/operations", opsHandler)
 	mux.Handle("/v1/operations/", opsHandler)

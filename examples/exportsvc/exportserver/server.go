@@ -2,7 +2,7 @@
 // ExportService whose ExportBooks method exports the books of a shelf as a
 // long-running operation, next to google.longrunning.Operations (an
 // lro.Manager) and gRPC server reflection, with the same operations and
-// ExportBooks over REST.
+// ExportBooks over REST, and a web console for the operations at /console/.
 //
 // The shelves are shelves/fiction (120 books), shelves/science (45) and
 // shelves/poetry (12). An export takes ten steps of Config.Step each and
@@ -36,8 +36,8 @@ type Config struct {
 	// GRPCAddr is the address to serve gRPC on, such as "127.0.0.1:8080";
 	// port 0 picks a free port.
 	GRPCAddr string
-	// HTTPAddr is the address to serve REST on; port 0 picks a free port
-	// and an empty HTTPAddr serves no REST.
+	// HTTPAddr is the address to serve REST and the web console on; port 0
+	// picks a free port and an empty HTTPAddr serves neither.
 	HTTPAddr string
 	// Step is how long each of the ten steps of an export takes; zero or
 	// less makes exports finish as fast as they can.
@@ -110,10 +110,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.ended(nil)
 	}()
 	if s.httpLis != nil {
+		consoleStop, endConsole := context.WithCancel(context.Background())
+		console, err := newConsole(s.ops, consoleStop)
+		if err != nil {
+			endConsole()
+			return nil, err
+		}
 		s.httpSrv = &http.Server{
-			Handler:           newHTTPHandler(s.ops, svc),
+			Handler:           newHTTPHandler(s.ops, svc, console),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
+		s.httpSrv.RegisterOnShutdown(endConsole)
 		s.nServers++
 		go func() {
 			if err := s.httpSrv.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,334 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/lrokit/lro"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// Owner leases on PostgreSQL: one live Manager per owner id, every lease
+// judged by the database's clock, and a replica that stops renewing loses
+// its work.
+
+func TestOwnerIDExclusiveAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	a, b := newStore(t, schema), newStore(t, schema)
+	m, err := lro.New(lro.WithStore(a), lro.WithOwner("replica-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lro.New(lro.WithStore(b), lro.WithOwner("replica-1"))
+	if !errors.Is(err, lro.ErrOwnerTaken) || !strings.Contains(err.Error(), `"replica-1"`) {
+		t.Fatalf("New with the owner id of a live replica: %v; want ErrOwnerTaken naming the id", err)
+	}
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	newManager(t, b, lro.WithOwner("replica-1")) // released by Close: free at once
+}
+
+// offsetClock is the system clock shifted by d, as on a machine whose
+// clock is wrong.
+type offsetClock struct{ d time.Duration }
+
+func (c offsetClock) Now() time.Time { return time.Now().Add(c.d) }
+
+func (c offsetClock) NewTimer(d time.Duration) lro.Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time { return t.t.C }
+func (t realTimer) Stop() bool          { return t.t.Stop() }
+
+// claimSignal is a Store that reports every ClaimExpired call on claims.
+type claimSignal struct {
+	*Store
+	claims chan struct{}
+}
+
+func (c claimSignal) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lro.Record, error) {
+	recs, err := c.Store.ClaimExpired(ctx, p)
+	select {
+	case c.claims <- struct{}{}:
+	default:
+	}
+	return recs, err
+}
+
+// TestClockAheadDoesNotSteal: a replica whose clock runs 35 s ahead, with
+// a lease far shorter than that, claims nothing from a healthy replica:
+// leases are judged by the database's clock.
+func TestClockAheadDoesNotSteal(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	mA := newManager(t, newStore(t, schema), lro.WithOwner("healthy"), lro.WithLease(3*time.Second))
+	ahead := claimSignal{newStore(t, schema), make(chan struct{})}
+	newManager(t, ahead, lro.WithOwner("ahead"), lro.WithClock(offsetClock{35 * time.Second}), lro.WithLease(300*time.Millisecond))
+
+	started := make(chan struct{})
+	cancelled := make(chan error, 1)
+	release := make(chan struct{})
+	op, err := mA.Start(context.Background(), func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		close(started)
+		select {
+		case <-release:
+			return nil, nil
+		case <-ctx.Done():
+			cancelled <- context.Cause(ctx)
+			return nil, ctx.Err()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close(release)
+	<-started
+	for range 5 { // rounds of the replica whose clock is ahead
+		<-ahead.claims
+	}
+	// Claiming directly with that clock's time takes nothing either.
+	if recs, err := ahead.ClaimExpired(context.Background(), lro.ClaimParams{Owner: "ahead", Now: time.Now().Add(35 * time.Second), Limit: 10}); err != nil || len(recs) != 0 {
+		t.Errorf("ClaimExpired with a clock 35 s ahead = %d records, %v; want none", len(recs), err)
+	}
+	select {
+	case cause := <-cancelled:
+		t.Fatalf("the healthy replica's work was cancelled: %v", cause)
+	default:
+	}
+	rec, err := ahead.Get(context.Background(), op.GetName())
+	if err != nil || rec.Owner != "healthy" || rec.Done() {
+		t.Fatalf("the healthy replica's operation: %v, %v; want it still running there", rec, err)
+	}
+	// The replica ahead keeps its own lease too: its id is taken.
+	if err := ahead.RegisterOwner(context.Background(), lro.LeaseParams{Owner: "ahead", Token: "other", Lease: time.Minute}); !errors.Is(err, lro.ErrOwnerTaken) {
+		t.Errorf("registering the id of the replica ahead: %v; want ErrOwnerTaken", err)
+	}
+}
+
+// frozenRenewals is a Store whose renewals fail while frozen is set, as
+// for a replica cut off from the database or stopped.
+type frozenRenewals struct {
+	*Store
+	frozen atomic.Bool
+}
+
+func (f *frozenRenewals) RenewLeases(ctx context.Context, p lro.LeaseParams) error {
+	if f.frozen.Load() {
+		return errors.New("renewals frozen by the test")
+	}
+	return f.Store.RenewLeases(ctx, p)
+}
+
+// TestStoppedHeartbeatLosesWork: a replica that stops renewing its lease
+// has its work's context cancelled with a lease-lost cause, and another
+// replica runs the operation again and ends it, once.
+func TestStoppedHeartbeatLosesWork(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	const lease = time.Second
+	stuck := &frozenRenewals{Store: newStore(t, schema)}
+	mA := newManager(t, stuck, lro.WithOwner("stuck"), lro.WithLease(lease))
+	mB := newManager(t, newStore(t, schema), lro.WithOwner("survivor"), lro.WithLease(lease))
+
+	started := make(chan struct{})
+	causes := make(chan error, 1)
+	proceed := make(chan struct{})
+	handler := func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
+		if op.Attempt() > 1 {
+			return wrapperspb.String(req.GetValue() + " again"), nil
+		}
+		close(started)
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		<-proceed // the stuck replica's work lingers until the survivor is done
+		return nil, ctx.Err()
+	}
+	for _, m := range []*lro.Manager{mA, mB} {
+		if err := lro.Register(m, "echo", handler); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op, err := mA.StartKind(context.Background(), "echo", wrapperspb.String("run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	stuck.frozen.Store(true)
+
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, lro.ErrLeaseLost) {
+			t.Errorf("the stuck replica's work ended with cause %v; want lro.ErrLeaseLost", cause)
+		}
+		t.Logf("cause: %v", cause)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stuck replica's work was not cancelled")
+	}
+	done := waitDone(t, mB, op.GetName())
+	close(proceed)
+	var got wrapperspb.StringValue
+	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "run again" {
+		t.Errorf("operation ended with %v; want the survivor's run", done.GetResult())
+	}
+	rec, err := stuck.Get(context.Background(), op.GetName())
+	if err != nil || rec.Owner != "survivor" || rec.Attempt != 2 {
+		t.Errorf("operation %v, %v; want finished by the survivor at attempt 2", rec, err)
+	}
+}
+
+// TestMigrationKeepsOwners: after the upgrade to owner leases, the owners
+// of running operations keep the leases their operations had.
+func TestMigrationKeepsOwners(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := freshSchema(t)
+	pool := newPool(t, schema, 4)
+	if err := migrate(ctx, pool, 1); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(name, owner string, lease time.Duration, done bool) {
+		t.Helper()
+		op, err := proto.Marshal(&longrunningpb.Operation{Name: name, Done: done})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO lro_operations (name, parent, create_time, update_time, owner,
+			lease_expire_time, attempt, version, done, operation)
+			VALUES ($1, '', now(), now(), $2, now() + $3 * interval '1 microsecond', 1, 1, $4, $5)`,
+			name, owner, lease.Microseconds(), done, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("operations/live-1", "live", time.Minute, false)
+	insert("operations/live-2", "live", time.Hour, false)
+	insert("operations/live-3", "live", -time.Hour, false)
+	insert("operations/dead", "dead", -time.Minute, false)
+	insert("operations/done", "done-owner", time.Hour, true)
+
+	s := newStore(t, schema) // migrates the rest
+	recs, err := s.ClaimExpired(ctx, lro.ClaimParams{Owner: "claimer", Limit: 10})
+	if err != nil || len(recs) != 1 || recs[0].Operation.GetName() != "operations/dead" {
+		t.Errorf("ClaimExpired after the upgrade = %v, %v; want just the dead owner's operation", recs, err)
+	}
+	var left time.Duration
+	if err := pool.QueryRow(ctx, `SELECT extract(epoch FROM lease_expire_time - now()) * 1e6 FROM lro_owners WHERE owner = 'live'`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	// Scanned as microseconds into a Duration, which counts nanoseconds.
+	if left = left * time.Microsecond / time.Nanosecond; left < 59*time.Minute || left > time.Hour {
+		t.Errorf("the live owner's lease runs out in %v; want its latest operation's, about an hour", left)
+	}
+	_, err = lro.New(lro.WithStore(s), lro.WithOwner("live"))
+	if !errors.Is(err, lro.ErrOwnerTaken) {
+		t.Errorf("New with the id of an owner whose lease runs: %v; want ErrOwnerTaken", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM lro_owners WHERE owner = 'done-owner'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("an owner of done operations only got %d leases (%v); want none", n, err)
+	}
+	newManager(t, s, lro.WithOwner("dead")) // a lapsed lease is free
+}
+
+// TestNotifiedOwner: events name the owner, unless it is too long to send.
+func TestNotifiedOwner(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, freshSchema(t))
+	ctx := context.Background()
+	for i, tc := range []struct {
+		owner, want string
+	}{
+		{"replica-b", "replica-b"},
+		{strings.Repeat("é", maxNotifyOwner/2), strings.Repeat("é", maxNotifyOwner/2)},
+		{strings.Repeat("x", maxNotifyOwner+1), ""},
+	} {
+		r := mustCreate(t, s, rec("", fmt.Sprint("owner-", i), 0))
+		name := r.Operation.GetName()
+		ch, stop := events(s, name)
+		if _, err := s.Update(ctx, name, func(r *lro.Record) error { r.Owner = tc.owner; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitEvent(t, ch, "owner change", func(lro.Event) bool { return true }); got != (lro.Event{Name: name, Owner: tc.want}) {
+			t.Errorf("event after setting an owner of %d bytes: %+v; want owner %q", len(tc.owner), got, tc.want)
+		}
+		stop()
+	}
+}
+
+// TestTakeoverNotifiedCancelsWork: when another replica takes an operation
+// over, the notification names the new owner, and the replica that ran it
+// cancels the work at once, though its own lease is fine.
+func TestTakeoverNotifiedCancelsWork(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	// An hour between polls: only the notification can tell.
+	a := newStore(t, schema, WithPollInterval(time.Hour))
+	m := newManager(t, a, lro.WithOwner("first"))
+	started := make(chan struct{})
+	causes := make(chan error, 1)
+	op, err := m.Start(context.Background(), func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		close(started)
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return nil, ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	other := newStore(t, schema)
+	if _, err := other.Update(context.Background(), op.GetName(), func(r *lro.Record) error { r.Owner = "second"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, lro.ErrLeaseLost) || !strings.Contains(cause.Error(), `replica "second" took`) {
+			t.Errorf("work ended with cause %v; want lro.ErrLeaseLost naming the new owner", cause)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the work was not cancelled when another replica took its operation over")
+	}
+}
+
+// TestRestartedReplicaTakesBackItsWork: a replica restarted with the id of
+// one that died takes the id over once its lease lapsed, and runs the
+// registered work it left again.
+func TestRestartedReplicaTakesBackItsWork(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	s := newStore(t, schema)
+	ctx := context.Background()
+	// The replica that died: its lease has lapsed, its operation runs on.
+	if err := s.RegisterOwner(ctx, lro.LeaseParams{Owner: "pod-0", Token: "before", Lease: -time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := anypb.New(wrapperspb.String("books"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("", "left", 0)
+	r.Owner, r.Kind, r.Request, r.Attempt = "pod-0", "echo", req, 1
+	mustCreate(t, s, r)
+
+	m := newManager(t, s, lro.WithOwner("pod-0"), lro.WithLease(3*time.Second)) // first round after 1 s, after Register
+	if err := lro.Register(m, "echo", func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
+		return wrapperspb.String(fmt.Sprint(req.GetValue(), "#", op.Attempt())), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitDone(t, m, r.Operation.GetName())
+	var got wrapperspb.StringValue
+	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "books#2" {
+		t.Errorf("the work the id held ended with %v; want it run again as attempt 2", done.GetResult())
+	}
+}
