@@ -44,13 +44,24 @@ func (s *MemoryStore) indexQueue(m *memRec) {
 		}
 		s.q.unheld[m] = struct{}{}
 	}
-	if m.claimable() || (m.done && m.rec.Kind != "") {
-		s.q.wmu.Lock()
-		for fn := range s.q.watchers {
-			(*fn)()
-		}
-		s.q.wmu.Unlock()
+	if m.claimable() {
+		s.notifyQueue()
 	}
+}
+
+// notifyQueue calls the queue watchers.
+func (s *MemoryStore) notifyQueue() {
+	s.q.wmu.Lock()
+	defer s.q.wmu.Unlock()
+	for fn := range s.q.watchers {
+		(*fn)()
+	}
+}
+
+// NotifyQueue implements QueueWatcher. It never fails.
+func (s *MemoryStore) NotifyQueue(ctx context.Context) error {
+	s.notifyQueue()
+	return nil
 }
 
 // unindexQueue undoes indexQueue. The caller holds s.mu.
@@ -64,8 +75,8 @@ func (s *MemoryStore) unindexQueue(m *memRec) {
 var _ QueueWatcher = (*MemoryStore)(nil)
 
 // WatchQueue implements QueueWatcher: fn is called, before the writing
-// call returns, after a queued record of a kind is written and after a
-// record of a kind ends.
+// call returns, after a queued record of a kind is written, and on
+// NotifyQueue.
 func (s *MemoryStore) WatchQueue(fn func()) (stop func()) {
 	p := &fn
 	s.q.wmu.Lock()

@@ -399,3 +399,16 @@ func (m *Manager) startedSinceRegistration(r *Record) bool {
 	defer m.mu.Unlock()
 	return !r.StartTime.IsZero() && !r.StartTime.Before(m.registeredAt)
 }
+
+// freedGlobalSlot tells every replica that work of a kind with a global
+// limit ended here, so one of them may claim queued work of the kind.
+func (m *Manager) freedGlobalSlot() {
+	qw, ok := m.store.(QueueWatcher)
+	if !ok {
+		m.pokeQueue() // at least this Manager looks again
+		return
+	}
+	if err := qw.NotifyQueue(m.abandonCtx); err != nil {
+		m.log.Warn("lro: notifying the queue; other replicas look again on their next tick", "error", err)
+	}
+}

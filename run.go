@@ -147,6 +147,9 @@ func (m *Manager) endTask(t *task) {
 	m.release(t.kind)
 	m.mu.Unlock()
 	t.cancel(nil)
+	if t.kind != nil && t.kind.maxGlobal > 0 {
+		m.freedGlobalSlot()
+	}
 	m.work.Done()
 }
 

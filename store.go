@@ -339,6 +339,11 @@ type QueueWatcher interface {
 	// WatchQueue calls fn after such a change, until stop is called. fn
 	// must be quick and must not call the Store.
 	WatchQueue(fn func()) (stop func())
+	// NotifyQueue calls the WatchQueue callbacks of every Store sharing
+	// this one's data, as after such a change: the Manager calls it when
+	// work of a kind with a global limit ends, freeing a slot for any
+	// replica. It fails only when the notification cannot be sent.
+	NotifyQueue(ctx context.Context) error
 }
 
 // OwnedQuery selects records for Store.ListOwned.

@@ -77,13 +77,19 @@ var (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT DO NOTHING`
 
+	// insertQueuedSQL inserts a queued operation of a kind and wakes the
+	// replicas that may claim it (see queue.go). $19 is the channel.
+	insertQueuedSQL = `WITH ins AS (` + insertSQL + `
+	RETURNING name)
+SELECT pg_notify($19, '` + queuePayload + `') FROM ins`
+
 	updateSQL = `WITH upd AS (
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
 		version = $14, done = $15, operation = $16, start_time = $17, deadline = $18, run_after = $19
 	WHERE name = $2 AND version = $20
-	RETURNING name, done, cancel_requested, owner)
-SELECT ` + notifyExpr("upd", false) + ` FROM upd`
+	RETURNING name, done, cancel_requested, owner, kind, start_time)
+SELECT ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
 	deleteSQL = `WITH del AS (
 	DELETE FROM lro_operations WHERE name = $2
@@ -284,7 +290,11 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 	// nothing was inserted, find out which one conflicted. If the
 	// conflicting record is deleted in between, try again.
 	for range 5 {
-		tag, err := s.pool.Exec(ctx, insertSQL, args[1:]...)
+		sql, iargs := insertSQL, args[1:]
+		if cp.Queued() && cp.Kind != "" && cp.Owner == "" {
+			sql, iargs = insertQueuedSQL, append(args[1:len(args):len(args)], s.channel)
+		}
+		tag, err := s.pool.Exec(ctx, sql, iargs...)
 		if err != nil {
 			return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
 		}

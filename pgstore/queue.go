@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/lrokit/lro"
@@ -16,6 +17,62 @@ import (
 // per kind: the claimer counts the running operations of the kind and
 // claims only up to the limit, and the next claimer of that kind counts
 // after the first has committed.
+
+// queuePayload is the notification that queued work may be claimable: a
+// queued operation of a kind was created or put back for a retry, or a
+// slot freed under a global limit (NotifyQueue). It is not a valid record
+// payload (see parsePayload), so record watchers never see it.
+const queuePayload = "Q"
+
+// notifyQueuedExpr is the SQL that sends queuePayload when the row alias
+// (with done, owner, kind and start_time columns) is claimable.
+func notifyQueuedExpr(alias string) string {
+	return fmt.Sprintf(`CASE WHEN NOT %[1]s.done AND %[1]s.owner = '' AND %[1]s.kind <> '' AND %[1]s.start_time IS NULL
+	THEN pg_notify($1, '%[2]s') END`, alias, queuePayload)
+}
+
+var _ lro.QueueWatcher = (*Store)(nil)
+
+// WatchQueue implements lro.QueueWatcher: fn is called, from the listener
+// goroutine, on every queue notification from any Store on the same
+// database and channel, and after the listening connection is
+// re-established (notifications may have been lost meanwhile).
+func (s *Store) WatchQueue(fn func()) (stop func()) {
+	p := &fn
+	s.mu.Lock()
+	if s.queueWatchers == nil {
+		s.queueWatchers = make(map[*func()]struct{})
+	}
+	s.queueWatchers[p] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.queueWatchers, p)
+		s.mu.Unlock()
+	}
+}
+
+// NotifyQueue implements lro.QueueWatcher: it wakes the queue watchers of
+// every Store on the same database and channel.
+func (s *Store) NotifyQueue(ctx context.Context) error {
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '`+queuePayload+`')`, s.channel); err != nil {
+		return storeErr("notifying the queue", err)
+	}
+	return nil
+}
+
+// dispatchQueue calls the queue watchers.
+func (s *Store) dispatchQueue() {
+	s.mu.Lock()
+	fns := make([]func(), 0, len(s.queueWatchers))
+	for p := range s.queueWatchers {
+		fns = append(fns, *p)
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
 
 // claimQueuedSQL claims, per kind ($4 kinds, $5 counts), the oldest
 // claimable rows, $6 rows in all. $2 is now, $3 the owner.
@@ -103,7 +160,7 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 		if err != nil {
 			return nil, storeErr("claiming queued operations", err)
 		}
-		return out, nil
+		return queueOrder(out), nil
 	}
 	var out []*lro.Record
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -122,7 +179,19 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 	if err != nil {
 		return nil, storeErr("claiming queued operations", err)
 	}
-	return out, nil
+	return queueOrder(out), nil
+}
+
+// queueOrder sorts claimed records oldest first, ties by name, as
+// ClaimQueued returns them (UPDATE ... RETURNING keeps no order).
+func queueOrder(recs []*lro.Record) []*lro.Record {
+	slices.SortFunc(recs, func(a, b *lro.Record) int {
+		if c := a.CreateTime.Compare(b.CreateTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Operation.GetName(), b.Operation.GetName())
+	})
+	return recs
 }
 
 // runningCounts counts the running operations of each of kinds.

@@ -111,6 +111,10 @@ func (s *Store) Watch(name string, fn func(lro.Event)) (stop func()) {
 
 // dispatch delivers one notification.
 func (s *Store) dispatch(payload string) {
+	if payload == queuePayload {
+		s.dispatchQueue()
+		return
+	}
 	key, ev, ok := parsePayload(payload)
 	if !ok {
 		s.logger.Warn("pgstore: ignoring a malformed notification", "channel", s.channel, "payload", payload)
@@ -225,6 +229,7 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
 // resync reports the current state of every watched record, after
 // notifications may have been lost.
 func (s *Store) resync(ctx context.Context) {
+	s.dispatchQueue() // queue notifications may have been lost too
 	s.mu.Lock()
 	var names []string
 	for _, ws := range s.watchers {
