@@ -4,9 +4,11 @@ package lro_test
 // retained operations, and the memory a retained operation costs.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // --- 4. List: first page vs a deep page of 100,000 retained operations ---
@@ -174,4 +177,121 @@ func BenchmarkRetainedMemory(b *testing.B) {
 	b.ReportMetric(perOp, "retained-B/op")
 	b.ReportMetric(float64(size), "proto-B")
 	b.ReportMetric(float64(2*size+512), "target-B")
+}
+
+// --- 6. Bounded List work: a filter that matches nothing -----------------
+
+// benchScanStores caches the stores of BenchmarkListNoMatch by size.
+var benchScanStores sync.Map // int → func() (*lro.MemoryStore, error)
+
+// benchScanStore returns a memory store of n done operations, each with
+// metadata and a response, none of which has an error.
+func benchScanStore(b *testing.B, n int) *lro.MemoryStore {
+	b.Helper()
+	build, _ := benchScanStores.LoadOrStore(n, sync.OnceValues(func() (*lro.MemoryStore, error) {
+		s := lro.NewMemoryStore()
+		md, _ := anypb.New(benchMetadata())
+		resp, _ := anypb.New(benchResponse())
+		for i := range n {
+			r := lrotest.NewRecord(fmt.Sprintf("projects/p%d/operations/op%07d", i%10, i), lrotest.Epoch.Add(time.Duration(i)*time.Microsecond))
+			r.Operation.Metadata = md
+			r.Operation.Done = true
+			r.Operation.Result = &longrunningpb.Operation_Response{Response: resp}
+			r.ExpireTime = lrotest.Epoch.Add(24 * time.Hour)
+			if _, _, err := s.Create(context.Background(), r); err != nil {
+				return nil, err
+			}
+		}
+		return s, nil
+	}))
+	s, err := build.(func() (*lro.MemoryStore, error))()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// benchNoMatch is a filter that matches none of benchScanStore's
+// operations and that only Go can evaluate on the memory store.
+const benchNoMatch = "error.code = NOT_FOUND"
+
+// BenchmarkListNoMatch lists the first page of a filter that matches
+// nothing, at 20,000 and 200,000 operations, with the default scan budget
+// and a range of others: ns/op is one ListOperations call.
+func BenchmarkListNoMatch(b *testing.B) {
+	for _, tc := range []struct {
+		ops, budget int
+	}{
+		{20_000, 0}, {200_000, 0},
+		{200_000, 1_000}, {200_000, 2_500}, {200_000, 5_000}, {200_000, 20_000}, {200_000, 50_000},
+	} {
+		name := fmt.Sprintf("ops=%d/budget=%d", tc.ops, cmp.Or(tc.budget, lro.DefaultListScanBudget))
+		b.Run(name, func(b *testing.B) {
+			s := benchScanStore(b, tc.ops)
+			opts := []lro.Option{lro.WithStore(s), lro.WithClock(lrotest.NewClock(lrotest.Epoch))}
+			if tc.budget > 0 {
+				opts = append(opts, lro.WithListScanBudget(tc.budget))
+			}
+			m := benchManager(b, opts...)
+			req := &longrunningpb.ListOperationsRequest{Filter: benchNoMatch, PageSize: 50}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := m.ListOperations(context.Background(), req)
+				if err != nil || len(resp.GetOperations()) != 0 || resp.GetNextPageToken() == "" {
+					b.Fatalf("ListOperations = %d operations, token %q, %v; want none and a token", len(resp.GetOperations()), resp.GetNextPageToken(), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCreateGetBesideScans measures Create then Get on a memory store
+// of 200,000 operations, alone and beside four clients that keep listing
+// with a filter that matches nothing. It reports p50-ns and p99-ns of the
+// pair (target p99 ≤ 20 ms beside the scans).
+func BenchmarkCreateGetBesideScans(b *testing.B) {
+	for _, scanners := range []int{0, 4} {
+		b.Run(fmt.Sprintf("scanners=%d", scanners), func(b *testing.B) {
+			s := benchScanStore(b, 200_000)
+			m := benchManager(b, lro.WithStore(s))
+			ctx := context.Background()
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range scanners {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req := &longrunningpb.ListOperationsRequest{Filter: benchNoMatch, PageSize: 50}
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := m.ListOperations(ctx, req); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				t0 := time.Now()
+				op, err := m.Create(ctx, lro.WithParent("projects/new"))
+				if err == nil {
+					_, err = m.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op.GetName()})
+				}
+				lat = append(lat, time.Since(t0))
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			close(stop)
+			wg.Wait()
+			slices.Sort(lat)
+			b.ReportMetric(float64(benchPercentile(lat, 0.5)), "p50-ns")
+			b.ReportMetric(float64(benchPercentile(lat, 0.99)), "p99-ns")
+		})
+	}
 }

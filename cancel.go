@@ -21,7 +21,7 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 	if err := m.checkName(ctx, MethodCancel, name); err != nil {
 		return nil, err
 	}
-	_, err := m.store.Update(ctx, name, func(r *Record) error {
+	r, err := m.store.Update(ctx, name, func(r *Record) error {
 		if m.expired(r) {
 			return ErrNotFound
 		}
@@ -36,6 +36,8 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 		r.UpdateTime = m.now()
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, r, err)
 	if err != nil && !errors.Is(err, errNoChange) {
 		return nil, storeError(err, name)
 	}

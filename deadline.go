@@ -41,10 +41,10 @@ func deadlineStatus() *status.Status {
 
 // armDeadline ends the named operation at its deadline at, unless the
 // returned stop is called first, or, when untilClose is set, Close begins
-// (the maintenance tick of a replica enforces it then). A zero at arms
-// nothing. The timer is counted in m.work, so Close waits for it; the
-// caller holds m.mu, and either Close has not begun or the timer belongs to
-// a task, whose count in m.work is held until it calls stop.
+// (the maintenance tick of a replica enforces it then), or the Manager
+// stops. A zero at arms nothing. The timer is counted in m.bg, so Close
+// waits for it; the caller holds m.mu, and either Close has not begun or
+// the timer belongs to a task, which ends before the Manager stops.
 func (m *Manager) armDeadline(name string, at time.Time, untilClose bool) (stop func()) {
 	if at.IsZero() {
 		return noop
@@ -55,15 +55,17 @@ func (m *Manager) armDeadline(name string, at time.Time, untilClose bool) (stop 
 	if untilClose {
 		closing = m.closing
 	}
-	m.work.Add(1)
+	m.bg.Add(1)
 	go func() {
-		defer m.work.Done()
+		defer m.bg.Done()
 		select {
 		case <-t.C():
 			m.expire(m.abandonCtx, name)
 		case <-done:
 			t.Stop()
 		case <-closing:
+			t.Stop()
+		case <-m.stopBG:
 			t.Stop()
 		}
 	}()
@@ -82,6 +84,9 @@ func (m *Manager) expire(ctx context.Context, name string) {
 		delete(m.q.byName, name)
 	}
 	m.mu.Unlock()
+	if el != nil {
+		m.obs.dequeued(ctx, "")
+	}
 	if t != nil {
 		t.cancel(errDeadline)
 	}

@@ -14,16 +14,19 @@ import (
 
 // Create records a new operation that nothing in this library runs: the
 // caller finishes it later with Complete or Fail. It fails with
-// INVALID_ARGUMENT for a malformed parent or unpackable metadata,
-// UNAVAILABLE after Close or when the store fails.
+// INVALID_ARGUMENT for a malformed parent, or metadata that cannot be
+// packed or is larger than the payload cap (WithMaxPayloadSize), or a nil
+// ctx, and with UNAVAILABLE after Close or when the store fails.
 func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
 	return m.start(ctx, nil, nil, nil, opts)
 }
 
 // SetMetadata replaces the metadata of an operation made by Create. It
-// fails with FAILED_PRECONDITION once the operation is done.
+// fails with INVALID_ARGUMENT for metadata larger than the payload cap
+// (WithMaxPayloadSize), and with FAILED_PRECONDITION once the operation
+// is done.
 func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message) error {
-	a, err := packAny(md)
+	a, err := m.packPayload("metadata", md)
 	if err != nil {
 		return err
 	}
@@ -34,10 +37,14 @@ func (m *Manager) SetMetadata(ctx context.Context, name string, md proto.Message
 }
 
 // Complete ends an operation made by Create with resp as its response. It
-// fails with FAILED_PRECONDITION when the operation is already done (for
-// example, cancelled).
+// fails with INVALID_ARGUMENT for a response larger than the payload cap
+// (WithMaxPayloadSize), and with FAILED_PRECONDITION when the operation is
+// already done (for example, cancelled).
 func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message) error {
 	a, err := packResponse(resp)
+	if err == nil {
+		err = m.checkSize("response", a)
+	}
 	if err != nil {
 		return err
 	}
@@ -45,22 +52,28 @@ func (m *Manager) Complete(ctx context.Context, name string, resp proto.Message)
 }
 
 // Fail ends an operation made by Create with err's status (see
-// ErrorMapper); an OK or missing status becomes UNKNOWN. It fails with
-// FAILED_PRECONDITION when the operation is already done.
+// ErrorMapper); an OK or missing status becomes UNKNOWN. Text that is not
+// valid UTF-8 is made valid, and a status over the payload cap is cut
+// short (see WithMaxPayloadSize). It fails with FAILED_PRECONDITION when
+// the operation is already done.
 func (m *Manager) Fail(ctx context.Context, name string, err error) error {
 	final := failed(m.errorStatus(err))
 	return m.updateExternal(ctx, name, func(r *Record) { m.endRecord(r, final) })
 }
 
 // updateExternal applies change to an operation made by Create that is not
-// done yet. It fails with INVALID_ARGUMENT for a malformed name, NOT_FOUND
+// done yet. SetMetadata, Complete and Fail fail as it does. It fails with
+// INVALID_ARGUMENT for a nil ctx or a malformed name, NOT_FOUND
 // for an unknown one, and FAILED_PRECONDITION for an operation that is done
 // or run by a work function.
 func (m *Manager) updateExternal(ctx context.Context, name string, change func(*Record)) error {
+	if err := checkContext(ctx, "updating an operation"); err != nil {
+		return err
+	}
 	if _, err := parseOperationName(name); err != nil {
 		return invalidArgument("%v", err)
 	}
-	_, err := m.store.Update(ctx, name, func(r *Record) error {
+	r, err := m.store.Update(ctx, name, func(r *Record) error {
 		if r.Done() {
 			return status.Errorf(codes.FailedPrecondition, "operation %q is already done", name)
 		}
@@ -70,5 +83,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 		change(r)
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, r, err)
 	return storeError(err, name)
 }

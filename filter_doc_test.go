@@ -45,12 +45,12 @@ func TestFilteringDocExamples(t *testing.T) {
 		switch block {
 		case "filter":
 			valid++
-			if _, err := compileFilter(line, protoregistry.GlobalTypes); err != nil {
+			if _, err := ParseFilter(line, protoregistry.GlobalTypes); err != nil {
 				t.Errorf("documented filter %q: %v", line, err)
 			}
 		case "filter-invalid":
 			invalid++
-			_, err := compileFilter(line, protoregistry.GlobalTypes)
+			_, err := ParseFilter(line, protoregistry.GlobalTypes)
 			if status.Code(err) != codes.InvalidArgument {
 				t.Errorf("documented invalid filter %q: got %v, want INVALID_ARGUMENT", line, err)
 			}

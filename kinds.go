@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -22,6 +23,7 @@ type kindHandler func(ctx context.Context, op *Op, req *anypb.Any) (proto.Messag
 // kindInfo is a registered kind: its work and its controls.
 type kindInfo struct {
 	name       string
+	request    protoreflect.FullName // the request type its Handler takes
 	run        kindHandler
 	maxRunning int           // at once in this Manager; 0 for no limit
 	maxGlobal  int           // at once across replicas; 0 for no limit
@@ -103,11 +105,16 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req], opts .
 		}
 	}
 	var zero Req
-	newReq := func() Req { return zero.ProtoReflect().Type().New().Interface().(Req) }
+	reqType := zero.ProtoReflect().Type()
+	want := reqType.Descriptor().FullName()
+	k.request = want
 	k.run = func(ctx context.Context, op *Op, a *anypb.Any) (proto.Message, error) {
-		req := newReq()
+		req := reqType.New().Interface().(Req)
+		if got := a.MessageName(); got != want {
+			return nil, status.Errorf(codes.Internal, "kind %q: the stored request is a %s, but the handler takes a %s", kind, got, want)
+		}
 		if err := a.UnmarshalTo(req); err != nil {
-			return nil, status.Errorf(codes.Internal, "kind %q: decoding the stored request: %v", kind, err)
+			return nil, status.Errorf(codes.Internal, "kind %q: decoding the stored %s request: %v", kind, want, err)
 		}
 		return h(ctx, op, req)
 	}
@@ -124,9 +131,11 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req], opts .
 
 // StartKind starts an operation of a registered kind with req as its
 // request. It takes the same options as Start and fails as Start does, and
-// with INVALID_ARGUMENT for a kind that is not registered or a nil req.
-// On an accept-only Manager (WithMaxRunning(0)) it records the operation
-// queued for a replica that registered the kind to run.
+// with INVALID_ARGUMENT for a kind that is not registered, a nil req, a
+// req (or, for an *anypb.Any, the message it holds) of another type than
+// the kind's Handler takes, or a req larger than the payload cap
+// (WithMaxPayloadSize). On an accept-only Manager (WithMaxRunning(0)) it
+// records the operation queued for a replica that registered the kind.
 func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message, opts ...StartOption) (*longrunningpb.Operation, error) {
 	m.mu.Lock()
 	k := m.kinds[kind]
@@ -137,11 +146,27 @@ func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message,
 	if req == nil {
 		return nil, status.Error(codes.InvalidArgument, "lro: StartKind: nil request")
 	}
-	a, err := anypb.New(req)
+	a, err := packRequest(req, k.request)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "lro: StartKind: packing the request: %v", err)
 	}
+	if got := a.MessageName(); got != k.request {
+		return nil, status.Error(codes.InvalidArgument, validText(fmt.Sprintf("lro: StartKind: kind %q takes a %s request, got a %s", kind, k.request, got)))
+	}
+	if err := m.checkSize("request", a); err != nil {
+		return nil, err
+	}
 	return m.start(ctx, kindWork(k, a), k, a, opts)
+}
+
+// packRequest packs the request of a kind whose Handler takes want. A
+// request that is an *anypb.Any already holds the request, unless the
+// Handler takes an Any itself.
+func packRequest(req proto.Message, want protoreflect.FullName) (*anypb.Any, error) {
+	if a, ok := req.(*anypb.Any); ok && want != a.ProtoReflect().Descriptor().FullName() {
+		return proto.Clone(a).(*anypb.Any), nil
+	}
+	return anypb.New(req)
 }
 
 // kindWork is the work of an operation of kind k with the stored request a.

@@ -29,6 +29,8 @@ import (
 // with a context that outlives the request that started it and is
 // cancelled by CancelOperation and by Close. Its response becomes the
 // operation's response; its error, the operation's error (see ErrorMapper).
+// A response that cannot be stored, or is larger than the payload cap
+// (WithMaxPayloadSize), ends the operation with INTERNAL instead.
 //
 // The context also ends as soon as this replica learns that it no longer
 // owns the operation: another replica took it over, Op.SetMetadata was
@@ -41,8 +43,9 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 // Start records a new operation, runs work in its own goroutine and returns
 // the operation (not done) at once. See StartOption for naming and
 // idempotency. It fails with INVALID_ARGUMENT for nil work, a malformed
-// parent, unpackable metadata or a bad option, with FAILED_PRECONDITION on
-// an accept-only Manager (WithMaxRunning(0)), and with UNAVAILABLE after
+// parent, metadata that cannot be packed or is larger than the payload cap
+// (WithMaxPayloadSize), a bad option or a nil ctx, with FAILED_PRECONDITION
+// on an accept-only Manager (WithMaxRunning(0)), and with UNAVAILABLE after
 // Close or when the store fails. Beyond WithMaxRunning's limit the
 // operation is recorded queued and its work runs when a slot frees.
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {

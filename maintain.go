@@ -31,6 +31,7 @@ func (m *Manager) sweep(ctx context.Context) int {
 	total := 0
 	for {
 		n, err := m.store.DeleteExpired(ctx, m.now(), sweepBatch)
+		m.obs.storeError(ctx, storeDeleteExpired, err)
 		total += n
 		if err != nil {
 			m.log.Warn("lro: removing expired operations", "error", err)
@@ -109,6 +110,7 @@ func (m *Manager) maintain(ctx context.Context) bool {
 	}
 	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: m.now(), Limit: claimBatch})
 	if err != nil {
+		m.obs.storeError(ctx, storeClaimExpired, err)
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
 	}
 	for _, r := range claimed {
@@ -132,6 +134,7 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	if cl, ok := m.store.(CancelRequestLister); ok {
 		names, err := cl.ListCancelRequests(ctx, m.cfg.owner)
 		if err != nil {
+			m.obs.storeError(ctx, storeListCancelRequests, err)
 			m.log.Warn("lro: checking for cancellations", "error", err)
 			return
 		}
@@ -152,6 +155,7 @@ func (m *Manager) checkCancels(ctx context.Context) {
 	m.mu.Unlock()
 	for _, t := range tasks {
 		r, err := m.store.Get(ctx, t.name)
+		m.obs.storeError(ctx, storeGet, err)
 		if err == nil && r.CancelRequested {
 			t.cancel(errCancelled)
 		}
@@ -176,7 +180,9 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	k := m.kinds[r.Kind]
 	if r.Kind == "" || k == nil || r.Request == nil || r.CancelRequested || m.closed {
 		m.mu.Unlock()
-		m.abandonOrphan(ctx, r)
+		if m.abandonOrphan(ctx, r) {
+			m.obs.takeover(ctx, r.Kind)
+		}
 		return
 	}
 	m.reserve(k) // taken over work runs even beyond the limits
@@ -193,18 +199,23 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		cur.UpdateTime = now
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		m.endTask(t)
 		return
 	}
+	// Counted once the take-over is written: the same orphan may reach
+	// adopt twice (a claim and the reclaim of the owner id's leftovers),
+	// and only one of them takes it.
+	m.obs.takeover(ctx, r.Kind)
 	m.launch(t, kindWork(k, r.Request), cur)
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be
-// run again here.
-func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
+// run again here. It reports whether it ended it.
+func (m *Manager) abandonOrphan(ctx context.Context, r *Record) bool {
 	prev := r.Owner
-	_, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
+	ended, err := m.store.Update(ctx, r.Operation.GetName(), func(cur *Record) error {
 		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
 			return ErrLeaseLost
 		}
@@ -215,7 +226,10 @@ func (m *Manager) abandonOrphan(ctx context.Context, r *Record) {
 		m.endRecord(cur, failed(st))
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, ended, err)
 	if err != nil && !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("lro: ending an orphaned operation", "operation", r.Operation.GetName(), "previous_owner", prev, "error", err)
 	}
+	return err == nil
 }

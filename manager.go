@@ -3,7 +3,6 @@ package lro
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ type Manager struct {
 	store Store
 	clock Clock
 	log   *slog.Logger
+	obs   *observer // metrics and spans; nil only in benchmarks
 
 	// mu guards the fields below it up to the blank line: whether Close
 	// has begun, the work running here, the registered kinds and the page
@@ -32,6 +32,8 @@ type Manager struct {
 	closed    bool             // Close has begun; no new work is accepted
 	leaseLost bool             // the owner lease is lost; no new work until it is held again
 	running   map[string]*task // work running here, by operation name
+	tasks     int              // tasks between newTask and endTask
+	giveUp    bool             // Close gave up on the work still running
 	kinds     map[string]*kindInfo
 	tokenKey  []byte
 	q         workQueue // slots and queued work (queue.go)
@@ -46,18 +48,35 @@ type Manager struct {
 	reclaimPending bool      // the operations held before the registration are to be taken back
 
 	closing chan struct{} // closed when Close starts
+	drained chan struct{} // closed once Close has begun and no task is left
 	stopBG  chan struct{} // closed when the work has ended, to stop the loops
 	// abandonCtx ends when Close's context does: finishing stops retrying.
 	abandonCtx    context.Context
 	abandonCancel context.CancelFunc
-	work          sync.WaitGroup // one count per task, from newTask to endTask
-	bg            sync.WaitGroup // the sweep, lease and queue loops
-	stopQueue     func()         // ends the store's queue notifications
-	workers       *pool          // runs the work; closed by Close once the work has ended
+	// writeCtx ends when Close gives up on the work after its grace:
+	// finishing writes still in flight are cancelled.
+	writeCtx    context.Context
+	writeCancel context.CancelFunc
+	bg          sync.WaitGroup // the sweep, lease and queue loops, and deadline timers
+	stopQueue   func()         // ends the store's queue notifications
+	workers     *pool          // runs the work; closed by Close once the work has ended
+
+	// Close's state: the first Close shuts down, the others wait for it.
+	cutOnce  sync.Once
+	cut      chan struct{} // closed by the first Close whose ctx ended
+	cutCause error         // that ctx's error; set before cut closes
+	stopped  chan struct{} // closed when the Manager has stopped
+	closeErr error         // Close's result; set before stopped closes
+
+	// polled is set when the store is a Poller: waiters register in
+	// waiting, for the Manager's fallback re-read (waitPollLoop).
+	polled  bool
+	waiting waitPoll
 
 	// Test hooks, nil outside tests.
 	afterSweep    func(n int)
 	afterMaintain func()
+	afterWaitPoll func()
 }
 
 var (
@@ -78,6 +97,8 @@ func New(opts ...Option) (*Manager, error) {
 		maxPageSize: DefaultMaxPageSize,
 		lease:       DefaultLease,
 		sweepPeriod: defaultSweepPeriod,
+		maxPayload:  DefaultMaxPayloadSize,
+		closeGrace:  DefaultCloseGrace,
 		maxRunning:  -1,
 	}
 	for _, o := range opts {
@@ -100,7 +121,12 @@ func New(opts ...Option) (*Manager, error) {
 	if c.owner == "" {
 		c.owner = "lro-" + newID()
 	}
+	obs, err := c.observer()
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
+		obs:      obs,
 		cfg:      c,
 		store:    c.store,
 		clock:    c.clock,
@@ -110,13 +136,21 @@ func New(opts ...Option) (*Manager, error) {
 		q:        newWorkQueue(),
 		tokenKey: c.tokenKey,
 		closing:  make(chan struct{}),
+		drained:  make(chan struct{}),
+		cut:      make(chan struct{}),
+		stopped:  make(chan struct{}),
 		stopBG:   make(chan struct{}),
 		workers:  newPool(),
 	}
 	if err := m.register(context.Background()); err != nil {
 		return nil, err
 	}
+	if err := m.obs.observeRunning(m.runningByKind); err != nil {
+		m.releaseLease()
+		return nil, err
+	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
+	m.writeCtx, m.writeCancel = context.WithCancel(context.Background())
 	m.stopQueue = noop
 	if qw, ok := m.store.(QueueWatcher); ok {
 		m.stopQueue = qw.WatchQueue(m.pokeQueue)
@@ -125,6 +159,11 @@ func New(opts ...Option) (*Manager, error) {
 	go m.sweepLoop()
 	go m.leaseLoop()
 	go m.queueLoop()
+	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
+		m.polled = true
+		m.bg.Add(1)
+		go m.waitPollLoop(p.PollInterval())
+	}
 	return m, nil
 }
 
@@ -132,57 +171,4 @@ func New(opts ...Option) (*Manager, error) {
 // keeps it exactly.
 func (m *Manager) now() time.Time {
 	return m.clock.Now().UTC().Truncate(time.Microsecond)
-}
-
-// Close stops the Manager. New starts fail with UNAVAILABLE at once.
-// Running work may finish until ctx ends; then its context is cancelled
-// and the operations it leaves unfinished end with UNAVAILABLE. Close
-// returns when every goroutine the Manager started has ended, with ctx's
-// error if it had to cut work short. Work functions still queued here end
-// with UNAVAILABLE; queued operations of registered kinds stay queued in
-// the store for other replicas. It then releases the owner id, so a new
-// Manager may take it at once. Close does not close the Store.
-func (m *Manager) Close(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil
-	}
-	m.closed = true
-	close(m.closing)
-	queued := m.takeLocal()
-	m.mu.Unlock()
-	m.stopQueue()
-	// Work functions still queued here can run nowhere else: they end.
-	for _, e := range queued {
-		e.stopDeadline()
-		m.abandonQueued(ctx, e.name)
-	}
-
-	done := make(chan struct{})
-	go func() {
-		m.work.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("lro: closing: work cut short: %w", ctx.Err())
-		m.mu.Lock()
-		for _, t := range m.running {
-			t.cancel(errClosing)
-		}
-		m.mu.Unlock()
-		// Cut-short work still makes one attempt to record UNAVAILABLE;
-		// retries stop, and the lease lets another replica take over.
-		m.abandonCancel()
-		<-done
-	}
-	m.abandonCancel()
-	close(m.stopBG)
-	m.bg.Wait()
-	m.releaseLease()
-	m.workers.close()
-	return err
 }

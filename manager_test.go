@@ -70,6 +70,30 @@ func TestRequestIDIdempotency(t *testing.T) {
 	}
 }
 
+// TestRequestIDAfterExpiry: an expired operation holds its request id no
+// more; the same request id starts a new operation.
+func TestRequestIDAfterExpiry(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	m := newManager(t, lro.WithClock(clk), lro.WithRetention(time.Hour))
+	ctx := context.Background()
+	first, err := m.Create(ctx, lro.WithParent("projects/p"), lro.WithRequestID("req"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Complete(ctx, first.GetName(), nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour) // expired now, whether or not a sweep ran
+	again, err := m.Create(ctx, lro.WithParent("projects/p"), lro.WithRequestID("req"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GetName() == first.GetName() || again.GetDone() {
+		t.Fatalf("request id of an expired operation: got %v, want a new running operation", again)
+	}
+	get(t, m, again.GetName())
+}
+
 func TestStartAfterClose(t *testing.T) {
 	m, err := lro.New()
 	if err != nil {

@@ -3,12 +3,13 @@ package lro
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/btree"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -32,6 +33,8 @@ type MemoryStore struct {
 
 	wmu      sync.Mutex // guards watchers; taken after mu when both are
 	watchers map[string]*memWatcher
+
+	betweenChunks func() // test hook: List calls it between chunks, unlocked
 }
 
 // memRec is a stored record: the bookkeeping fields of Record, with the
@@ -94,11 +97,13 @@ func expiryLess(a, b *memRec) bool {
 	return a.name < b.name
 }
 
-// encodeOp returns the stored encoding of op.
+// encodeOp returns the stored encoding of op. An operation that cannot be
+// encoded (a string that is not valid UTF-8) is INVALID_ARGUMENT: writing
+// it again would fail again.
 func encodeOp(op *longrunningpb.Operation) ([]byte, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(op)
 	if err != nil {
-		return nil, fmt.Errorf("lro: encoding operation %q: %w", op.GetName(), err)
+		return nil, status.Error(codes.InvalidArgument, validText(fmt.Sprintf("lro: encoding operation %q: %v", op.GetName(), err)))
 	}
 	return b, nil
 }
@@ -107,7 +112,7 @@ func encodeOp(op *longrunningpb.Operation) ([]byte, error) {
 func encodeRecord(r *Record) (*memRec, error) {
 	op := r.Operation
 	if op == nil {
-		return nil, fmt.Errorf("lro: record has no operation")
+		return nil, status.Error(codes.InvalidArgument, "lro: the record has no operation")
 	}
 	b, err := encodeOp(op)
 	if err != nil {
@@ -256,7 +261,14 @@ func (s *MemoryStore) Create(ctx context.Context, rec *Record) (*Record, bool, e
 	}
 	s.mu.Lock()
 	if m.rec.RequestID != "" {
-		if prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]; prev != nil {
+		prev := s.requests[requestKey{m.rec.Parent, m.rec.RequestID}]
+		if prev != nil && expiredAt(prev.done, prev.rec.ExpireTime, m.rec.CreateTime) {
+			// Expired: it holds its request id no more.
+			s.unindex(s.recs[prev.name])
+			s.event(prev, true)
+			prev = nil
+		}
+		if prev != nil {
 			s.mu.Unlock()
 			r, err := prev.decode()
 			return r, false, err
@@ -332,101 +344,6 @@ func (s *MemoryStore) Delete(ctx context.Context, name string) error {
 	s.unindex(slot)
 	s.event(m, true)
 	return nil
-}
-
-// List implements Store.
-func (s *MemoryStore) List(ctx context.Context, q ListQuery) ([]*Record, error) {
-	if q.Limit <= 0 {
-		return nil, nil
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	tree := s.all
-	var pattern []string
-	switch {
-	case q.AllParents:
-	case !hasWildcard(q.Parent):
-		tree = s.byParent[q.Parent]
-		if tree == nil {
-			return nil, nil
-		}
-	default:
-		pattern = strings.Split(q.Parent, "/")
-	}
-	var (
-		out     []*Record
-		err     error
-		checked int
-	)
-	visit := func(slot *memSlot) bool {
-		m := slot.cur
-		if q.After != nil && !q.After.Precedes(m.rec.CreateTime, m.name) {
-			return true
-		}
-		if pattern != nil && !parentMatches(pattern, m.rec.Parent) {
-			return true
-		}
-		if q.Done != nil && *q.Done != m.done {
-			return true
-		}
-		checked++
-		if checked%1024 == 0 && ctx.Err() != nil {
-			err = ctx.Err()
-			return false
-		}
-		var r *Record
-		if r, err = m.decode(); err != nil {
-			return false
-		}
-		if q.Match != nil && !q.Match(r) {
-			return true
-		}
-		out = append(out, r)
-		return len(out) < q.Limit
-	}
-	if q.After != nil {
-		pivot := &memSlot{name: q.After.Name, createTime: q.After.CreateTime}
-		tree.AscendGreaterOrEqual(pivot, visit)
-	} else {
-		tree.Ascend(visit)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing: %w", err)
-	}
-	return out, nil
-}
-
-func hasWildcard(parent string) bool {
-	for _, seg := range strings.Split(parent, "/") {
-		if seg == "-" {
-			return true
-		}
-	}
-	return false
-}
-
-// parentMatches reports whether parent matches pattern, whose "-" segments
-// match any one segment.
-func parentMatches(pattern []string, parent string) bool {
-	n := 0
-	for len(parent) > 0 || n < len(pattern) {
-		if n >= len(pattern) {
-			return false
-		}
-		seg, rest, found := strings.Cut(parent, "/")
-		if pattern[n] != "-" && pattern[n] != seg {
-			return false
-		}
-		if pattern[n] == "-" && seg == "" {
-			return false
-		}
-		n++
-		parent = rest
-		if !found {
-			return n == len(pattern)
-		}
-	}
-	return n == len(pattern)
 }
 
 // DeleteExpired implements Store.

@@ -41,13 +41,18 @@ func (o *Op) Name() string { return o.name }
 func (o *Op) Attempt() int { return int(o.attempt) }
 
 // SetMetadata replaces the operation's metadata, for example to publish
-// progress; the next Get shows it. It fails with NOT_FOUND once the
-// operation was deleted, and with FAILED_PRECONDITION once this replica no
-// longer owns it (another replica took it over, or this run was superseded)
-// or it is done; in those two cases it also cancels the work's context,
-// with a cause that wraps ErrLeaseLost.
+// progress; the next Get shows it. It fails with INVALID_ARGUMENT for a nil
+// ctx, or metadata that cannot be packed or is larger than the payload cap
+// (WithMaxPayloadSize); with NOT_FOUND once the operation was deleted; and
+// with FAILED_PRECONDITION once this replica no longer owns it (another
+// replica took it over, or this run was superseded) or it is done. In
+// those last two cases it also cancels the work's context, with a cause
+// that wraps ErrLeaseLost.
 func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
-	a, err := packAny(md)
+	if err := checkContext(ctx, "Op.SetMetadata"); err != nil {
+		return err
+	}
+	a, err := o.m.packPayload("metadata", md)
 	if err != nil {
 		return err
 	}
@@ -68,6 +73,7 @@ func (o *Op) SetMetadata(ctx context.Context, md proto.Message) error {
 		r.UpdateTime = o.m.now()
 		return nil
 	})
+	o.m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		if lost != nil && o.lost != nil {
 			o.lost(lost)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -17,7 +19,25 @@ const (
 	DefaultMaxWait     = 5 * time.Minute
 	DefaultPageSize    = 50
 	DefaultMaxPageSize = 1000
-	DefaultLease       = 30 * time.Second
+	// DefaultListScanBudget is how many operations one List call may
+	// examine unless WithListScanBudget says otherwise.
+	DefaultListScanBudget = 10_000
+	// DefaultListPageBytes is the most bytes of operations one List page
+	// holds unless WithListPageBytes says otherwise: well under the 4 MiB
+	// that gRPC clients receive by default.
+	DefaultListPageBytes = 3 << 20
+	DefaultLease         = 30 * time.Second
+	// DefaultMaxPayloadSize caps metadata, responses, error statuses and
+	// stored requests (see WithMaxPayloadSize): well under the 4 MiB a
+	// gRPC client receives by default, with room for both the metadata
+	// and the result of one operation.
+	DefaultMaxPayloadSize = 1 << 20
+	// DefaultCloseGrace is how long Close waits, once its context has
+	// ended, for cancelled work to return (see WithCloseGrace).
+	DefaultCloseGrace = 5 * time.Second
+	// minMaxPayloadSize is the smallest cap WithMaxPayloadSize accepts:
+	// room for the statuses the library writes itself.
+	minMaxPayloadSize  = 1 << 10
 	defaultSweepPeriod = time.Minute
 	sweepBatch         = 1000
 )
@@ -39,12 +59,26 @@ const (
 //
 // When List is asked for every operation (an empty name), the Authorizer is
 // also asked about each operation with MethodGet, and the operations it
-// denies are left out.
+// denies are left out. At most WithListScanBudget operations are asked
+// about per List call.
+//
+// The Manager never calls the Authorizer while it or its Store holds a
+// lock or a database connection, so an Authorizer may read and write the
+// Store and call the Manager's methods (GetOperation for an ownership
+// check, say), with ctx or a context of its own. It must be safe for
+// concurrent use. The Manager asks it about its own calls too, so an
+// Authorizer that calls the Manager must end the recursion itself, for
+// example by marking its calls' context. It should return promptly: List
+// waits for it.
 type Authorizer func(ctx context.Context, method, name string) error
 
 // ErrorMapper turns an error returned by work into the status the
 // operation ends with. It returns nil to use the default: the error's own
 // gRPC status if it has one, otherwise UNKNOWN with the error's message.
+// Whatever status it returns is made fit to store: text that is not valid
+// UTF-8 gets U+FFFD in place of the invalid bytes, details whose type URL
+// is not valid UTF-8 are dropped, and a status over the payload cap
+// (WithMaxPayloadSize) loses its details, then the end of its message.
 type ErrorMapper func(error) *status.Status
 
 // TypeResolver finds message types by type URL, to evaluate filters on the
@@ -72,6 +106,14 @@ type config struct {
 	sweepPeriod time.Duration
 	tokenKey    []byte
 	maxRunning  int // -1: no limit
+	maxPayload  int
+	closeGrace  time.Duration
+
+	meterProvider  metric.MeterProvider // nil: the global one
+	tracerProvider trace.TracerProvider // nil: the global one
+	noTelemetry    bool                 // tests only: no observer at all
+	scanBudget     int                  // 0: DefaultListScanBudget
+	pageBytes      int                  // 0: DefaultListPageBytes
 }
 
 // WithStore sets where operations are kept. The default is a new
@@ -121,6 +163,39 @@ func WithPageSize(defaultSize, maxSize int) Option {
 			return fmt.Errorf("lro: WithPageSize(%d, %d): need 0 < default <= max", defaultSize, maxSize)
 		}
 		c.pageSize, c.maxPageSize = defaultSize, maxSize
+		return nil
+	}
+}
+
+// WithListScanBudget bounds the work of one ListOperations call: it
+// examines at most n operations of the listed collection, matching or not,
+// and then returns the page it has, with a next_page_token where the next
+// call resumes. A page may therefore hold fewer operations than page_size,
+// or none, before the listing ends (AIP-158 allows it); only the last page
+// has no token. The default is DefaultListScanBudget. New fails unless n is
+// positive.
+func WithListScanBudget(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("lro: WithListScanBudget: %d is not positive", n)
+		}
+		c.scanBudget = n
+		return nil
+	}
+}
+
+// WithListPageBytes bounds the size of one ListOperations page: a page
+// ends early, with a next_page_token, before its operations would exceed
+// n bytes of wire encoding. A page always holds at least one operation, so
+// keep payloads capped well below the clients' receive limit (4 MiB by
+// default for gRPC). The default is DefaultListPageBytes. New fails unless
+// n is positive.
+func WithListPageBytes(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("lro: WithListPageBytes: %d is not positive", n)
+		}
+		c.pageBytes = n
 		return nil
 	}
 }
@@ -224,6 +299,35 @@ func WithMaxRunning(n int) Option {
 		c.maxRunning = n
 		return nil
 	}
+}
+
+// WithMaxPayloadSize caps, at n bytes of encoding each, the metadata, the
+// response or error and the stored request of an operation (default
+// DefaultMaxPayloadSize, 1 MiB), so that an operation always fits in a
+// gRPC client's 4 MiB default receive limit. Start, StartKind, Create,
+// SetMetadata, Op.SetMetadata and Complete fail with INVALID_ARGUMENT
+// beyond it. Work whose response is larger ends its operation with
+// INTERNAL saying so: the client did nothing wrong and retrying will not
+// help, so RESOURCE_EXHAUSTED, which invites a retry later, would
+// mislead. An error status larger than the cap (from the work, Fail or an
+// ErrorMapper) keeps its code and loses its details, then the end of its
+// message. New fails unless n is at least 1024.
+func WithMaxPayloadSize(n int) Option {
+	return func(c *config) error {
+		if n < minMaxPayloadSize {
+			return fmt.Errorf("lro: WithMaxPayloadSize: %d is less than %d bytes", n, minMaxPayloadSize)
+		}
+		c.maxPayload = n
+		return nil
+	}
+}
+
+// WithCloseGrace sets how long Close waits, once its context has ended and
+// the work's contexts are cancelled, for the work to return and record its
+// end (default DefaultCloseGrace, 5 s); see Close for what happens to work
+// still running then. New fails unless d is positive.
+func WithCloseGrace(d time.Duration) Option {
+	return positive("WithCloseGrace", d, func(c *config) *time.Duration { return &c.closeGrace })
 }
 
 // A StartOption configures one operation made by Start, StartKind or

@@ -24,6 +24,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{lro.WithPageSize(0, 10), "WithPageSize"},
 		{lro.WithPageSize(20, 10), "WithPageSize"},
 		{lro.WithPageTokenKey([]byte("short")), "WithPageTokenKey"},
+		{lro.WithMaxPayloadSize(1023), "WithMaxPayloadSize"},
+		{lro.WithCloseGrace(0), "WithCloseGrace"},
 	} {
 		m, err := lro.New(tt.opt)
 		if err == nil {
@@ -41,7 +43,7 @@ func TestNewAcceptsGoodOptions(t *testing.T) {
 	m, err := lro.New(
 		lro.WithRetention(time.Hour), lro.WithMaxWait(time.Second), lro.WithLease(time.Minute),
 		lro.WithSweepPeriod(time.Minute), lro.WithOwner("a"), lro.WithPageSize(1, 1),
-		lro.WithPageTokenKey(make([]byte, 16)),
+		lro.WithPageTokenKey(make([]byte, 16)), lro.WithMaxPayloadSize(1024), lro.WithCloseGrace(time.Second),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -91,6 +91,7 @@ func (m *Manager) pageTokenKey(ctx context.Context) ([]byte, error) {
 	}
 	if ts, ok := m.store.(TokenSecreter); ok {
 		k, err := ts.TokenSecret(ctx)
+		m.obs.storeError(ctx, storeTokenSecret, err)
 		if err != nil {
 			return nil, storeError(fmt.Errorf("reading the page token key: %w", err), "")
 		}

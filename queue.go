@@ -80,10 +80,9 @@ func (m *Manager) wakeQueue() {
 	}
 }
 
-// admit decides how start treats new work of kind k (nil for a work
-// function; nil work for Create) and, for modeRun, reserves its slot. The
-// caller holds m.mu.
-func (m *Manager) admit(work WorkFunc, k *kindInfo) startMode {
+// startMode decides how start treats new work of kind k (nil for a work
+// function; nil work for Create). The caller holds m.mu.
+func (m *Manager) startMode(work WorkFunc, k *kindInfo) startMode {
 	switch {
 	case work == nil:
 		return modeExternal
@@ -97,7 +96,6 @@ func (m *Manager) admit(work WorkFunc, k *kindInfo) startMode {
 	case k == nil && m.q.local.Len() > 0:
 		return modeLocal // first in, first out
 	case m.hasSlot(k):
-		m.reserve(k)
 		return modeRun
 	case k == nil:
 		return modeLocal
@@ -152,6 +150,7 @@ func (m *Manager) enqueue(ctx context.Context, r *Record, work WorkFunc) {
 	}
 	e.stopDeadline = m.armDeadline(e.name, r.Deadline, false)
 	m.q.byName[e.name] = m.q.local.PushBack(e)
+	m.obs.enqueued(ctx, "")
 	m.wakeQueue()
 }
 
@@ -167,6 +166,7 @@ func (m *Manager) dropQueued(name string) {
 	m.mu.Unlock()
 	if el != nil {
 		el.Value.(*localEntry).stopDeadline()
+		m.obs.dequeued(context.Background(), "")
 	}
 }
 
@@ -254,6 +254,7 @@ func (m *Manager) startLocal(ctx context.Context) bool {
 	t := m.newTask(e.ctx, e.name, nil)
 	m.mu.Unlock()
 	e.stopDeadline()
+	m.obs.dequeued(ctx, "")
 
 	now := m.now()
 	r, err := m.store.Update(ctx, e.name, func(cur *Record) error {
@@ -360,7 +361,7 @@ func (m *Manager) claimQueued(ctx context.Context) int {
 				t.cancel(errCancelled)
 			}
 		}
-		m.launch(t, kindWork(t.kind, r.Request), r)
+		m.launch(t, kindWork(t.k, r.Request), r)
 	}
 	return len(recs)
 }
@@ -385,6 +386,7 @@ func (m *Manager) takeLocal() []*localEntry {
 	out := make([]*localEntry, 0, m.q.local.Len())
 	for el := m.q.local.Front(); el != nil; el = el.Next() {
 		out = append(out, el.Value.(*localEntry))
+		m.obs.dequeued(context.Background(), "")
 	}
 	m.q.local.Init()
 	clear(m.q.byName)

@@ -33,7 +33,20 @@ func (r *Record) settle(now, expire time.Time) {
 // expiredAt reports whether r is done and past its retention at now: it
 // is NOT_FOUND from then on, whether or not a sweep has removed it yet.
 func (r *Record) expiredAt(now time.Time) bool {
-	return r.Done() && !r.ExpireTime.IsZero() && !r.ExpireTime.After(now)
+	return expiredAt(r.Done(), r.ExpireTime, now)
+}
+
+// ExpiredAt reports whether r is done and its ExpireTime is not after now:
+// from then on it is NOT_FOUND and holds its request id no more (see
+// Store.Create).
+func (r *Record) ExpiredAt(now time.Time) bool {
+	return expiredAt(r.Done(), r.ExpireTime, now)
+}
+
+// expiredAt reports whether a record that is done or not, and may be
+// removed after expire, is past its retention at now.
+func expiredAt(done bool, expire, now time.Time) bool {
+	return done && !expire.IsZero() && !expire.After(now)
 }
 
 // opOrNil returns r's Operation, or nil for a nil r.

@@ -116,7 +116,7 @@ var errNoRetry = errors.New("lro: no retry")
 // failure err is retryable and attempts are left, and reports whether it
 // did. Otherwise the caller finishes the operation with err.
 func (m *Manager) retryLater(t *task, op *Op, err error) bool {
-	k := t.kind
+	k := t.k
 	if k == nil || k.retry == nil || int(op.attempt) >= k.retry.MaxAttempts || context.Cause(t.ctx) != nil {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -17,16 +18,24 @@ import (
 
 // task is work running in this Manager.
 type task struct {
-	name         string
-	owner        string    // the Manager's owner id
-	kind         *kindInfo // nil for a work function
-	ctx          context.Context
-	cancel       context.CancelCauseFunc
-	stopWatch    func()
+	name      string
+	owner     string // the Manager's owner id
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stopWatch func()
+	launched  bool        // given to a pool worker; guarded by Manager.mu
+	abandoned atomic.Bool // Close gave up on it: its result is dropped
+	kind      string      // the operation's kind, for metrics and spans
+	created   time.Time   // the operation's create time, for its duration
+	k         *kindInfo   // the registered kind; nil for a work function
+	// stopDeadline stops the deadline timer; guarded by Manager.mu.
 	stopDeadline func()
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
+	if err := checkContext(ctx, "starting an operation"); err != nil {
+		return nil, err
+	}
 	var sc startConfig
 	for _, o := range opts {
 		o(&sc)
@@ -37,9 +46,13 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 	if err := validateParent(sc.parent); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "lro: %v", err)
 	}
-	md, err := packAny(sc.metadata)
+	md, err := m.packPayload("metadata", sc.metadata)
 	if err != nil {
 		return nil, err
+	}
+	kind := ""
+	if k != nil {
+		kind = k.name
 	}
 	now := m.now()
 	name := operationName(sc.parent, newID())
@@ -49,45 +62,32 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		CreateTime: now,
 		UpdateTime: now,
 		RequestID:  sc.requestID,
+		Kind:       kind,
 		Request:    req,
-	}
-	if k != nil {
-		rec.Kind = k.name
 	}
 	if d := timeoutFor(sc, k); d > 0 {
 		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
 	}
 
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, errManagerClosed()
+	// Registered before the record exists, so a cancellation from another
+	// replica cannot slip in between.
+	t, mode, err := m.admit(ctx, name, work, k)
+	if err != nil {
+		return nil, err
 	}
-	if work != nil && m.leaseLost {
-		m.mu.Unlock()
-		return nil, status.Error(codes.Unavailable, "lro: this replica lost its owner lease and runs no new work until it holds it again")
-	}
-	mode := m.admit(work, k)
-	var t *task
 	switch mode {
-	case modeRefuse:
-		m.mu.Unlock()
-		return nil, refuseAcceptOnly()
 	case modeRun:
-		// Registered before the record exists, so a cancellation from
-		// another replica cannot slip in between.
-		t = m.newTask(ctx, name, k)
+		t.kind, t.created = kind, now
 		rec.StartTime = now
 		rec.Attempt = 1
-		fallthrough
+		rec.Owner = m.cfg.owner
 	case modeLocal:
 		rec.Owner = m.cfg.owner
 	case modeExternal:
 		rec.StartTime = now
 	}
-	m.mu.Unlock()
-
 	stored, created, err := m.store.Create(ctx, rec)
+	m.obs.storeError(ctx, storeCreate, err)
 	if err != nil || !created {
 		if t != nil {
 			m.endTask(t)
@@ -97,6 +97,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		}
 		return stored.Operation, nil
 	}
+	m.obs.operationStarted(ctx, kind)
 	switch mode {
 	case modeRun:
 		m.launch(t, work, stored)
@@ -112,31 +113,65 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 	case modeExternal:
 		if !stored.Deadline.IsZero() {
 			m.mu.Lock()
-			m.armDeadline(name, stored.Deadline, true)
+			if !m.closed {
+				m.armDeadline(name, stored.Deadline, true)
+			}
 			m.mu.Unlock()
 		}
 	}
 	return stored.Operation, nil
 }
 
+// admit refuses a new operation once Close has begun, and new work to run
+// here while the owner lease is lost, with UNAVAILABLE; decides how start
+// treats it (startMode); and, when it runs now, reserves its slot and
+// registers its task (see newTask).
+func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kindInfo) (*task, startMode, error) {
+	m.mu.Lock()
+	// Deferred: newTask calls Store.Watch, host code that may panic, and a
+	// panic must never leave m.mu held.
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, 0, errManagerClosed()
+	}
+	mode := m.startMode(work, k)
+	switch mode {
+	case modeRefuse:
+		return nil, mode, refuseAcceptOnly()
+	case modeRun, modeLocal:
+		if m.leaseLost {
+			return nil, mode, status.Error(codes.Unavailable, "lro: this replica lost its owner lease and runs no new work until it holds it again")
+		}
+	}
+	if mode != modeRun {
+		return nil, mode, nil
+	}
+	m.reserve(k)
+	return m.newTask(ctx, name, k), mode, nil
+}
+
 // newTask registers work of kind k (nil for a work function) about to run
-// here, counts it in m.work, and starts watching its record for
+// here, counts it in m.tasks, and starts watching its record for
 // cancellation requests, which may come from another replica. The caller
-// holds m.mu, has reserved the task's slot, and ends the task with
-// endTask, directly or through launch.
+// holds m.mu, has checked that Close has not begun, has reserved the
+// task's slot, and ends the task with endTask, directly or through launch.
 func (m *Manager) newTask(ctx context.Context, name string, k *kindInfo) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	t := &task{name: name, owner: m.cfg.owner, kind: k, ctx: wctx, cancel: cancel, stopDeadline: noop}
+	t := &task{name: name, owner: m.cfg.owner, ctx: wctx, cancel: cancel, k: k, stopDeadline: noop}
+	if k != nil {
+		t.kind = k.name
+	}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
-	m.work.Add(1)
+	m.tasks++
 	return t
 }
 
 func noop() {}
 
 // endTask undoes newTask: it stops the watch and the deadline, unregisters
-// the task, releases its slot, its context and its count in m.work.
+// the task, releases its slot, its context and its count in m.tasks, and
+// tells Close when the last task has ended.
 func (m *Manager) endTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()
@@ -144,49 +179,68 @@ func (m *Manager) endTask(t *task) {
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
 	}
-	m.release(t.kind)
+	m.release(t.k)
+	m.tasks--
+	if m.closed && m.tasks == 0 {
+		close(m.drained)
+	}
 	m.mu.Unlock()
 	t.cancel(nil)
-	if t.kind != nil && t.kind.maxGlobal > 0 {
+	if t.k != nil && t.k.maxGlobal > 0 {
 		m.freedGlobalSlot()
 	}
-	m.work.Done()
 }
 
 // launch runs work for task t on a pooled goroutine, as the run of the
-// stored record r (its attempt, metadata and deadline).
+// stored record r (its attempt, metadata and deadline); or, once Close has
+// given up on the work, ends the task without running it.
 func (m *Manager) launch(t *task, work WorkFunc, r *Record) {
-	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata(), lost: t.cancel}
-	if !r.Deadline.IsZero() {
-		m.mu.Lock()
+	m.mu.Lock()
+	giveUp := m.giveUp
+	t.launched = !giveUp
+	if !giveUp && !r.Deadline.IsZero() {
 		t.stopDeadline = m.armDeadline(t.name, r.Deadline, false)
-		m.mu.Unlock()
 	}
+	m.mu.Unlock()
+	if giveUp {
+		m.endTask(t)
+		return
+	}
+	if t.created.IsZero() {
+		t.created = r.CreateTime
+	}
+	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata(), lost: t.cancel}
 	m.workers.goRun(func() { m.run(t, work, op) })
 }
 
-// run executes work and finishes its operation (or puts it back in the
-// queue for a retry), then ends the task. Work that failed after this
-// replica lost the operation (see ErrLeaseLost) has its error dropped: it
-// is most likely the cancellation's, and the operation is another
+// run executes work and finishes its operation, then ends the task. The
+// result of work that Close gave up on is dropped. Work that failed after
+// this replica lost the operation (see ErrLeaseLost) has its error dropped
+// too: it is most likely the cancellation's, and the operation is another
 // replica's to end; a response is still offered to the store, which
-// refuses it unless the operation is still this run's. Work cancelled at
-// its deadline has its result dropped: the operation ended then.
+// refuses it unless the operation is still this run's. The result of work
+// cancelled at its deadline is dropped: the operation ended then. A
+// retryable failure of a kind with a KindRetry policy queues the operation
+// again (retryLater).
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
-	resp, err := callWork(t.ctx, work, op)
+	r := m.obs.runBegin(t, op)
+	resp, err := callWork(r.ctx, work, op)
 	t.stopWatch()
-	if errors.Is(context.Cause(t.ctx), errDeadline) {
-		return // ended DEADLINE_EXCEEDED already; the result is dropped
-	}
-	if cause := context.Cause(t.ctx); err != nil && errors.Is(cause, ErrLeaseLost) {
-		m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)
+	cause := context.Cause(t.ctx)
+	if errors.Is(cause, errDeadline) || (err != nil && m.retryLater(t, op, err)) {
+		m.obs.runEnd(r, t, m.now(), cause, err, nil, false)
 		return
 	}
-	if err != nil && m.retryLater(t, op, err) {
+	if t.abandoned.Load() || (err != nil && errors.Is(cause, ErrLeaseLost)) {
+		if !t.abandoned.Load() {
+			m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)
+		}
+		m.obs.runEnd(r, t, m.now(), cause, err, nil, false)
 		return
 	}
-	m.finish(t, op, resp, err)
+	final, recorded := m.finish(t, op, resp, err)
+	m.obs.runEnd(r, t, m.now(), cause, err, final, recorded)
 }
 
 // panicError is what work that panicked returns.
@@ -209,50 +263,85 @@ func callWork(ctx context.Context, work WorkFunc, op *Op) (resp proto.Message, e
 // result turns what work returned into the operation's final state.
 func (m *Manager) result(t *task, resp proto.Message, err error) *longrunningpb.Operation {
 	if err == nil {
-		a, perr := packResponse(resp)
-		if perr == nil {
-			return succeeded(a)
-		}
-		err = perr
+		return m.response(resp)
 	}
 	var pe *panicError
 	switch cause := context.Cause(t.ctx); {
 	case errors.As(err, &pe):
 		m.log.Error("lro: work panicked", "operation", t.name, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
-		return failed(status.New(codes.Internal, pe.Error()))
+		return failed(m.hostStatus(status.New(codes.Internal, pe.Error())))
 	case errors.Is(cause, errCancelled):
 		return failed(cancelledStatus())
 	case errors.Is(cause, errClosing):
-		return failed(status.New(codes.Unavailable, "operation cut short: the server shut down"))
+		return failed(closingStatus())
 	}
 	return failed(m.errorStatus(err))
 }
 
-// finish records the end of work, retrying while the store is unavailable
-// until it succeeds or Close gives up.
-func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
+// response is the final state of work that returned resp: a response no
+// larger than the payload cap, or else INTERNAL saying what went wrong.
+func (m *Manager) response(resp proto.Message) *longrunningpb.Operation {
+	a, err := packResponse(resp)
+	if err == nil {
+		err = m.checkSize("response", a)
+	}
+	if err != nil {
+		return failed(m.hostStatus(status.New(codes.Internal, fmt.Sprintf("the work's response cannot be stored: %v", status.Convert(err).Message()))))
+	}
+	return succeeded(a)
+}
+
+// finish records the end of work. A failure that retrying cannot cure
+// (see permanent), such as a result the store cannot hold, does not leave
+// the operation running: it ends with INTERNAL instead, saying why. It
+// returns the operation's end and whether the store took it.
+func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) (*longrunningpb.Operation, bool) {
 	final := m.result(t, resp, err)
-	var write func() (struct{}, error)
+	err = m.record(t, o, final)
+	if err != nil && permanent(err) {
+		m.log.Error("lro: the store refused the result of an operation; it ends with INTERNAL instead", "operation", t.name, "error", err)
+		final = failed(m.hostStatus(status.New(codes.Internal, fmt.Sprintf("the operation's result could not be stored: %v", err))))
+		err = m.record(t, o, final)
+	}
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
+	}
+	return final, err == nil
+}
+
+// record writes final as the end of t's operation, whose metadata o holds,
+// retrying while the store fails in a way that may pass, until it succeeds
+// or Close gives up. It returns nil once written, or dropped because the
+// operation was deleted; ErrLeaseLost when the operation is done or owned
+// by another replica; a permanent failure at once; otherwise the last
+// failure when Close gave up.
+func (m *Manager) record(t *task, o *Op, final *longrunningpb.Operation) error {
+	var write func() error
 	if fin, ok := m.store.(Finisher); ok {
 		final.Name = t.name
 		final.Metadata = o.metadata()
-		write = m.finishByFinisher(fin, t, o.attempt, final)
+		write = m.finishByFinisher(m.writeCtx, fin, o.attempt, final)
 	} else {
-		write = m.finishByUpdate(t, o.attempt, final)
+		write = m.finishByUpdate(m.writeCtx, t.name, o.attempt, final)
 	}
+	retry := func(err error) bool { return err != nil && !errors.Is(err, ErrLeaseLost) && !permanent(err) }
 	// The first attempt runs outside backoff.Retry, which costs a few
 	// allocations that the common case does not need.
-	_, firstErr := write()
-	if firstErr == nil || errors.Is(firstErr, ErrLeaseLost) {
-		return
+	firstErr := write()
+	if !retry(firstErr) {
+		return firstErr
 	}
 	retried := false
-	_, err = backoff.Retry(m.abandonCtx, func() (struct{}, error) {
-		if !retried { // Retry calls at once; the first attempt just failed
-			retried = true
-			return struct{}{}, firstErr
+	_, err := backoff.Retry(m.abandonCtx, func() (struct{}, error) {
+		err := firstErr
+		if retried {
+			err = write()
 		}
-		return write()
+		retried = true // Retry calls at once; the first attempt just failed
+		if err != nil && !retry(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
 	},
 		backoff.WithBackOff(&backoff.ExponentialBackOff{
 			InitialInterval:     10 * time.Millisecond,
@@ -261,37 +350,37 @@ func (m *Manager) finish(t *task, o *Op, resp proto.Message, err error) {
 			MaxInterval:         2 * time.Second,
 		}),
 		backoff.WithMaxElapsedTime(0))
-	if err != nil && !errors.Is(err, ErrLeaseLost) {
-		m.log.Error("lro: could not record the end of an operation; its lease will lapse and another replica will finish it", "operation", t.name, "error", err)
-	}
+	return err
 }
 
 // finishByFinisher records the end of run number attempt of work in one
-// write, without a read: final is the whole Operation.
-func (m *Manager) finishByFinisher(fin Finisher, t *task, attempt int32, final *longrunningpb.Operation) func() (struct{}, error) {
-	return func() (struct{}, error) {
+// write, without a read: final is the whole Operation, named.
+func (m *Manager) finishByFinisher(ctx context.Context, fin Finisher, attempt int32, final *longrunningpb.Operation) func() error {
+	return func() error {
 		now := m.now()
-		err := fin.Finish(context.Background(), FinishParams{Owner: m.cfg.owner, Attempt: attempt, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
+		err := fin.Finish(ctx, FinishParams{Owner: m.cfg.owner, Attempt: attempt, Operation: final, UpdateTime: now, ExpireTime: m.retainUntil(now)})
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
-			return struct{}{}, nil // deleted: the result is dropped
+			return nil // deleted: the result is dropped
 		case errors.Is(err, ErrNotOwner):
-			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(ErrLeaseLost)
+			m.log.Warn("lro: result refused: the operation is done or another replica took it over", "operation", final.GetName())
+			return ErrLeaseLost
 		}
-		return struct{}{}, err
+		m.obs.storeError(ctx, storeFinish, err)
+		return err
 	}
 }
 
-// finishByUpdate records the end of run number attempt of work with a
-// read-modify-write, for stores that are not Finishers.
-func (m *Manager) finishByUpdate(t *task, attempt int32, final *longrunningpb.Operation) func() (struct{}, error) {
-	return func() (struct{}, error) {
-		_, err := m.store.Update(context.Background(), t.name, func(r *Record) error {
+// finishByUpdate records the end of run number attempt of the named
+// operation's work (any run when attempt is 0) with a read-modify-write,
+// for stores that are not Finishers, and for Close.
+func (m *Manager) finishByUpdate(ctx context.Context, name string, attempt int32, final *longrunningpb.Operation) func() error {
+	return func() error {
+		_, err := m.store.Update(ctx, name, func(r *Record) error {
 			if r.Done() {
 				return errNoChange
 			}
-			if r.Owner != m.cfg.owner || r.Attempt != attempt {
+			if r.Owner != m.cfg.owner || (attempt != 0 && r.Attempt != attempt) {
 				return ErrLeaseLost
 			}
 			m.endRecord(r, final)
@@ -299,13 +388,14 @@ func (m *Manager) finishByUpdate(t *task, attempt int32, final *longrunningpb.Op
 		})
 		switch {
 		case err == nil, errors.Is(err, errNoChange):
-			return struct{}{}, nil
+			return nil
 		case errors.Is(err, ErrNotFound):
-			return struct{}{}, nil // deleted: the result is dropped
+			return nil // deleted: the result is dropped
 		case errors.Is(err, ErrLeaseLost):
-			m.log.Warn("lro: result refused: another replica took the operation over", "operation", t.name)
-			return struct{}{}, backoff.Permanent(err)
+			m.log.Warn("lro: result refused: another replica took the operation over", "operation", name)
+			return ErrLeaseLost
 		}
-		return struct{}{}, err
+		m.obs.storeError(ctx, storeUpdate, err)
+		return err
 	}
 }

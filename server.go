@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -25,6 +27,7 @@ func (m *Manager) authorize(ctx context.Context, method, name string) error {
 // lookup reads a live record for an RPC on name.
 func (m *Manager) lookup(ctx context.Context, name string) (*Record, error) {
 	r, err := m.store.Get(ctx, name)
+	m.obs.storeError(ctx, storeGet, err)
 	if err != nil {
 		return nil, storeError(err, name)
 	}
@@ -63,6 +66,17 @@ func (m *Manager) current(ctx context.Context, name string) (*longrunningpb.Oper
 // ListOperations lists the operations of a collection, newest first, a
 // page at a time. The name is "" (every operation), "operations",
 // "{parent}/operations" or "{parent}"; a "-" segment matches any segment.
+//
+// One call examines at most WithListScanBudget operations and returns at
+// most WithListPageBytes of them, so a page may hold fewer than page_size
+// operations, or none, while a next_page_token says the listing goes on
+// (AIP-158); the token is empty only on the last page.
+//
+// return_partial_success is not supported: a Store lists every operation
+// of a collection or fails the whole list, so a request that sets it gets
+// UNIMPLEMENTED, as google.longrunning says a server without the feature
+// answers.
+//
 // A malformed name, a negative page_size, a bad filter (docs/FILTERING.md)
 // or a page token that is garbage, tampered with, or from another name or
 // filter is INVALID_ARGUMENT; a denial is the Authorizer's status; a store
@@ -81,7 +95,10 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	case size > m.cfg.maxPageSize:
 		size = m.cfg.maxPageSize
 	}
-	f, err := compileFilter(req.GetFilter(), m.cfg.resolver)
+	if req.GetReturnPartialSuccess() {
+		return nil, status.Error(codes.Unimplemented, "lro: return_partial_success is not supported: a Store lists every operation of a collection or fails the whole list")
+	}
+	f, err := ParseFilter(req.GetFilter(), m.cfg.resolver)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +110,7 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 		return nil, err
 	}
 	binding := listBinding(req.GetName(), f.String())
-	q := ListQuery{AllParents: all, Parent: parent, Limit: size + 1, Done: f.DoneHint()}
+	q := ListQuery{AllParents: all, Parent: parent, Done: f.DoneHint(), Filter: f}
 	if tok := req.GetPageToken(); tok != "" {
 		c, err := decodePageToken(key, binding, tok)
 		if err != nil {
@@ -101,30 +118,13 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 		}
 		q.After = &c
 	}
-	now := m.now()
-	perOp := all && m.cfg.authorize != nil
-	q.Match = func(r *Record) bool {
-		if r.expiredAt(now) {
-			return false
-		}
-		if perOp && m.cfg.authorize(ctx, MethodGet, r.Operation.GetName()) != nil {
-			return false
-		}
-		return f.MatchState(r.Operation, r.Queued())
-	}
-	recs, err := m.store.List(ctx, q)
+	ops, next, err := m.listPage(ctx, q, size)
 	if err != nil {
 		return nil, storeError(err, req.GetName())
 	}
-	resp := &longrunningpb.ListOperationsResponse{}
-	if len(recs) > size {
-		recs = recs[:size]
-		last := recs[size-1]
-		resp.NextPageToken = encodePageToken(key, binding, Cursor{CreateTime: last.CreateTime, Name: last.Operation.GetName()})
-	}
-	resp.Operations = make([]*longrunningpb.Operation, len(recs))
-	for i, r := range recs {
-		resp.Operations[i] = r.Operation
+	resp := &longrunningpb.ListOperationsResponse{Operations: ops}
+	if next != nil {
+		resp.NextPageToken = encodePageToken(key, binding, *next)
 	}
 	return resp, nil
 }
@@ -141,6 +141,7 @@ func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 		return nil, err
 	}
 	if err := m.store.Delete(ctx, name); err != nil {
+		m.obs.storeError(ctx, storeDelete, err)
 		return nil, storeError(err, name)
 	}
 	m.dropQueued(name)

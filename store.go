@@ -138,7 +138,8 @@ func (c Cursor) Precedes(t time.Time, name string) bool {
 	return name > c.Name
 }
 
-// ListQuery selects records for List.
+// ListQuery selects records for List: the listing of a collection, in List
+// order, from a position on.
 type ListQuery struct {
 	// AllParents lists every record, whatever its parent.
 	AllParents bool
@@ -148,16 +149,38 @@ type ListQuery struct {
 	Parent string
 	// After, when set, starts the listing strictly after this position.
 	After *Cursor
-	// Limit is the most records to return; List returns fewer only when the
-	// results end.
+	// Limit is the most records to return. It must be positive.
 	Limit int
-	// Match, when set, keeps only the records for which it returns true. A
-	// backend may narrow results first with its own means, but every record
-	// it returns must satisfy Match.
-	Match func(*Record) bool
-	// Done, when set, keeps only records whose done flag equals it. It is a
-	// hint a backend can push down; Match still has the final word.
+	// Budget is the most records of the listing List may examine: the
+	// records it returns and those it passes over because they fail Done,
+	// Filter or a "-" segment of Parent. Zero or negative means no bound.
+	// The Manager sets it from WithListScanBudget, so that one List call
+	// does bounded work however few records match.
+	Budget int
+	// Done, when set, keeps only records whose done flag equals it.
 	Done *bool
+	// Filter, when set, is the request's filter. It is a hint: a Store may
+	// ignore it, or use it to leave out records that cannot match (package
+	// pgstore turns parts of it into SQL), but it never leaves out a record
+	// that matches. The Manager matches every record List returns against
+	// the filter itself.
+	Filter *Filter
+}
+
+// ListResult is what Store.List returns.
+type ListResult struct {
+	// Records are the records found, in List order: at most Limit of them.
+	Records []*Record
+	// Examined is how many records of the listing List examined (see
+	// ListQuery.Budget); it is at least len(Records), and at most Budget
+	// when Budget is positive.
+	Examined int
+	// Resume is nil when no record of the listing follows the last one
+	// List examined: the listing has ended. Otherwise List stopped because
+	// it found Limit records or spent its Budget, and Resume is the
+	// position of the last record it examined, where a later List with
+	// After set to it continues.
+	Resume *Cursor
 }
 
 // Store keeps operations. The in-memory store (NewMemoryStore) is the
@@ -167,7 +190,11 @@ type ListQuery struct {
 //
 // Errors other than ErrNotFound and ErrAlreadyExists are infrastructure
 // failures; the Manager reports them as UNAVAILABLE unless they carry a gRPC
-// status of their own.
+// status of their own. A failure that retrying cannot cure (a value the
+// store cannot hold) must carry INVALID_ARGUMENT, FAILED_PRECONDITION,
+// OUT_OF_RANGE or UNIMPLEMENTED: the Manager retries the end of work
+// through any other failure until it passes, but for these it ends the
+// operation with INTERNAL instead.
 //
 // A method whose arguments include two of one type, which a caller could
 // swap and still compile, takes them in a params struct (ClaimParams,
@@ -183,6 +210,12 @@ type ListQuery struct {
 //     re-reads every PollInterval the records it waits on and checks the
 //     work it runs for cancellation. Without it, the Manager trusts Watch
 //     alone and never re-reads on a timer.
+//   - NotifyHealth: a Poller that knows when its notifications flow. While
+//     they do, the Manager does not re-read the records it waits on, so
+//     idle waiters cost the store nothing.
+//   - StateReader: the Manager's re-read of the records it waits on (made
+//     only for a Poller) costs one query per PollInterval. Without it,
+//     the re-read is one Get per record waited on.
 //   - CancelRequestLister: the Manager's periodic cancellation check (made
 //     only for a Poller) costs one query. Without it, the check reads every
 //     running operation with Get.
@@ -193,7 +226,10 @@ type ListQuery struct {
 type Store interface {
 	// Create inserts rec. When rec.RequestID is not empty and a record with
 	// the same Parent and RequestID exists, Create writes nothing and returns
-	// that record with created false. A name already taken gives
+	// that record with created false, unless that record has expired: it
+	// is done and its ExpireTime is not after rec.CreateTime. An expired
+	// record holds its request id no more: Create removes it (watchers see
+	// it deleted) and inserts rec. A name already taken gives
 	// ErrAlreadyExists.
 	Create(ctx context.Context, rec *Record) (stored *Record, created bool, err error)
 	// Get returns the record with the given name, or ErrNotFound.
@@ -205,8 +241,17 @@ type Store interface {
 	Update(ctx context.Context, name string, fn func(*Record) error) (*Record, error)
 	// Delete removes the named record, or returns ErrNotFound.
 	Delete(ctx context.Context, name string) error
-	// List returns up to q.Limit records selected by q, in List order.
-	List(ctx context.Context, q ListQuery) ([]*Record, error)
+	// List returns records selected by q, in List order. It stops when it
+	// has q.Limit records, when it has examined q.Budget records, or at the
+	// end of the listing, and says which in ListResult.Resume. Records that
+	// changed between two calls are seen as they are at the second: a
+	// listing continued with After never skips or repeats a record that
+	// existed throughout. List must not call host code (the Authorizer,
+	// the filter's type resolver) while it holds a lock or a connection
+	// that writers need; the Manager applies the filter and the Authorizer
+	// to what List returns, after List has returned. A q.Limit that is not
+	// positive is an error.
+	List(ctx context.Context, q ListQuery) (ListResult, error)
 	// DeleteExpired removes up to limit done records whose ExpireTime is not
 	// after now and returns how many it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
@@ -359,10 +404,34 @@ type OwnedQuery struct {
 
 // Poller is implemented by stores whose notifications can be lost, such as
 // those that deliver them over a network. The Manager then also re-reads
-// records every PollInterval while it waits on them or runs their work.
+// records every PollInterval while it waits on them or runs their work:
+// the records waited on in one pass for the whole Manager, and, when the
+// store is a NotifyHealth, only while its notifications do not flow.
 type Poller interface {
 	// PollInterval is how often to re-read as a fallback.
 	PollInterval() time.Duration
+}
+
+// NotifyHealth is implemented by Pollers that know whether their
+// notifications flow, so that waiters cost nothing while they do.
+type NotifyHealth interface {
+	// Notifying reports whether Watch delivers every change now: the store
+	// is listening, and the changes it may have missed while it was not
+	// have been reported to the watchers since. While it reports true, the
+	// Manager does not re-read the records it waits on; a store should
+	// report false from the moment it knows its notifications may be lost
+	// until it has caught up.
+	Notifying() bool
+}
+
+// StateReader is implemented by Pollers that read the state of many
+// records in one query, for the Manager's fallback re-read of the records
+// it waits on.
+type StateReader interface {
+	// ReadStates returns an Event (Name, Done, CancelRequested) with the
+	// current state of each named record that exists; names without a
+	// record are left out.
+	ReadStates(ctx context.Context, names []string) ([]Event, error)
 }
 
 // TokenSecreter is implemented by stores shared between processes, so that

@@ -15,7 +15,9 @@ import (
 // Otherwise it fails as GetOperation does, or with the status of ctx's
 // error when the caller goes away.
 // Waiters are woken by the store's change notification, never by polling
-// an in-process store.
+// an in-process store. For a store whose notifications can be lost
+// (Poller), one pass per Manager re-reads the operations waited on, and
+// none while the store reports its notifications flow (NotifyHealth).
 func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
 	name := req.GetName()
 	if err := m.checkName(ctx, MethodWait, name); err != nil {
@@ -43,12 +45,17 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		}
 	})
 	defer stop()
+	if m.polled {
+		defer m.waiting.add(name, wake)()
+	}
 
 	r, err := m.lookup(ctx, name)
 	if err != nil || r.Done() || wait == 0 {
 		return r.opOrNil(), err
 	}
 
+	m.obs.waitBegin(ctx, r.Kind)
+	defer m.obs.waitEnd(ctx, r.Kind)
 	timer := m.clock.NewTimer(wait)
 	defer timer.Stop()
 	// Answer a little before the RPC deadline so the answer still arrives.
@@ -59,16 +66,9 @@ func (m *Manager) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		defer t.Stop()
 		deadline = t.C
 	}
-	var poll <-chan time.Time
-	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
-		tick := time.NewTicker(p.PollInterval())
-		defer tick.Stop()
-		poll = tick.C
-	}
 	for {
 		select {
 		case <-wake:
-		case <-poll:
 		case <-timer.C():
 			return m.current(ctx, name)
 		case <-deadline:

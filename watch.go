@@ -2,7 +2,6 @@ package lro
 
 import (
 	"context"
-	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
@@ -19,8 +18,10 @@ import (
 // It returns nil after sending a done state; NOT_FOUND once the operation
 // is deleted or expires; the context's status when ctx ends; UNAVAILABLE
 // when the Manager closes; and send's own error, unchanged, when send
-// fails. Changes are learnt from the store's notifications, with a re-read
-// every poll interval for stores whose notifications can be lost.
+// fails. Changes are learnt from the store's notifications; for a store
+// whose notifications can be lost, the Manager's one re-read pass of the
+// operations waited on reports the end (not metadata changes) while they
+// do not flow (see WaitOperation).
 func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*longrunningpb.Operation) error) error {
 	if ctx == nil {
 		return status.Error(codes.InvalidArgument, "lro: WatchOperation: nil context")
@@ -39,11 +40,8 @@ func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*lo
 		}
 	})
 	defer stop()
-	var poll <-chan time.Time
-	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
-		tick := time.NewTicker(p.PollInterval())
-		defer tick.Stop()
-		poll = tick.C
+	if m.polled {
+		defer m.waiting.add(name, changed)()
 	}
 	var last *longrunningpb.Operation
 	for {
@@ -62,7 +60,6 @@ func (m *Manager) WatchOperation(ctx context.Context, name string, send func(*lo
 		}
 		select {
 		case <-changed:
-		case <-poll:
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		case <-m.stopBG:

@@ -60,6 +60,12 @@ func (s *lookedUp) PollInterval() time.Duration {
 	return 0
 }
 
+// Notifying implements lro.NotifyHealth like the wrapped store.
+func (s *lookedUp) Notifying() bool {
+	h, ok := s.Store.(lro.NotifyHealth)
+	return ok && h.Notifying()
+}
+
 // TokenSecret implements lro.TokenSecreter like the wrapped store.
 func (s *lookedUp) TokenSecret(ctx context.Context) ([]byte, error) {
 	return s.Store.(lro.TokenSecreter).TokenSecret(ctx)

@@ -118,6 +118,13 @@ func TestManagerEndToEnd(t *testing.T) {
 	if got.code != 400 || got.body["error"].(map[string]any)["status"] != "INVALID_ARGUMENT" {
 		t.Errorf("bad filter: HTTP %d %v", got.code, got.body)
 	}
+	// return_partial_success is not supported: 501 UNIMPLEMENTED, as
+	// operations.proto says.
+	got = do(t, ts.URL, "GET", "/v1/operations?returnPartialSuccess=true", "", "")
+	if msg, _ := got.body["error"].(map[string]any)["message"].(string); got.code != 501 ||
+		got.body["error"].(map[string]any)["status"] != "UNIMPLEMENTED" || !strings.Contains(msg, "return_partial_success") {
+		t.Errorf("returnPartialSuccess=true: HTTP %d %v, want 501 UNIMPLEMENTED", got.code, got.body)
+	}
 	// A filter on a field that no known message type has is refused, naming
 	// the field and its column.
 	got = do(t, ts.URL, "GET", "/v1/operations?filter=metadata.nope%3D1", "", "")

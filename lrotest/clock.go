@@ -69,9 +69,31 @@ func (c *Clock) Timers() int {
 // WaitForTimers blocks until at least n timers are armed, or done is
 // closed; it reports whether the timers were armed.
 func (c *Clock) WaitForTimers(n int, done <-chan struct{}) bool {
+	return c.waitUntil(func() bool { return len(c.timers) >= n }, done)
+}
+
+// WaitForTimer blocks until a timer is armed that fires d after the
+// current fake time, or done is closed; it reports whether one was. A test
+// uses it to wait for one timer it knows the length of, whatever other
+// timers come and go.
+func (c *Clock) WaitForTimer(d time.Duration, done <-chan struct{}) bool {
+	return c.waitUntil(func() bool {
+		when := c.now.Add(d)
+		for t := range c.timers {
+			if t.when.Equal(when) {
+				return true
+			}
+		}
+		return false
+	}, done)
+}
+
+// waitUntil blocks until cond, called with c.mu held, holds after a change
+// of the timers, or done is closed; it reports whether cond held.
+func (c *Clock) waitUntil(cond func() bool, done <-chan struct{}) bool {
 	for {
 		c.mu.Lock()
-		if len(c.timers) >= n {
+		if cond() {
 			c.mu.Unlock()
 			return true
 		}
@@ -85,7 +107,7 @@ func (c *Clock) WaitForTimers(n int, done <-chan struct{}) bool {
 	}
 }
 
-// signal wakes WaitForTimers. The caller holds c.mu.
+// signal wakes WaitForTimers and WaitForTimer. The caller holds c.mu.
 func (c *Clock) signal() {
 	close(c.changed)
 	c.changed = make(chan struct{})

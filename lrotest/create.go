@@ -178,6 +178,47 @@ func testCreateRequestIDFreedByDelete(t *testing.T, s lro.Store) {
 	create(t, s, NewRecord("projects/p/operations/one", at(2*time.Second)))
 }
 
+func testCreateRequestIDFreedByExpiry(t *testing.T, s lro.Store) {
+	const parent = "projects/p"
+	r1 := NewRecord(parent+"/operations/one", at(0))
+	r1.RequestID = "req"
+	create(t, s, r1)
+	done := update(t, s, r1.Operation.Name, func(r *lro.Record) { finish(t, r, at(time.Hour)) })
+	w := watch(t, s, r1.Operation.Name)
+
+	// Until it expires, the done operation holds its request id.
+	before := NewRecord(parent+"/operations/before", at(time.Hour-time.Microsecond))
+	before.RequestID = "req"
+	got, created, err := s.Create(t.Context(), before)
+	if err != nil || created {
+		t.Fatalf("Create with the request id of a done operation before it expires = created %v, err %v; want false, nil", created, err)
+	}
+	wantSame(t, "Create with the request id of an operation about to expire", got, done)
+
+	// From its ExpireTime on (as the new record's CreateTime tells), it
+	// holds it no more: the new record is created, the expired one goes.
+	after := NewRecord(parent+"/operations/after", at(time.Hour))
+	after.RequestID = "req"
+	want := after.Clone()
+	got, created, err = s.Create(t.Context(), after)
+	if err != nil || !created {
+		t.Fatalf("Create with the request id of an expired operation = created %v, err %v; want true, nil", created, err)
+	}
+	wantRecord(t, "Create with the request id of an expired operation", got, want)
+	wantNotFound(t, s, r1.Operation.Name)
+	w.waitFor(t, "with Deleted for the expired record", func(ev lro.Event) bool { return ev.Deleted })
+	all := list(t, s, lro.ListQuery{AllParents: true, Limit: 10})
+	wantNames(t, "List after the request id moved on", all, []string{after.Operation.Name})
+
+	// The new record holds the request id now.
+	again := NewRecord(parent+"/operations/again", at(time.Hour+time.Second))
+	again.RequestID = "req"
+	got, created, err = s.Create(t.Context(), again)
+	if err != nil || created || got.Operation.GetName() != after.Operation.Name {
+		t.Fatalf("Create with the request id again = %v, created %v, err %v; want %q, false, nil", names([]*lro.Record{got}), created, err, after.Operation.Name)
+	}
+}
+
 func testCreateConcurrentRequestID(t *testing.T, s lro.Store) {
 	const n = 16
 	type result struct {

@@ -146,14 +146,11 @@ func update(t *testing.T, s lro.Store, name string, fn func(*lro.Record)) *lro.R
 	return got
 }
 
-// list runs List and fails the test on error.
+// list runs List, fails the test on error, checks the result against the
+// contract (see checkListResult) and returns its records.
 func list(t *testing.T, s lro.Store, q lro.ListQuery) []*lro.Record {
 	t.Helper()
-	got, err := s.List(t.Context(), q)
-	if err != nil {
-		t.Fatalf("List(%+v): %v", q, err)
-	}
-	return got
+	return listResult(t, s, q).Records
 }
 
 // wantNotFound fails the test unless Get reports ErrNotFound for name.

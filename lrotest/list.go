@@ -2,9 +2,10 @@ package lrotest
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lrokit/lro"
 )
@@ -187,49 +188,51 @@ func testListLimit(t *testing.T, s lro.Store) {
 	}
 }
 
-func testListMatch(t *testing.T, s lro.Store) {
-	// The 60 newest records do not match; then one in four does.
+func testListFilter(t *testing.T, s lro.Store) {
+	// The 60 newest records do not match; then one in four does. A store
+	// may narrow with the Filter or ignore it: the records it returns,
+	// matched against the filter, must be exactly the matching ones.
 	var matching []*lro.Record
 	for i := range 100 {
-		r := NewRecord(fmt.Sprintf("projects/p/operations/m%03d", i), at(-time.Duration(i)*time.Millisecond))
+		name := fmt.Sprintf("projects/p/operations/m%03d", i)
 		if i >= 60 && i%4 == 0 {
-			r.Kind = "wanted"
+			name = fmt.Sprintf("projects/p/operations/wanted-m%03d", i)
+		}
+		r := NewRecord(name, at(-time.Duration(i)*time.Millisecond))
+		if i >= 60 && i%4 == 0 {
 			matching = append(matching, r)
 		}
 		create(t, s, r)
 	}
-	var calls atomic.Int64
-	match := func(r *lro.Record) bool {
-		calls.Add(1)
-		return r.Kind == "wanted"
+	f, err := lro.ParseFilter("name:wanted", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := names(matching) // already in List order
 
 	for _, tc := range []struct {
 		desc string
 		q    lro.ListQuery
-		want []string
+		want []string // the first q.Limit matches
 	}{
-		{"Limit 3", lro.ListQuery{Parent: "projects/p", Match: match, Limit: 3}, want[:3]},
-		{"Limit 3, all parents", lro.ListQuery{AllParents: true, Match: match, Limit: 3}, want[:3]},
-		{"Limit 10", lro.ListQuery{Parent: "projects/p", Match: match, Limit: 10}, want},
-		{"Limit 50", lro.ListQuery{Parent: "projects/p", Match: match, Limit: 50}, want},
-		{"after the third match", lro.ListQuery{Parent: "projects/p", Match: match, Limit: 4, After: cursorOf(matching[2])}, want[3:7]},
-		{"after the last match", lro.ListQuery{Parent: "projects/p", Match: match, Limit: 4, After: cursorOf(matching[9])}, nil},
-		{"nothing matches", lro.ListQuery{Parent: "projects/p", Match: func(*lro.Record) bool { return false }, Limit: 5}, nil},
-		{"other parent", lro.ListQuery{Parent: "projects/q", Match: match, Limit: 5}, nil},
+		{"Limit 3", lro.ListQuery{Parent: "projects/p", Filter: f, Limit: 3}, want[:3]},
+		{"Limit 3, all parents", lro.ListQuery{AllParents: true, Filter: f, Limit: 3}, want[:3]},
+		{"Limit 10", lro.ListQuery{Parent: "projects/p", Filter: f, Limit: 10}, want},
+		{"Limit 50", lro.ListQuery{Parent: "projects/p", Filter: f, Limit: 50}, want},
+		{"after the third match", lro.ListQuery{Parent: "projects/p", Filter: f, Limit: 4, After: cursorOf(matching[2])}, want[3:7]},
+		{"after the last match", lro.ListQuery{Parent: "projects/p", Filter: f, Limit: 4, After: cursorOf(matching[9])}, nil},
+		{"Budget 7", lro.ListQuery{Parent: "projects/p", Filter: f, Limit: 5, Budget: 7}, want[:5]},
+		{"other parent", lro.ListQuery{Parent: "projects/q", Filter: f, Limit: 5}, nil},
 	} {
-		got := list(t, s, tc.q)
-		wantNames(t, "List with Match, "+tc.desc, got, tc.want)
-		for _, r := range got {
-			if !tc.q.Match(r) {
-				t.Errorf("List with Match, %s: returned %q, which Match rejects", tc.desc, r.Operation.GetName())
-			}
-		}
+		got := scanMatches(t, s, tc.q)
+		wantNames(t, "List with a Filter, "+tc.desc, got[:min(len(got), tc.q.Limit)], tc.want)
 	}
-	if calls.Load() == 0 {
-		t.Errorf("List never called Match")
+	// Nothing matches: the listing still ends.
+	none, err := lro.ParseFilter("name:nothing-has-this", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	wantNames(t, "List with a Filter that matches nothing", scanMatches(t, s, lro.ListQuery{Parent: "projects/p", Filter: none, Limit: 5, Budget: 9}), nil)
 }
 
 func testListDone(t *testing.T, s lro.Store) {
@@ -255,12 +258,22 @@ func testListDone(t *testing.T, s lro.Store) {
 		{"Done false", lro.ListQuery{Parent: "projects/p", Done: &no, Limit: 100}, running},
 		{"Done unset", lro.ListQuery{Parent: "projects/p", Limit: 100}, all},
 		{"Done true, all parents, Limit 2", lro.ListQuery{AllParents: true, Done: &yes, Limit: 2}, done[:2]},
-		{"Done false with Match", lro.ListQuery{Parent: "projects/p", Done: &no, Limit: 100, Match: func(r *lro.Record) bool {
-			return r.Operation.GetName() != running[0]
-		}}, running[1:]},
 	} {
 		wantNames(t, "List with "+tc.desc, list(t, s, tc.q), tc.want)
 	}
+	f := mustFilter(t, "name != "+running[0])
+	got := scanMatches(t, s, lro.ListQuery{Parent: "projects/p", Done: &no, Limit: 100, Filter: f})
+	wantNames(t, "List with Done false and a Filter", got, running[1:])
+}
+
+// mustFilter parses an AIP-160 filter or fails the test.
+func mustFilter(t *testing.T, src string) *lro.Filter {
+	t.Helper()
+	f, err := lro.ParseFilter(src, nil)
+	if err != nil {
+		t.Fatalf("ParseFilter(%q): %v", src, err)
+	}
+	return f
 }
 
 func testListAfterUpdate(t *testing.T, s lro.Store) {
@@ -274,6 +287,7 @@ func testListAfterUpdate(t *testing.T, s lro.Store) {
 	})
 	update(t, s, "projects/p/operations/u3", func(r *lro.Record) {
 		r.Kind = "changed"
+		r.Operation.Metadata = mustAny(t, wrapperspb.String("changed"))
 		r.UpdateTime = at(2 * time.Hour)
 	})
 	yes, no := true, false
@@ -289,11 +303,16 @@ func testListAfterUpdate(t *testing.T, s lro.Store) {
 		{"Done false", lro.ListQuery{Parent: "projects/p", Done: &no, Limit: 10}, []string{
 			"projects/p/operations/u0", "projects/p/operations/u2", "projects/p/operations/u3",
 		}},
-		{"Match on the updated field", lro.ListQuery{AllParents: true, Limit: 10, Match: func(r *lro.Record) bool {
-			return r.Kind == "changed"
-		}}, []string{"projects/p/operations/u3"}},
 	} {
 		wantNames(t, "List after Updates, "+tc.desc, list(t, s, tc.q), tc.want)
+	}
+	for _, src := range []string{
+		"metadata.value = changed",
+		"metadata.@type = type.googleapis.com/google.protobuf.StringValue AND metadata.value = changed",
+		"metadata.@type:StringValue",
+	} {
+		got := scanMatches(t, s, lro.ListQuery{AllParents: true, Limit: 10, Filter: mustFilter(t, src)})
+		wantNames(t, "List after Updates, a Filter on the updated metadata: "+src, got, []string{"projects/p/operations/u3"})
 	}
 }
 
@@ -361,6 +380,14 @@ func testListKeyset(t *testing.T, s lro.Store) {
 		}
 	}
 
+	checkPaging(t, seen, throughout, seq)
+}
+
+// checkPaging checks what paging through a listing returned while records
+// came and went: nothing twice, nothing that existed throughout skipped,
+// and everything in List order.
+func checkPaging(t *testing.T, seen map[string]int, throughout map[string]bool, seq []*lro.Record) {
+	t.Helper()
 	for name, n := range seen {
 		if n > 1 {
 			t.Errorf("paging returned %q %d times", name, n)

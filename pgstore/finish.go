@@ -36,16 +36,22 @@ type finishReq struct {
 	name, owner string
 	attempt     int32
 	op          []byte
+	derived     derived
 	now, expire time.Time
 	done        chan error // buffered: the batch never blocks on it
 }
 
 var finishSQL = `WITH i AS (
-	SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[], $7::int4[])
-		AS t(name, owner, operation, update_time, expire_time, attempt)),
+	SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[],
+		$7::int4[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bool[], $13::int4[])
+		AS t(name, owner, operation, update_time, expire_time,
+			error_code, metadata_type, response_type, metadata_json, metadata_schema, derived, attempt)),
 upd AS (
 	UPDATE lro_operations o SET operation = i.operation, done = true, update_time = i.update_time,
-		expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1
+		expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1,
+		error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
+		metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema,
+		derived_version = CASE WHEN i.derived THEN o.version + 1 END
 	FROM i WHERE o.name = i.name AND o.owner = i.owner AND o.attempt = i.attempt AND NOT o.done
 	RETURNING o.name, o.done, o.cancel_requested, o.owner)
 SELECT upd.name, ` + notifyExpr("upd", false) + ` FROM upd`
@@ -60,9 +66,9 @@ func (s *Store) Finish(ctx context.Context, p lro.FinishParams) error {
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(p.Operation)
 	if err != nil {
-		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.Internal, Err: err}
+		return &Error{Op: fmt.Sprintf("finishing %q", name), Code: codes.InvalidArgument, Err: err}
 	}
-	r := &finishReq{name: name, owner: p.Owner, attempt: p.Attempt, op: b, now: normTime(p.UpdateTime),
+	r := &finishReq{name: name, owner: p.Owner, attempt: p.Attempt, op: b, derived: derive(p.Operation), now: normTime(p.UpdateTime),
 		expire: normTime(p.ExpireTime), done: make(chan error, 1)}
 	select {
 	case s.finishes <- r:
@@ -132,14 +138,16 @@ func (s *Store) finishBatch(batch []*finishReq) {
 	ops := make([][]byte, n)
 	nows, expires := make([]time.Time, n), make([]time.Time, n)
 	attempts := make([]int32, n)
+	var cols derivedColumns
 	for i, r := range batch {
 		names[i], owners[i], ops[i], nows[i], expires[i], attempts[i] = r.name, r.owner, r.op, r.now, r.expire, r.attempt
+		cols.add(r.derived)
 	}
 	written, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
 		var name string
 		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
 		return name, err
-	}, finishSQL, s.channel, names, owners, ops, nows, expires, attempts)
+	}, finishSQL, append(append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...), attempts)...)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, r := range batch {

@@ -168,8 +168,8 @@ func TestUnstorableText(t *testing.T) {
 		if _, err := s.Update(ctx, bad, func(*lro.Record) error { return nil }); !errors.Is(err, lro.ErrNotFound) {
 			t.Errorf("Update(%q): %v; want ErrNotFound", bad, err)
 		}
-		if got, err := s.List(ctx, lro.ListQuery{Parent: bad, Limit: 10}); err != nil || len(got) != 0 {
-			t.Errorf("List(parent %q) = %v, %v; want nothing", bad, got, err)
+		if got, err := s.List(ctx, lro.ListQuery{Parent: bad, Limit: 10}); err != nil || len(got.Records) != 0 || got.Resume != nil {
+			t.Errorf("List(parent %q) = %+v, %v; want nothing", bad, got, err)
 		}
 		stop := s.Watch(bad, func(lro.Event) {})
 		stop()
@@ -200,12 +200,12 @@ func FuzzParentPattern(f *testing.F) {
 	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, pattern string) {
-		recs, err := s.List(ctx, lro.ListQuery{Parent: pattern, Limit: 100})
+		res, err := s.List(ctx, lro.ListQuery{Parent: pattern, Limit: 100})
 		if err != nil {
 			t.Fatalf("List(%q): %v", pattern, err)
 		}
 		got := map[string]bool{}
-		for _, r := range recs {
+		for _, r := range res.Records {
 			got[r.Parent] = true
 		}
 		for _, p := range parents {

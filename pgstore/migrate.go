@@ -72,8 +72,11 @@ func SchemaVersion() int64 {
 // Migrate brings the tables of pgstore up to date in the pool's current
 // schema (the first schema of its search_path). Applied versions are
 // recorded in lro_schema_migrations; each pending migration runs in its own
-// transaction. A session advisory lock, keyed by the schema, serialises
-// concurrent callers, so several replicas may migrate at start-up at once.
+// transaction, in version order. When it applies migration 0003, Migrate
+// then fills its derived columns for the rows already there, in batches
+// (see backfillDerived). A session advisory lock, keyed by the schema,
+// serialises concurrent callers, so several replicas may migrate at
+// start-up at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return migrate(ctx, pool, math.MaxInt64)
 }
@@ -124,10 +127,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, upTo int64) (err error) {
 	for _, v := range versions {
 		applied[v] = true
 	}
+	backfill := false
 	for _, m := range migrations {
 		if applied[m.version] || m.version > upTo {
 			continue
 		}
+		backfill = backfill || m.version == derivedMigration
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			// No arguments: pgx sends the file with the simple protocol,
 			// so it may hold several statements.
@@ -140,6 +145,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, upTo int64) (err error) {
 		if err != nil {
 			return storeErr(fmt.Sprintf("migrate: applying %s", m.name), err)
 		}
+	}
+	if backfill {
+		return backfillDerived(ctx, conn.Conn())
 	}
 	return nil
 }

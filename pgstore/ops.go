@@ -73,26 +73,36 @@ var (
 	// recordArgs without the channel.
 	insertSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
 	start_time, deadline, run_after)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text::jsonb, $20, $21,
+	$22, $23, $24)
 ON CONFLICT DO NOTHING`
 
 	// insertQueuedSQL inserts a queued operation of a kind and wakes the
-	// replicas that may claim it (see queue.go). $19 is the channel.
+	// replicas that may claim it (see queue.go). $25 is the channel.
 	insertQueuedSQL = `WITH ins AS (` + insertSQL + `
 	RETURNING name)
-SELECT pg_notify($19, '` + queuePayload + `') FROM ins`
+SELECT pg_notify($25, '` + queuePayload + `') FROM ins`
 
 	updateSQL = `WITH upd AS (
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
-		version = $14, done = $15, operation = $16, start_time = $17, deadline = $18, run_after = $19
-	WHERE name = $2 AND version = $20
+		version = $14, done = $15, operation = $16, error_code = $17, metadata_type = $18, response_type = $19,
+		metadata_json = $20::text::jsonb, metadata_schema = $21, derived_version = $22,
+		start_time = $23, deadline = $24, run_after = $25
+	WHERE name = $2 AND version = $26
 	RETURNING name, done, cancel_requested, owner, kind, start_time)
 SELECT ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
 	deleteSQL = `WITH del AS (
 	DELETE FROM lro_operations WHERE name = $2
+	RETURNING name, done, cancel_requested)
+SELECT ` + notifyExpr("del", true) + ` FROM del`
+
+	// deleteIfExpiredSQL deletes the named record if it expired by $3.
+	deleteIfExpiredSQL = `WITH del AS (
+	DELETE FROM lro_operations WHERE name = $2 AND done AND expire_time <= $3
 	RETURNING name, done, cancel_requested)
 SELECT ` + notifyExpr("del", true) + ` FROM del`
 
@@ -140,8 +150,8 @@ func normTime(t time.Time) time.Time {
 }
 
 // recordArgs validates rec and returns the statement arguments for it:
-// channel, then the columns in insertSQL order. It normalises rec's times
-// to what will be stored.
+// channel, then the columns in insertSQL order, the derived ones (see
+// derive) last. It normalises rec's times to what will be stored.
 func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	if rec == nil || rec.Operation == nil {
 		return nil, invalid("the record has no operation")
@@ -179,11 +189,17 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	rec.Deadline = normTime(rec.Deadline)
 	rec.RunAfter = normTime(rec.RunAfter)
 	rec.Version = version
+	d := derive(rec.Operation)
+	var derivedVersion *int64
+	if d.ok {
+		derivedVersion = &version
+	}
 	return []any{
 		s.channel,
 		name, rec.Parent, rec.CreateTime, rec.UpdateTime, dbTime(rec.ExpireTime), rec.RequestID,
 		rec.CancelRequested, rec.Owner, dbTime(rec.LeaseExpireTime), rec.Kind, req, rec.Attempt,
 		version, rec.Operation.GetDone(), op,
+		d.errorCode, d.metadataType, d.responseType, d.metadataJSON, d.metadataSchema, derivedVersion,
 		dbTime(rec.StartTime), dbTime(rec.Deadline), dbTime(rec.RunAfter),
 	}, nil
 }
@@ -288,7 +304,8 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 	name := cp.Operation.GetName()
 	// ON CONFLICT DO NOTHING covers both the name and the request id; when
 	// nothing was inserted, find out which one conflicted. If the
-	// conflicting record is deleted in between, try again.
+	// conflicting record is deleted in between, or had expired and is
+	// deleted now, try again.
 	for range 5 {
 		sql, iargs := insertSQL, args[1:]
 		if cp.Queued() && cp.Kind != "" && cp.Owner == "" {
@@ -303,10 +320,16 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 		}
 		if cp.RequestID != "" {
 			prev, err := s.getBy(ctx, `parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
-			if err == nil {
+			switch {
+			case err == nil && prev.ExpiredAt(cp.CreateTime):
+				// Expired: it holds its request id no more.
+				if _, err := execCount(ctx, s.pool, deleteIfExpiredSQL, s.channel, prev.Operation.GetName(), cp.CreateTime); err != nil {
+					return nil, false, storeErr(fmt.Sprintf("creating %q: removing the expired %q", name, prev.Operation.GetName()), err)
+				}
+				continue
+			case err == nil:
 				return prev, false, nil
-			}
-			if !errors.Is(err, lro.ErrNotFound) {
+			case !errors.Is(err, lro.ErrNotFound):
 				return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
 			}
 		}

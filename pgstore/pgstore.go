@@ -16,8 +16,10 @@
 //
 // When the listening connection drops, the Store reconnects with
 // exponential backoff and then reports every watched operation once more,
-// since notifications sent meanwhile are lost; it also implements
-// lro.Poller so that the Manager re-reads as a fallback.
+// since notifications sent meanwhile are lost. It implements lro.Poller, so
+// that the Manager re-reads as a fallback, and lro.NotifyHealth, so that it
+// re-reads the operations it waits on only while the listener is down:
+// idle waiters cost the database nothing while notifications flow.
 //
 // Tables live in the pool's current schema (the first schema of its
 // search_path): lro_operations, lro_owners, lro_token_secret and
@@ -42,6 +44,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +78,7 @@ const (
 )
 
 // Store is an lro.Store backed by PostgreSQL. It also implements
-// lro.Poller and lro.TokenSecreter. Make one with New or Open and release it
+// lro.Poller, lro.NotifyHealth, lro.StateReader and lro.TokenSecreter. Make one with New or Open and release it
 // with Close.
 type Store struct {
 	pool         *pgxpool.Pool
@@ -98,6 +102,7 @@ type Store struct {
 	finishWG   sync.WaitGroup
 
 	listenerPID atomic.Uint32
+	notifying   atomic.Bool // see Notifying
 	cancel      context.CancelFunc
 	done        chan struct{}
 	closeOnce   sync.Once
@@ -106,6 +111,8 @@ type Store struct {
 var (
 	_ lro.Store         = (*Store)(nil)
 	_ lro.Poller        = (*Store)(nil)
+	_ lro.NotifyHealth  = (*Store)(nil)
+	_ lro.StateReader   = (*Store)(nil)
 	_ lro.TokenSecreter = (*Store)(nil)
 )
 
@@ -127,8 +134,9 @@ func WithAutoMigrate() Option {
 }
 
 // WithPollInterval sets the Store's PollInterval, how often the Manager
-// re-reads operations it waits on in case a notification was lost. It must
-// be positive; the default is DefaultPollInterval.
+// re-reads the operations it waits on while the listener is down, and
+// checks the work it runs for cancellations, in case a notification was
+// lost. It must be positive; the default is DefaultPollInterval.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) { c.pollInterval = d }
 }
@@ -227,6 +235,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, err
 	}
+	s.notifying.Store(true)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(lctx, conn)
@@ -237,23 +246,34 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	return s, nil
 }
 
-// checkSchema fails with FAILED_PRECONDITION unless Migrate has brought the
-// tables up to this package's SchemaVersion.
+// checkSchema fails with FAILED_PRECONDITION unless Migrate has applied
+// every migration this package knows: a version missing below the newest
+// applied one (a migration merged in after a later one ran) counts too.
 func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	var have *int64
-	err := pool.QueryRow(ctx, `SELECT max(version) FROM lro_schema_migrations`).Scan(&have)
+	rows, err := pool.Query(ctx, `SELECT version FROM lro_schema_migrations`)
+	var applied []int64
+	if err == nil {
+		applied, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
-		have = new(int64)
 	case err != nil:
 		return storeErr("checking the schema version", err)
-	case have == nil:
-		have = new(int64)
 	}
-	if want := SchemaVersion(); *have < want {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, m := range ms {
+		if !slices.Contains(applied, m.version) {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) > 0 {
 		return &Error{Op: "New", Code: codes.FailedPrecondition,
-			Err: fmt.Errorf("the lro tables are at schema version %d, this package needs %d: run pgstore.Migrate or pass WithAutoMigrate", *have, want)}
+			Err: fmt.Errorf("the lro tables lack migrations %s: run pgstore.Migrate or pass WithAutoMigrate", strings.Join(missing, ", "))}
 	}
 	return nil
 }

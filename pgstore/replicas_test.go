@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,5 +250,85 @@ func TestReplicasAdoptOrphans(t *testing.T) {
 	}
 	if rec.Owner != "replica-b" {
 		t.Errorf("adopted operation owned by %q; want replica-b", rec.Owner)
+	}
+}
+
+// TestWaitWhileListenerDown: while a replica's listener is down (here held
+// between its reconnect and its catch-up), the store says its
+// notifications do not flow, and the Manager's fallback re-read wakes a
+// waiter whose operation another replica finished meanwhile; once the
+// listener has caught up, notifications flow again.
+func TestWaitWhileListenerDown(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	var hold atomic.Bool
+	unhold := make(chan struct{})
+	pids := make(chan uint32, 10)
+	a := newStore(t, schema, WithPollInterval(time.Hour))
+	bStore := newStore(t, schema, WithPollInterval(50*time.Millisecond), withConnectHook(func(pid uint32) {
+		pids <- pid
+		if hold.Load() {
+			<-unhold
+		}
+	}))
+	var unholdOnce sync.Once
+	letGo := func() { unholdOnce.Do(func() { close(unhold) }) }
+	t.Cleanup(letGo) // before the stores close, even when the test fails
+	b := watchSignal{bStore, make(chan string, 10)}
+	mA := newManager(t, a, lro.WithOwner("replica-a"))
+	mB := newManager(t, b, lro.WithOwner("replica-b"))
+	ctx := context.Background()
+	first := <-pids
+
+	release := make(chan struct{})
+	op, err := mA.Start(ctx, func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		<-release
+		return durationpb.New(time.Second), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		op  *longrunningpb.Operation
+		err error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		got, err := mB.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: op.GetName(), Timeout: durationpb.New(time.Minute)})
+		waited <- result{got, err}
+	}()
+	for <-b.watched != op.GetName() {
+	}
+	if !bStore.Notifying() {
+		t.Fatal("Notifying = false with the listener up")
+	}
+
+	hold.Store(true)
+	var killed bool
+	if err := a.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, int32(first)).Scan(&killed); err != nil || !killed {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v", first, killed, err)
+	}
+	select {
+	case <-pids: // reconnected, and held before its catch-up
+	case <-time.After(30 * time.Second):
+		t.Fatal("the listener did not reconnect")
+	}
+	if bStore.Notifying() {
+		t.Error("Notifying = true before the listener caught up")
+	}
+	close(release)
+	select {
+	case r := <-waited:
+		if r.err != nil || !r.op.GetDone() {
+			t.Errorf("WaitOperation while the listener was down = %v, %v; want done", r.op, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter was not woken while the listener was down")
+	}
+	letGo()
+	for deadline := time.Now().Add(30 * time.Second); !bStore.Notifying(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Notifying stayed false after the listener caught up")
+		}
 	}
 }

@@ -167,14 +167,14 @@ func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // listen runs the listener until ctx ends, reconnecting with backoff
-// whenever its connection fails.
+// whenever its connection fails. Notifying reports false from the failure
+// until the listener is back and has reported every watched record again.
 func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 	defer close(s.done)
 	for {
 		err := s.receive(ctx, conn)
-		cctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
-		_ = conn.Close(cctx)
-		cancel()
+		s.notifying.Store(false)
+		closeConn(conn)
 		s.listenerPID.Store(0)
 		if ctx.Err() != nil {
 			return
@@ -186,18 +186,43 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 			Multiplier:          2,
 			MaxInterval:         5 * time.Second,
 		}
+		// Listening again, then reporting every watched record: a change
+		// committed after LISTEN is notified, one before it is reported.
 		conn, err = backoff.Retry(ctx, func() (*pgx.Conn, error) {
-			return s.connectListener(ctx)
+			c, err := s.connectListener(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.resync(ctx); err != nil {
+				closeConn(c)
+				s.listenerPID.Store(0)
+				return nil, err
+			}
+			return c, nil
 		}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
 			s.logger.Warn("pgstore: listener reconnect failed", "channel", s.channel, "error", err, "retry_in", next)
 		}))
 		if err != nil {
 			return // ctx ended
 		}
+		s.notifying.Store(true)
 		s.logger.Info("pgstore: listener reconnected", "channel", s.channel)
-		s.resync(ctx)
 	}
 }
+
+// closeConn closes a listener connection, bounded by unlockTimeout.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// Notifying implements lro.NotifyHealth: it reports false from the moment
+// the listener's connection is found broken until the listener is back and
+// has reported every watched record again. A connection that died silently
+// is found broken within two health intervals (15 s each) of the last
+// notification; the changes missed meanwhile are reported then.
+func (s *Store) Notifying() bool { return s.notifying.Load() }
 
 // receive delivers notifications from conn until it fails or ctx ends. When
 // nothing arrives for the health interval it pings, so that a connection
@@ -226,9 +251,31 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
+// ReadStates implements lro.StateReader in one query.
+func (s *Store) ReadStates(ctx context.Context, names []string) ([]lro.Event, error) {
+	valid := names[:0:0]
+	for _, n := range names {
+		if validText(n) {
+			valid = append(valid, n)
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	evs, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (lro.Event, error) {
+		var ev lro.Event
+		err := row.Scan(&ev.Name, &ev.Done, &ev.CancelRequested, &ev.Owner)
+		return ev, err
+	}, `SELECT name, done, cancel_requested, owner FROM lro_operations WHERE name = ANY($1)`, valid)
+	if err != nil {
+		return nil, storeErr("reading the state of operations", err)
+	}
+	return evs, nil
+}
+
 // resync reports the current state of every watched record, after
-// notifications may have been lost.
-func (s *Store) resync(ctx context.Context) {
+// notifications may have been lost. It fails when it cannot read them.
+func (s *Store) resync(ctx context.Context) error {
 	s.dispatchQueue() // queue notifications may have been lost too
 	s.mu.Lock()
 	var names []string
@@ -239,23 +286,11 @@ func (s *Store) resync(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	if len(names) == 0 {
-		return
+		return nil
 	}
-	valid := names[:0:0]
-	for _, n := range names {
-		if validText(n) {
-			valid = append(valid, n)
-		}
-	}
-	evs, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (lro.Event, error) {
-		var ev lro.Event
-		err := row.Scan(&ev.Name, &ev.Done, &ev.CancelRequested, &ev.Owner)
-		return ev, err
-	}, `SELECT name, done, cancel_requested, owner FROM lro_operations WHERE name = ANY($1)`, valid)
+	evs, err := s.ReadStates(ctx, names)
 	if err != nil {
-		// The pollers' re-reads cover what this would have reported.
-		s.logger.Warn("pgstore: reading watched operations after reconnecting", "error", err)
-		return
+		return err
 	}
 	state := make(map[string]lro.Event, len(evs))
 	for _, ev := range evs {
@@ -275,4 +310,5 @@ func (s *Store) resync(ctx context.Context) {
 			}
 		}
 	}
+	return nil
 }

@@ -9,212 +9,26 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/go-cmp/cmp"
+	"github.com/lrokit/lro/internal/filter/filtertest"
 	"github.com/lrokit/lro/internal/testpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-var (
-	doneTrue  = []string{opHowl2, opNightly, opInstB, opInstC, opPlainDone, opFailed, opABC}
-	doneFalse = []string{opHowl1, opHowl3, opInstA, opPlain, opMetaUnk}
-	withErr   = []string{opHowl2, opInstC, opFailed}
-	backups   = []string{opHowl1, opHowl2, opNightly, opHowl3}
-	instances = []string{opInstA, opInstB, opInstC}
-)
-
-const spannerFilter = `(metadata.@type=type.googleapis.com/google.spanner.admin.database.v1.CreateBackupMetadata) AND (metadata.name:howl) AND (metadata.progress.start_time < "2018-03-28T14:50:00Z") AND (error:*)`
-
-// matchCases are filters with the exact fixture operations each matches,
-// in fixture order.
-var matchCases = []struct {
-	filter string
-	want   []string
-}{
-	// The filters of the issue, as users copy them from Google's documentation.
-	{"done:true", doneTrue},
-	{"done = false", doneFalse},
-	{"done!=true", doneFalse},
-	{"error:*", withErr},
-	{"NOT error:*", except(withErr...)},
-	{"error.code = 1", []string{opHowl2}},
-	{spannerFilter, []string{opHowl2}},
-	{"metadata.instance_config.name:custom-config", []string{opInstA, opInstC}},
-	{`(done = true AND metadata.create_time >= "2023-01-01T00:00:00Z") OR error.code = 1`, []string{opHowl2, opInstC}},
-	{"(metadata.@type=type.googleapis.com/google.spanner.admin.database.v1.CreateBackupMetadata) AND metadata.database:prod", []string{opHowl1, opHowl2, opHowl3}},
-
-	// Empty filters match everything.
-	{"", allNames()},
-	{" \t\n ", allNames()},
-
-	// Boolean structure and precedence: OR binds tighter than AND.
-	{"done = true AND error.code = 1 OR error.code = 9", []string{opHowl2, opInstC}},
-	{"error.code = 9 OR error.code = 1 AND done = false", nil},
-	{"done = false metadata:*", []string{opHowl1, opHowl3, opInstA, opMetaUnk}},
-	{"-error:*", except(withErr...)},
-	{"NOT (done = true OR metadata:*)", []string{opPlain}},
-	{"NOT(done = true OR metadata:*)", []string{opPlain}},
-	{"((done = true) AND ((error.code = 9) OR (error.code = 13)))", []string{opInstC, opFailed}},
-	{"done = true AND NOT response:* AND NOT error:*", nil},
-	{"done = true response.@type:Instance -error:*", []string{opInstB, opABC}},
-	{"  done   =\tfalse\n", doneFalse},
-	{"done = TRUE", doneTrue},
-	{"NOT NOT done = true", doneTrue},
-	{"done = true AND done = false", nil},
-	{"error.code < 10 AND error.code > 0", []string{opHowl2, opInstC}},
-
-	// Composite values distribute the field and comparator.
-	{"error.code:(1 OR 9)", []string{opHowl2, opInstC}},
-	{"error.code = (CANCELLED OR INTERNAL)", []string{opHowl2, opFailed}},
-	{"metadata.state = (READY OR FAILED)", []string{opInstB, opInstC}},
-	{`name:(howl AND "-2")`, []string{opHowl2}},
-	{"name:(howl -2)", []string{opHowl1, opHowl3}},
-	{"metadata.labels:(team OR env-dev) AND done = false", []string{opInstA}},
-
-	// name: exact, wildcards, contains.
-	{`name = "*/abc"`, []string{opABC}},
-	{"name = operations/plain", []string{opPlain}},
-	{"name = 'operations/plain'", []string{opPlain}},
-	{`name = "operations/*"`, []string{opHowl1, opHowl2, opNightly, opHowl3, opPlain, opPlainDone, opFailed, opMetaUnk}},
-	{"name = projects/*/instances/*/operations/create", []string{opInstA, opInstB}},
-	{"name:inst-", instances},
-	{"name:backup-*-2", []string{opHowl2}},
-	{"name != operations/plain", except(opPlain)},
-	{"name:*", allNames()},
-	{`name = "operations/plain\*"`, nil},
-	{`name > "projects/p"`, []string{opInstA, opInstB, opInstC, opABC}},
-
-	// error.
-	{"error.code = CANCELLED", []string{opHowl2}},
-	{"error.code = cancelled", []string{opHowl2}},
-	{"error.code:CANCELLED", []string{opHowl2}},
-	{"error.code != 1", []string{opInstC, opFailed}},
-	{"NOT error.code = 1", except(opHowl2)},
-	{"error.code > 5", []string{opInstC, opFailed}},
-	{"error.code >= FAILED_PRECONDITION", []string{opInstC, opFailed}},
-	{"error.code:*", withErr},
-	{"error.message:cancelled", []string{opHowl2}},
-	{`error.message = "boom*"`, []string{opFailed}},
-	{`error.message = "boom: disk full"`, []string{opFailed}},
-
-	// metadata and response as a whole, and their types.
-	{"metadata:*", []string{opHowl1, opHowl2, opNightly, opHowl3, opInstA, opInstB, opInstC, opMetaUnk}},
-	{"NOT metadata:*", []string{opPlain, opPlainDone, opFailed, opABC}},
-	{"response:*", []string{opNightly, opInstB, opPlainDone, opABC}},
-	{"response.@type = type.googleapis.com/lro.internal.testpb.Instance", []string{opInstB, opABC}},
-	{"metadata.@type:InstanceMetadata", instances},
-	{`metadata.@type = "*CreateBackupMetadata"`, backups},
-	{"metadata.@type:*", []string{opHowl1, opHowl2, opNightly, opHowl3, opInstA, opInstB, opInstC, opMetaUnk}},
-
-	// Fields of the unpacked metadata: strings.
-	{"metadata.database = projects/p/instances/i/databases/prod", []string{opHowl1, opHowl2}},
-	{"metadata.database:prod", []string{opHowl1, opHowl2, opHowl3}},
-	{"metadata.database != prod-db", []string{opHowl1, opHowl2, opNightly}},
-	{"metadata.instance_config.display_name = Custom", []string{opInstA}},
-	{"metadata.instanceConfig.displayName = Custom", []string{opInstA}},
-
-	// Numbers, across kinds.
-	{"metadata.progress.progress_percent >= 100", []string{opHowl2, opNightly}},
-	{"metadata.progress.progress_percent < 50", []string{opHowl1}},
-	{"metadata.progress.progress_percent != 40", []string{opHowl2, opNightly}},
-	{"metadata.progress.progressPercent = 40", []string{opHowl1}},
-	{"metadata.score > 0.5", []string{opInstA, opInstB}},
-	{"metadata.score >= 1e3", []string{opInstB}},
-	{"metadata.score != 0.75", []string{opInstB, opInstC}},
-	{"metadata.count < 0", []string{opInstB}},
-	{"metadata.count > 2.5", []string{opInstA, opInstC}},
-	{"metadata.count = 3.0", []string{opInstA}},
-	{"metadata.count = -5", []string{opInstB}},
-	{"metadata.count = abc", nil},
-	{"metadata.ratio = 0.5", []string{opInstA}},
-	{"metadata.bytes_total > 1000000000", []string{opInstA}},
-	{"metadata.bytes_total > -1", instances},
-	{"metadata.bytes_total = 1.099511627776e12", []string{opInstA}},
-	{"metadata.priority:*", []string{opInstA}},
-	{"metadata.priority = 0", []string{opInstA, opInstB, opInstC}},
-
-	// Bools and enums.
-	{"metadata.dry_run = true", []string{opInstB}},
-	{"metadata.dry_run:false", []string{opInstA, opInstC}},
-	{"metadata.state = READY", []string{opInstB}},
-	{"metadata.state != READY", []string{opInstA, opInstC}},
-	{"metadata.state = 2", []string{opInstB}},
-	{"metadata.state = NOPE", nil},
-
-	// Presence of messages.
-	{"metadata.progress:*", []string{opHowl1, opHowl2, opNightly}},
-	{"metadata.progress.end_time:*", []string{opHowl2, opNightly}},
-	{"metadata.update_time:*", []string{opInstB}},
-
-	// Timestamps and durations.
-	{"metadata.progress.end_time > 2018-03-28T14:00:00Z", []string{opHowl2, opNightly}},
-	{`metadata.progress.start_time != "2018-03-28T14:00:00Z"`, []string{opHowl2, opNightly}},
-	{`metadata.cancel_time = "2018-03-28T15:00:00Z"`, []string{opHowl2}},
-	{`metadata.cancel_time = "2018-03-28T17:00:00+02:00"`, []string{opHowl2}},
-	{`metadata.create_time < "2023-01-01T00:00:00Z"`, []string{opInstB}},
-	{"metadata.create_time > 2023-06-01T12:00:00Z", []string{opInstC}},
-	{"metadata.create_time = 2023-05-01T00:00:00Z", []string{opInstA}},
-	{"metadata.elapsed > 10s", []string{opInstA, opInstC}},
-	{"metadata.elapsed <= 1.5s", []string{opInstB}},
-	{"metadata.elapsed = 1h", []string{opInstC}},
-	{"metadata.elapsed = 1500ms", []string{opInstB}},
-
-	// Repeated fields, maps, wrappers, bytes.
-	{"metadata.labels:team", []string{opInstA}},
-	{`metadata.labels:"env-*"`, []string{opInstA, opInstB}},
-	{"metadata.labels:env", nil},
-	{"metadata.labels:*", []string{opInstA, opInstB}},
-	{"metadata.labels = team", nil},
-	{"metadata.ids:2", []string{opInstA}},
-	{"metadata.history:READY", []string{opInstB}},
-	{"metadata.steps:*", []string{opInstA, opInstB}},
-	{"metadata.steps.name:configure", []string{opInstA}},
-	{"metadata.steps.done = true", []string{opInstA, opInstB}},
-	{"metadata.steps.tags:slow", []string{opInstA}},
-	{"metadata.tags:tier", []string{opInstA}},
-	{"metadata.tags:*", []string{opInstA, opInstB}},
-	{"metadata.tags.env = prod", []string{opInstA}},
-	{"metadata.tags.env != prod", []string{opInstB}},
-	{"metadata.tags.env:*", []string{opInstA, opInstB}},
-	{`metadata.tags."env" = dev`, []string{opInstB}},
-	{"metadata.shards:2", []string{opInstA}},
-	{"metadata.shards.1 = a", []string{opInstA}},
-	{"metadata.configs.primary.name = regional-us", []string{opInstA}},
-	{"metadata.owner = alice", []string{opInstA}},
-	{"metadata.owner:*", []string{opInstA}},
-	{"metadata.owner:lic", []string{opInstA}},
-	{"metadata.token = secret", []string{opInstA}},
-
-	// Fields that the operation's own type lacks never match, for != too
-	// (node_count is a field of the Instance response, of no metadata type).
-	{"metadata.node_count = 1", nil},
-	{"metadata.node_count != 1", nil},
-	{"NOT metadata.node_count = 1", allNames()},
-	{"metadata.name:howl", []string{opHowl1, opHowl2, opHowl3}},
-	{"metadata.name != x", backups},
-
-	// Fields of the unpacked response.
-	{"response.state = READY", []string{opNightly}},
-	{"response.size_bytes > 1000", []string{opNightly}},
-	{"response.name:inst-b", []string{opInstB}},
-	{"response.node_count >= 1", []string{opInstB, opABC}},
-	{"response.labels.env = dev", []string{opInstB}},
-	{"response.config.name = regional-eu", []string{opInstB}},
-}
-
 func TestMatch(t *testing.T) {
-	if len(matchCases) < 60 {
-		t.Fatalf("only %d filters", len(matchCases))
+	if len(filtertest.Cases) < 60 {
+		t.Fatalf("only %d filters", len(filtertest.Cases))
 	}
 	ops := fixture()
-	for _, tc := range matchCases {
-		t.Run(tc.filter, func(t *testing.T) {
-			f, err := Parse(tc.filter, Options{Resolver: resolver})
+	for _, tc := range filtertest.Cases {
+		t.Run(tc.Filter, func(t *testing.T) {
+			f, err := Parse(tc.Filter, Options{Resolver: resolver})
 			if err != nil {
-				t.Fatalf("Parse(%q): %v", tc.filter, err)
+				t.Fatalf("Parse(%q): %v", tc.Filter, err)
 			}
-			if diff := cmp.Diff(tc.want, matching(f, ops)); diff != "" {
-				t.Errorf("Parse(%q) matches (-want +got):\n%s", tc.filter, diff)
+			if diff := cmp.Diff(tc.Want, matching(f, ops)); diff != "" {
+				t.Errorf("Parse(%q) matches (-want +got):\n%s", tc.Filter, diff)
 			}
 			// The canonical form is a fixed point and means the same.
 			canon := f.String()
@@ -225,8 +39,8 @@ func TestMatch(t *testing.T) {
 			if g.String() != canon {
 				t.Errorf("String() is not stable: %q, then %q", canon, g.String())
 			}
-			if diff := cmp.Diff(tc.want, matching(g, ops)); diff != "" {
-				t.Errorf("Parse(%q) (canonical form of %q) matches (-want +got):\n%s", canon, tc.filter, diff)
+			if diff := cmp.Diff(tc.Want, matching(g, ops)); diff != "" {
+				t.Errorf("Parse(%q) (canonical form of %q) matches (-want +got):\n%s", canon, tc.Filter, diff)
 			}
 		})
 	}
@@ -434,8 +248,8 @@ func TestDoneHint(t *testing.T) {
 // TestDoneHintSound checks that every operation a filter matches has the
 // done value of its hint.
 func TestDoneHintSound(t *testing.T) {
-	for _, tc := range matchCases {
-		f, err := Parse(tc.filter, Options{Resolver: resolver})
+	for _, tc := range filtertest.Cases {
+		f, err := Parse(tc.Filter, Options{Resolver: resolver})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +259,7 @@ func TestDoneHintSound(t *testing.T) {
 		}
 		for _, op := range fixture() {
 			if f.Match(op) && op.GetDone() != *h {
-				t.Errorf("%q matches %s with done=%v, hint says %v", tc.filter, op.GetName(), op.GetDone(), *h)
+				t.Errorf("%q matches %s with done=%v, hint says %v", tc.Filter, op.GetName(), op.GetDone(), *h)
 			}
 		}
 	}

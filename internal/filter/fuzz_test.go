@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/lrokit/lro/internal/filter/filtertest"
 )
 
 // FuzzParseMatch checks that no input makes Parse or Match panic, that bad
@@ -11,8 +13,8 @@ import (
 // valid filter parses to itself and matches the same operations. Run it
 // with: go test -run XXX -fuzz FuzzParseMatch -fuzztime 10s ./internal/filter
 func FuzzParseMatch(f *testing.F) {
-	for _, tc := range matchCases {
-		f.Add(tc.filter)
+	for _, tc := range filtertest.Cases {
+		f.Add(tc.Filter)
 	}
 	for _, s := range []string{
 		"done = 5", `error.code = "x"`, "(done = true", "done = true AND", `name = "a\*b"`,

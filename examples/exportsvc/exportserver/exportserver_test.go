@@ -49,12 +49,18 @@ type testServer struct {
 // it down when the test ends.
 func startServer(t *testing.T, step time.Duration) *testServer {
 	t.Helper()
-	s, err := Start(t.Context(), Config{
+	return startServerConfig(t, Config{
 		GRPCAddr: "127.0.0.1:0",
 		HTTPAddr: "127.0.0.1:0",
 		Step:     step,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+}
+
+// startServerConfig starts a server configured by cfg, as startServer does.
+func startServerConfig(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	s, err := Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -47,10 +47,13 @@ type Config struct {
 }
 
 // Server is the example service: gRPC (ExportService, Operations,
-// reflection) and REST (lrohttp plus ExportBooks), sharing one lro.Manager.
-// Start makes one; Shutdown stops it.
+// reflection) and REST (lrohttp plus ExportBooks), sharing one lro.Manager,
+// with OpenTelemetry metrics at GET /metrics on the REST port (Prometheus
+// text format), spans for RPCs and for runs of exports, and logs that
+// carry the trace id (telemetry.go). Start makes one; Shutdown stops it.
 type Server struct {
 	ops      *lro.Manager
+	tel      *telemetry
 	grpcSrv  *grpc.Server
 	httpSrv  *http.Server
 	grpcLis  net.Listener
@@ -75,11 +78,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.closeListeners()
 		}
 	}()
-	s.ops, err = lro.New(lro.WithLogger(cfg.Logger))
+	if s.tel, err = newTelemetry(); err != nil {
+		return nil, err
+	}
+	cfg.Logger = slog.New(withTraceIDs(cfg.Logger.Handler()))
+	s.ops, err = lro.New(append(s.tel.managerOptions(), lro.WithLogger(cfg.Logger))...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the operations manager: %w", err)
 	}
-	svc, err := newExportService(s.ops, cfg.Step)
+	svc, err := newExportService(s.ops, cfg.Step, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +100,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 
-	s.grpcSrv = grpc.NewServer()
+	s.grpcSrv = grpc.NewServer(s.tel.grpcOptions()...)
 	longrunningpb.RegisterOperationsServer(s.grpcSrv, s.ops)
 	exportpb.RegisterExportServiceServer(s.grpcSrv, svc)
 	reflection.Register(s.grpcSrv)
@@ -117,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 		s.httpSrv = &http.Server{
-			Handler:           newHTTPHandler(s.ops, svc, console),
+			Handler:           s.tel.mount(newHTTPHandler(s.ops, svc, console)),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		s.httpSrv.RegisterOnShutdown(endConsole)
@@ -191,10 +198,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("serving: %w", err))
 		}
 	}
+	if err := s.tel.shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping telemetry: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
-// closeListeners releases the listeners of a server that failed to start.
+// closeListeners releases the listeners, the Manager and the telemetry of
+// a server that failed to start.
 func (s *Server) closeListeners() {
 	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
 		if l != nil {
@@ -203,5 +214,8 @@ func (s *Server) closeListeners() {
 	}
 	if s.ops != nil {
 		_ = s.ops.Close(context.Background())
+	}
+	if s.tel != nil {
+		_ = s.tel.shutdown(context.Background())
 	}
 }

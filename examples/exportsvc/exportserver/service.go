@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -72,12 +73,15 @@ type exportService struct {
 	// step is how long each of the exportSteps steps of an export waits, to
 	// stand in for slow I/O.
 	step time.Duration
+	// log notes each export as it starts and as it runs, in the context
+	// of the RPC and of the run, so each line carries its trace id.
+	log *slog.Logger
 }
 
 // newExportService registers the export kind with ops and returns the
-// service.
-func newExportService(ops *lro.Manager, step time.Duration) (*exportService, error) {
-	s := &exportService{ops: ops, step: step}
+// service, which logs to log.
+func newExportService(ops *lro.Manager, step time.Duration, log *slog.Logger) (*exportService, error) {
+	s := &exportService{ops: ops, step: step, log: log}
 	if err := lro.Register(ops, exportKind, s.export); err != nil {
 		return nil, fmt.Errorf("registering the %q kind: %w", exportKind, err)
 	}
@@ -106,7 +110,12 @@ func (s *exportService) ExportBooks(ctx context.Context, req *exportpb.ExportBoo
 		TotalBooks: int32(len(books)),
 		StartTime:  timestamppb.Now(),
 	}
-	return s.ops.StartKind(ctx, exportKind, req, lro.WithMetadata(md), lro.WithRequestID(req.GetRequestId()))
+	op, err := s.ops.StartKind(ctx, exportKind, req, lro.WithMetadata(md), lro.WithRequestID(req.GetRequestId()))
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "export started", "operation", op.GetName(), "shelf", shelf)
+	return op, nil
 }
 
 // export is the work of an export operation: it encodes the shelf's books
@@ -120,6 +129,7 @@ func (s *exportService) export(ctx context.Context, op *lro.Op, req *exportpb.Ex
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "shelf %q not found", req.GetShelf())
 	}
+	s.log.InfoContext(ctx, "export running", "operation", op.Name(), "attempt", op.Attempt())
 	md := &exportpb.ExportBooksMetadata{
 		Shelf:      req.GetShelf(),
 		TotalBooks: int32(len(books)),

@@ -1,0 +1,214 @@
+package lro_test
+
+// Benchmark 6: the cost of OpenTelemetry on Start→done (see BENCHMARKS.md).
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lrokit/lro"
+	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/proto"
+)
+
+// benchChunkStore signals on done when the last of a chunk of operations
+// has been finished through it.
+type benchChunkStore struct {
+	lro.Store
+	left atomic.Int64
+	done chan struct{}
+}
+
+func newBenchChunkStore() *benchChunkStore {
+	return &benchChunkStore{Store: lro.NewMemoryStore(), done: make(chan struct{}, 1)}
+}
+
+func (s *benchChunkStore) Finish(ctx context.Context, p lro.FinishParams) error {
+	err := s.Store.(lro.Finisher).Finish(ctx, p)
+	if err == nil && s.left.Add(-1) == 0 {
+		s.done <- struct{}{}
+	}
+	return err
+}
+
+// benchDiscard is a span exporter that drops what it is given.
+type benchDiscard struct{}
+
+func (benchDiscard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (benchDiscard) Shutdown(context.Context) error                             { return nil }
+
+// benchOTelChunk is how many operations each side starts in a row before
+// the other side's turn.
+const benchOTelChunk = 250
+
+// BenchmarkStartThroughputOTel measures what OpenTelemetry costs on the
+// Start→done path of no-op operations, against an uninstrumented Manager
+// (one that calls no instrument and starts no span) in the same run: the
+// two Managers take turns, benchOTelChunk operations at a time, the side
+// that goes first alternating, each with benchStarters concurrent starters.
+// Each iteration of b.N is one operation on each side. The variants are
+// the instrumented Manager's providers:
+//
+//   - control: no telemetry on either side, to show the noise;
+//   - noop: the OTel API's no-op meter and tracer providers (target ≤ 1.1×);
+//   - global: the defaults, the global providers, with no SDK installed;
+//   - sdk: the OTel SDK, a meter provider with a manual reader and a
+//     tracer provider that samples every span and batches it to an
+//     exporter that drops it (target ≤ 1.3×);
+//   - sdk-metrics: the SDK's meter provider as above, spans off (a no-op
+//     tracer provider);
+//   - sdk-sampled-10pct: the SDK as in sdk, sampling one run in ten
+//     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root).
+//
+// The Start context carries a sampled span context, so every run span has
+// a link. It reports otel/base (wall time) and, where the CPU time can be
+// read, otel/base-cpu, with base-ns/op, otel-ns/op, and the heap
+// allocations per operation of each side (base-allocs/op,
+// otel-allocs/op); ns/op is the instrumented side alone. Run it with
+// -run '^$': a test that installs global providers would change the
+// global variant.
+func BenchmarkStartThroughputOTel(b *testing.B) {
+	variants := []struct {
+		name string
+		opts func(b *testing.B) []lro.Option
+	}{
+		{"control", func(*testing.B) []lro.Option { return []lro.Option{lro.WithoutTelemetry()} }},
+		{"noop", func(*testing.B) []lro.Option {
+			return []lro.Option{lro.WithMeterProvider(metricnoop.NewMeterProvider()), lro.WithTracerProvider(tracenoop.NewTracerProvider())}
+		}},
+		{"global", func(*testing.B) []lro.Option { return nil }},
+		{"sdk", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+		}},
+		{"sdk-metrics", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tracenoop.NewTracerProvider())}
+		}},
+		{"sdk-sampled-10pct", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))), sdktrace.WithBatcher(benchDiscard{}))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+		}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) { benchOTel(b, v.opts(b)) })
+	}
+}
+
+// benchSide is one of the two Managers of BenchmarkStartThroughputOTel
+// and what it has used so far.
+type benchSide struct {
+	m      *lro.Manager
+	store  *benchChunkStore
+	wall   time.Duration
+	cpu    time.Duration
+	allocs uint64
+}
+
+func benchOTel(b *testing.B, opts []lro.Option) {
+	base := &benchSide{store: newBenchChunkStore()}
+	base.m = benchManager(b, lro.WithStore(base.store), lro.WithoutTelemetry())
+	inst := &benchSide{store: newBenchChunkStore()}
+	inst.m = benchManager(b, append([]lro.Option{lro.WithStore(inst.store)}, opts...)...)
+
+	// The span of the request that starts each operation.
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	work := func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }
+	_, cpuOK := benchRusage()
+
+	var failed atomic.Pointer[error]
+	run := func(s *benchSide, n int) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		a0 := ms.Mallocs
+		c0, _ := benchRusage()
+		t0 := time.Now()
+		s.store.left.Store(int64(n))
+		benchFanOut(n, func(int64) {
+			if _, err := s.m.Start(ctx, work); err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
+		if e := failed.Load(); e != nil {
+			b.Fatalf("Start: %v", *e)
+		}
+		<-s.store.done
+		s.wall += time.Since(t0)
+		c1, _ := benchRusage()
+		s.cpu += c1 - c0
+		runtime.ReadMemStats(&ms)
+		s.allocs += ms.Mallocs - a0
+	}
+
+	b.ResetTimer()
+	for i, turn := 0, 0; i < b.N; i, turn = i+benchOTelChunk, turn+1 {
+		n := min(benchOTelChunk, b.N-i)
+		if turn%2 == 0 {
+			run(base, n)
+			run(inst, n)
+		} else {
+			run(inst, n)
+			run(base, n)
+		}
+	}
+	b.StopTimer()
+
+	perOp := func(d time.Duration) float64 { return float64(d) / float64(b.N) }
+	b.ReportMetric(perOp(inst.wall), "ns/op")
+	b.ReportMetric(perOp(base.wall), "base-ns/op")
+	b.ReportMetric(perOp(inst.wall), "otel-ns/op")
+	b.ReportMetric(inst.wall.Seconds()/base.wall.Seconds(), "otel/base")
+	if cpuOK && base.cpu > 0 {
+		b.ReportMetric(inst.cpu.Seconds()/base.cpu.Seconds(), "otel/base-cpu")
+	}
+	b.ReportMetric(float64(base.allocs)/float64(b.N), "base-allocs/op")
+	b.ReportMetric(float64(inst.allocs)/float64(b.N), "otel-allocs/op")
+}
+
+// BenchmarkOTelSDKSpanFloor measures what the OTel SDK alone costs for one
+// span like a run's (the kind at the start, two more attributes and a link
+// once it records) with the sdk variant's tracer provider: the least any
+// recorded span per run can add to BenchmarkStartThroughputOTel/sdk.
+func BenchmarkOTelSDKSpanFloor(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tracer := tp.Tracer("bench")
+	link := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), link)
+	start := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attribute.String("lro.kind", ""))}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, span := tracer.Start(ctx, "lro.run", start...)
+		span.SetAttributes(attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))
+		span.AddLink(trace.Link{SpanContext: link})
+		span.End()
+	}
+}

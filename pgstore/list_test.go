@@ -1,0 +1,104 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/lrokit/lro"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// selfCall marks the context of an Authorizer's own calls.
+type selfCall struct{}
+
+// TestListAuthorizerUsesStore lists every operation, with a pool of two
+// connections, through an Authorizer that checks ownership with the
+// Manager and the Store and writes to the Store, while four writers run
+// beside it: host code never runs on a connection List holds, so nothing
+// waits for a connection that never comes back.
+func TestListAuthorizerUsesStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, freshSchema(t), 2)
+	s, err := New(ctx, pool, WithAutoMigrate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	var m *lro.Manager
+	var asked atomic.Int64
+	authz := func(ctx context.Context, method, name string) error {
+		if ctx.Value(selfCall{}) != nil || method != lro.MethodGet {
+			return nil
+		}
+		asked.Add(1)
+		own := context.WithValue(ctx, selfCall{}, true)
+		if _, err := m.GetOperation(own, &longrunningpb.GetOperationRequest{Name: name}); err != nil {
+			return err
+		}
+		if _, err := s.Get(own, name); err != nil {
+			return err
+		}
+		if _, err := m.Create(own, lro.WithParent("audit")); err != nil {
+			return err
+		}
+		if strings.HasSuffix(name, "0") {
+			return status.Error(codes.PermissionDenied, "not yours")
+		}
+		return nil
+	}
+	m = newManager(t, s, lro.WithAuthorizer(authz))
+	for i := range 120 {
+		if _, err := m.Create(ctx, lro.WithParent(fmt.Sprint("projects/p", i%3))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	for range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				op, err := m.Create(ctx, lro.WithParent("projects/w"))
+				if err == nil {
+					_, err = m.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op.GetName()})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ListOperations(ctx, &longrunningpb.ListOperationsRequest{PageSize: 1000, Filter: "done = false"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ListOperations: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ListOperations with an Authorizer that uses the store did not return: deadlock")
+	}
+	close(stop)
+	writers.Wait()
+	if asked.Load() < 120 {
+		t.Errorf("the Authorizer was asked about %d operations, want at least 120", asked.Load())
+	}
+}

@@ -1,0 +1,163 @@
+package lro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc/codes"
+)
+
+// The OpenTelemetry span of each run of work (docs/OBSERVABILITY.md).
+
+// WithTracerProvider sets where the spans of work go; the default is the
+// global provider (otel.GetTracerProvider), read once by New. New fails if
+// tp is nil. A no-op provider (go.opentelemetry.io/otel/trace/noop) turns
+// the spans off altogether.
+//
+// Each run of work gets a span named "lro.run", or "lro.run {kind}" for
+// registered work, with the attributes lro.kind (which a sampler sees),
+// lro.attempt and lro.operation.name, and lro.status_code when it fails.
+// Its context is the work's, so spans the work starts are its children. It
+// is the root of a new trace and links to the span in the context given to
+// Start: that request has usually ended by the time the work runs. Work
+// taken over from another replica has no link. The span records how the
+// run ended:
+// an error status "CODE: message" for an operation error; an "exception"
+// event for a panic; "lro.cancelled", "lro.deadline_exceeded" and
+// "lro.shutdown" events; an "lro.retry" event when the work is to run
+// again; and "lro.result_dropped" when the result could not be recorded
+// (another replica took the operation over).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return fmt.Errorf("lro: WithTracerProvider: nil provider")
+		}
+		c.tracerProvider = tp
+		return nil
+	}
+}
+
+// newTracer returns tp's tracer (the global provider's when tp is nil), or
+// nil for a no-op provider, which saves starting spans nobody records.
+func newTracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if _, ok := tp.(tracenoop.TracerProvider); ok {
+		return nil
+	}
+	return tp.Tracer(instrumentationName)
+}
+
+// runObs is what the observer keeps about one run of work.
+type runObs struct {
+	ctx  context.Context // the work's context: the task's, with the span
+	span trace.Span      // nil without spans
+	k    *kindAttrs      // nil without an observer
+}
+
+// runBegin starts the span of the run number op.attempt of t's work. The
+// work runs with the context it returns.
+func (o *observer) runBegin(t *task, op *Op) runObs {
+	r := runObs{ctx: t.ctx}
+	if o == nil {
+		return r
+	}
+	r.k = o.attrs(t.kind)
+	if o.tracer == nil {
+		return r
+	}
+	// A sampler sees the span's name and kind attribute; the rest costs
+	// something, so only a span that records gets it.
+	r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, r.k.spanStart...)
+	if !r.span.IsRecording() {
+		return r
+	}
+	r.span.SetAttributes(attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name))
+	// The request that started the work, if it was traced: it has ended,
+	// or soon will, so the run is linked to it rather than its child.
+	if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
+		r.span.AddLink(trace.Link{SpanContext: sc})
+	}
+	return r
+}
+
+// runEnd ends the run r of t's work, which returned werr (nil on success)
+// and whose context ended with cause, at now: final is the operation's end
+// and recorded whether the store took it. It counts the operation as
+// finished only when recorded, and ends the span.
+func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, final *longrunningpb.Operation, recorded bool) {
+	if o == nil {
+		return
+	}
+	c := finalCode(final)
+	if recorded {
+		o.operationFinished(r.ctx, r.k, c, now.Sub(t.created))
+	}
+	if r.span == nil {
+		return
+	}
+	if r.span.IsRecording() {
+		describeEnd(r.span, c, cause, werr, final, recorded)
+	}
+	r.span.End()
+}
+
+// describeEnd records on span how its run ended (see runEnd).
+func describeEnd(span trace.Span, c codes.Code, cause, werr error, final *longrunningpb.Operation, recorded bool) {
+	switch pe := asPanic(werr); {
+	case pe != nil:
+		span.AddEvent("exception", trace.WithAttributes(
+			attribute.String("exception.type", fmt.Sprintf("%T", pe.value)),
+			attribute.String("exception.message", fmt.Sprint(pe.value)),
+			attribute.String("exception.stacktrace", string(pe.stack))))
+	case c == codes.Canceled:
+		span.AddEvent("lro.cancelled", trace.WithAttributes(attribute.Bool("lro.cancel_requested", errors.Is(cause, errCancelled))))
+	case c == codes.DeadlineExceeded:
+		span.AddEvent("lro.deadline_exceeded")
+	case c == codes.Unavailable && errors.Is(cause, errClosing):
+		span.AddEvent("lro.shutdown")
+	}
+	if !recorded {
+		span.AddEvent("lro.result_dropped")
+	}
+	// Success leaves the status unset, as OpenTelemetry asks of libraries.
+	if e := final.GetError(); e != nil {
+		span.SetAttributes(attrStatusCode.String(codeName(c)))
+		span.SetStatus(otelcodes.Error, codeName(c)+": "+e.GetMessage())
+	}
+}
+
+// asPanic returns the panic err reports, or nil if it reports none.
+func asPanic(err error) *panicError {
+	var pe *panicError
+	if err == nil || !errors.As(err, &pe) {
+		return nil
+	}
+	return pe
+}
+
+// retrying records that run r failed with err and that its work runs
+// again as attempt next after delay: an "lro.retry" event on the span and
+// a count in lro.retries. Recorded once work is retried (KindRetry, issue
+// 10); nothing calls it yet.
+func (o *observer) retrying(r runObs, next int32, delay time.Duration, err error) {
+	if o == nil {
+		return
+	}
+	o.retries.Add(r.ctx, 1, r.k.one...)
+	if r.span != nil {
+		r.span.AddEvent("lro.retry", trace.WithAttributes(
+			attribute.Int("lro.retry.attempt", int(next)),
+			attribute.Float64("lro.retry.delay", delay.Seconds()),
+			attribute.String("error.message", err.Error())))
+	}
+}

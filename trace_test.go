@@ -1,0 +1,258 @@
+package lro_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/google/go-cmp/cmp"
+	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// workTime is how long, by the fake clock, the work in these tests takes.
+const workTime = 3 * time.Second
+
+// TestRunTelemetry runs work that ends each way it can and checks the
+// metrics and the span of its run.
+func TestRunTelemetry(t *testing.T) {
+	tests := []struct {
+		desc string
+		kind string // "" for Start, else StartKind
+		// work runs on the operation; it may block until the test
+		// cancels its operation, after started is closed.
+		work       func(ctx context.Context) (proto.Message, error)
+		cancel     bool
+		code       string
+		status     string // the span's status description, "" for Unset
+		events     []string
+		eventAttrs map[string]attribute.KeyValue // an attribute each named event carries
+	}{{
+		desc: "success",
+		work: func(context.Context) (proto.Message, error) { return wrapperspb.String("ok"), nil },
+		code: "OK",
+	}, {
+		desc:   "failure",
+		work:   func(context.Context) (proto.Message, error) { return nil, status.Error(codes.NotFound, "no shelf 7") },
+		code:   "NOT_FOUND",
+		status: "NOT_FOUND: no shelf 7",
+	}, {
+		desc:       "panic",
+		work:       func(context.Context) (proto.Message, error) { panic("shelf collapsed") },
+		code:       "INTERNAL",
+		status:     "INTERNAL: work panicked: shelf collapsed",
+		events:     []string{"exception"},
+		eventAttrs: map[string]attribute.KeyValue{"exception": attribute.String("exception.message", "shelf collapsed")},
+	}, {
+		desc: "cancel",
+		work: func(ctx context.Context) (proto.Message, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+		cancel:     true,
+		code:       "CANCELLED",
+		status:     "CANCELLED: operation cancelled",
+		events:     []string{"lro.cancelled"},
+		eventAttrs: map[string]attribute.KeyValue{"lro.cancelled": attribute.Bool("lro.cancel_requested", true)},
+	}, {
+		desc:   "deadline",
+		work:   func(context.Context) (proto.Message, error) { return nil, context.DeadlineExceeded },
+		code:   "DEADLINE_EXCEEDED",
+		status: "DEADLINE_EXCEEDED: context deadline exceeded",
+		events: []string{"lro.deadline_exceeded"},
+	}, {
+		desc: "registered kind",
+		kind: "export",
+		work: func(context.Context) (proto.Message, error) { return nil, nil },
+		code: "OK",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			clk := lrotest.NewClock(epoch)
+			h := newOTelHarness(t, lro.WithClock(clk))
+			started := make(chan struct{})
+			var childParent trace.SpanContext
+			work := func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+				// Spans the work starts are children of its run's span.
+				_, child := h.tp.Tracer("host").Start(ctx, "host.step")
+				childParent = trace.SpanContextFromContext(ctx)
+				child.End()
+				clk.Advance(workTime)
+				close(started)
+				return tt.work(ctx)
+			}
+			if err := lro.Register(h.m, "export", func(ctx context.Context, op *lro.Op, _ *wrapperspb.StringValue) (proto.Message, error) {
+				return work(ctx, op)
+			}); err != nil {
+				t.Fatal(err)
+			}
+
+			// The request that starts the operation is traced, and its
+			// span ends before the work does.
+			ctx, request := h.tp.Tracer("host").Start(context.Background(), "ExportBooks")
+			var op *longrunningpb.Operation
+			var err error
+			if tt.kind == "" {
+				op, err = h.m.Start(ctx, work)
+			} else {
+				op, err = h.m.StartKind(ctx, tt.kind, wrapperspb.String("books"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			request.End()
+			<-started
+			if tt.cancel {
+				ms := h.collect(t)
+				want := map[string]int64{kindAttr(""): 0, kindAttr("export"): 0}
+				want[kindAttr(tt.kind)] = 1
+				checkInts(t, ms, "lro.operations.running", want)
+				if _, err := h.m.CancelOperation(context.Background(), &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.close(t)
+
+			ms := h.collect(t)
+			if got := ints(t, ms, "lro.operations.running"); len(got) != 0 {
+				t.Errorf("lro.operations.running after Close: %v, want it no longer observed", got)
+			}
+			checkInts(t, ms, "lro.operations.started", map[string]int64{kindAttr(tt.kind): 1})
+			checkInts(t, ms, "lro.operations.finished", map[string]int64{kindCode(tt.kind, tt.code): 1})
+			if diff := cmp.Diff(map[string][2]float64{kindCode(tt.kind, tt.code): {1, workTime.Seconds()}}, histogram(t, ms, "lro.operation.duration")); diff != "" {
+				t.Errorf("lro.operation.duration [count, sum] (-want +got):\n%s", diff)
+			}
+
+			name := "lro.run"
+			if tt.kind != "" {
+				name += " " + tt.kind
+			}
+			run := h.spanNamed(t, name)
+			want := map[string]attribute.Value{
+				"lro.kind":           attribute.StringValue(tt.kind),
+				"lro.attempt":        attribute.IntValue(1),
+				"lro.operation.name": attribute.StringValue(op.GetName()),
+			}
+			if tt.code != "OK" {
+				want["lro.status_code"] = attribute.StringValue(tt.code)
+			}
+			if diff := cmp.Diff(want, spanAttrs(run), cmp.AllowUnexported(attribute.Value{})); diff != "" {
+				t.Errorf("run span attributes (-want +got):\n%s", diff)
+			}
+			if run.SpanKind() != trace.SpanKindInternal {
+				t.Errorf("run span kind %v, want internal", run.SpanKind())
+			}
+			if run.Parent().IsValid() || run.SpanContext().TraceID() == request.SpanContext().TraceID() {
+				t.Errorf("run span's parent %v: want a new trace, linked to the request rather than its child", run.Parent())
+			}
+			if links := run.Links(); len(links) != 1 || !links[0].SpanContext.Equal(request.SpanContext()) {
+				t.Errorf("run span links %v, want one to the request span %v", links, request.SpanContext())
+			}
+			if !childParent.Equal(run.SpanContext()) || h.spanNamed(t, "host.step").Parent().SpanID() != run.SpanContext().SpanID() {
+				t.Errorf("the work's context carries span %v, want the run's %v", childParent, run.SpanContext())
+			}
+			wantStatus := otelcodes.Unset
+			if tt.status != "" {
+				wantStatus = otelcodes.Error
+			}
+			if got := run.Status(); got.Code != wantStatus || got.Description != tt.status {
+				t.Errorf("run span status %v %q, want %v %q", got.Code, got.Description, wantStatus, tt.status)
+			}
+			if diff := cmp.Diff(tt.events, eventNames(run)); diff != "" {
+				t.Errorf("run span events (-want +got):\n%s", diff)
+			}
+			for _, e := range run.Events() {
+				want, ok := tt.eventAttrs[e.Name]
+				if !ok {
+					continue
+				}
+				if !hasAttr(e.Attributes, want) {
+					t.Errorf("event %s attributes %v, want %v among them", e.Name, e.Attributes, want)
+				}
+				if e.Name == "exception" && !hasAttrPrefix(e.Attributes, "exception.stacktrace", "goroutine ") {
+					t.Errorf("exception event without the panic's stack: %v", e.Attributes)
+				}
+			}
+		})
+	}
+}
+
+func hasAttr(kvs []attribute.KeyValue, want attribute.KeyValue) bool {
+	for _, kv := range kvs {
+		if kv.Key == want.Key && kv.Value.Emit() == want.Value.Emit() {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAttrPrefix(kvs []attribute.KeyValue, key, prefix string) bool {
+	for _, kv := range kvs {
+		if string(kv.Key) == key && strings.HasPrefix(kv.Value.AsString(), prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// kindSampler samples the runs of one kind, deciding by the attributes a
+// sampler is given, and keeps the names it was asked about.
+type kindSampler struct {
+	kind  string
+	asked chan string
+}
+
+func (s kindSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.asked <- p.Name
+	for _, kv := range p.Attributes {
+		if kv.Key == "lro.kind" && kv.Value.AsString() == s.kind {
+			return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+		}
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.Drop}
+}
+
+func (s kindSampler) Description() string { return "kindSampler" }
+
+// TestSamplerSeesTheKind: a sampler can choose runs by kind, and the
+// runs it drops record nothing.
+func TestSamplerSeesTheKind(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	sampler := kindSampler{kind: "export", asked: make(chan string, 2)}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	m := newManager(t, lro.WithTracerProvider(tp))
+	if err := lro.Register(m, "export", exportHandler); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := m.StartKind(ctx, "export", wrapperspb.String("books")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	asked := []string{<-sampler.asked, <-sampler.asked}
+	slices.Sort(asked)
+	if diff := cmp.Diff([]string{"lro.run", "lro.run export"}, asked); diff != "" {
+		t.Errorf("span names the sampler saw (-want +got):\n%s", diff)
+	}
+	if got := spanNames(spans.Ended()); !cmp.Equal(got, []string{"lro.run export"}) {
+		t.Errorf("recorded spans %v, want only the export's", got)
+	}
+}
