@@ -13,8 +13,9 @@ import (
 // CancelOperation asks for an operation to stop. Running work sees its
 // context cancelled (on whichever replica runs it) and, when it returns,
 // the operation ends with CANCELLED unless the work finished anyway. An
-// operation made by Create, which nothing here runs, ends with CANCELLED
-// at once. Cancelling a done operation changes nothing and succeeds. It
+// operation made by Create, which nothing here runs, and a queued
+// operation, whose work has not started, end with CANCELLED at once; the
+// queued work never runs. Cancelling a done operation changes nothing and succeeds. It
 // fails as GetOperation does.
 func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
@@ -28,7 +29,7 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 		if r.Done() || r.CancelRequested {
 			return errNoChange
 		}
-		if r.Owner == "" {
+		if r.Owner == "" || r.Queued() {
 			r.CancelRequested = true // for the metadata; ending clears it
 			m.endRecord(r, failed(m.cancelledStatus(name)))
 			return nil
@@ -43,6 +44,7 @@ func (m *Manager) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 	if err != nil && !errors.Is(err, errNoChange) {
 		return nil, m.storeError(err, name)
 	}
+	m.dropQueued(name)
 	// Work running here hears of it at once; elsewhere, through the store.
 	m.mu.Lock()
 	t := m.running[name]

@@ -27,7 +27,10 @@ const (
 
 // Close stops the Manager. New starts fail with UNAVAILABLE at once.
 // Running work may finish until ctx ends; then its context is cancelled
-// and the operations it leaves unfinished end with UNAVAILABLE.
+// and the operations it leaves unfinished end with UNAVAILABLE. Work
+// functions still queued here end with UNAVAILABLE at once; queued
+// operations of registered kinds stay queued in the store for other
+// replicas.
 //
 // Work that ignores its cancelled context gets a grace (WithCloseGrace, 5
 // s by default) to return. Then Close gives up on it: it makes one
@@ -53,15 +56,23 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	first := !m.closed
+	var queued []*localEntry
 	if first {
 		m.closed = true
 		close(m.closing)
 		if m.tasks == 0 {
 			close(m.drained)
 		}
+		queued = m.takeLocal()
 	}
 	m.mu.Unlock()
 	if first {
+		m.stopQueue()
+		// Work functions still queued here can run nowhere else: they end.
+		for _, e := range queued {
+			e.stopDeadline()
+			m.abandonQueued(ctx, e.name)
+		}
 		m.closeErr = m.shutdown(ctx)
 		close(m.stopped)
 		return m.closeErr

@@ -125,6 +125,7 @@ func TestErrorDetails(t *testing.T) {
 	broken := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(brokenStore{lro.NewMemoryStore()}))
 	refusing := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(refusingStore{lro.NewMemoryStore()}))
 	slow := newManager(t, lro.WithErrorDomain(domain), lro.WithStore(slowStore{lro.NewMemoryStore()}))
+	acceptOnly := newManager(t, lro.WithErrorDomain(domain), lro.WithMaxRunning(0))
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	invalid := wrapperspb.String("\xff") // invalid UTF-8: cannot be marshalled
@@ -219,6 +220,14 @@ func TestErrorDetails(t *testing.T) {
 			_, err := m.StartKind(ctx, "export", nil)
 			return err
 		}, codes.InvalidArgument, lro.ReasonInvalidRequest, map[string]string{"kind": "export"}, ""},
+		{"start with a timeout that is not positive", func() error {
+			_, err := m.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }, lro.WithTimeout(0))
+			return err
+		}, codes.InvalidArgument, lro.ReasonInvalidStartOption, nil, ""},
+		{"start work on an accept-only replica", func() error {
+			_, err := acceptOnly.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil })
+			return err
+		}, codes.FailedPrecondition, lro.ReasonAcceptOnly, nil, ""},
 		{"start after close", func() error {
 			_, err := closed.Create(ctx)
 			return err
@@ -352,6 +361,14 @@ func TestErrorDetailsEndedOperations(t *testing.T) {
 	ctx := context.Background()
 	m := newManager(t, lro.WithErrorDomain(domain), lro.WithMaxPayloadSize(1024))
 	hostStatus := status.New(codes.DataLoss, "lost")
+	// limited's one slot is taken by blocking work, so its Starts queue.
+	limited := newManager(t, lro.WithErrorDomain(domain), lro.WithMaxRunning(1))
+	started, release := make(chan string, 1), make(chan proto.Message)
+	t.Cleanup(func() { close(release) }) // before limited's Close
+	if _, err := limited.Start(ctx, blockingWork(started, release)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
 
 	start := func(t *testing.T, work lro.WorkFunc) string {
 		t.Helper()
@@ -400,6 +417,27 @@ func TestErrorDetailsEndedOperations(t *testing.T) {
 			}
 			return op.GetName()
 		}, codes.Canceled, lro.ReasonOperationCancelled},
+		{"queued and cancelled", func(t *testing.T) string {
+			// The one slot is taken by blocking work: this Start queues.
+			op, err := limited.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := limited.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
+				t.Fatal(err)
+			}
+			return op.GetName()
+		}, codes.Canceled, lro.ReasonOperationCancelled},
+		{"deadline passed", func(t *testing.T) string {
+			op, err := m.Start(ctx, func(ctx context.Context, _ *lro.Op) (proto.Message, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}, lro.WithTimeout(time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return op.GetName()
+		}, codes.DeadlineExceeded, lro.ReasonOperationDeadlineExceeded},
 		{"created and failed with a plain error", func(t *testing.T) string {
 			op, err := m.Create(ctx)
 			if err != nil {
@@ -416,7 +454,11 @@ func TestErrorDetailsEndedOperations(t *testing.T) {
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			name := tt.end(t)
-			p := waitDone(t, m, name).GetError()
+			on := m
+			if strings.HasPrefix(tt.desc, "queued") {
+				on = limited
+			}
+			p := waitDone(t, on, name).GetError()
 			if tt.reason == "" {
 				if !proto.Equal(p, hostStatus.Proto()) {
 					t.Errorf("host status %v became %v", hostStatus.Proto(), p)

@@ -19,7 +19,7 @@ import (
 // packed or is larger than the payload cap (WithMaxPayloadSize), or a nil
 // ctx, and with UNAVAILABLE after Close or when the store fails.
 func (m *Manager) Create(ctx context.Context, opts ...StartOption) (*longrunningpb.Operation, error) {
-	return m.start(ctx, nil, "", nil, opts)
+	return m.start(ctx, nil, nil, nil, opts)
 }
 
 // SetMetadata replaces the metadata of an operation made by Create. It
@@ -83,7 +83,7 @@ func (m *Manager) updateExternal(ctx context.Context, name string, change func(*
 		if r.Done() {
 			return m.operationDone(name)
 		}
-		if r.Owner != "" {
+		if r.Owner != "" || r.Kind != "" {
 			return m.errorf(codes.FailedPrecondition, ReasonOperationRunByWork, map[string]string{ErrorKeyOperation: name}, "operation %q is run by its work function", name)
 		}
 		change(r)

@@ -47,7 +47,8 @@ func ParseFilter(src string, r TypeResolver) (*Filter, error) {
 	return &Filter{f: f}, nil
 }
 
-// Match reports whether op satisfies the filter. It runs the TypeResolver
+// Match reports whether op, taken as not queued, satisfies the filter
+// (see MatchRecord). It runs the TypeResolver
 // the filter was parsed with, which is host code: a Store must not call it
 // while holding a lock or connection that writers need.
 func (f *Filter) Match(op *longrunningpb.Operation) bool {
@@ -55,6 +56,16 @@ func (f *Filter) Match(op *longrunningpb.Operation) bool {
 		return true
 	}
 	return f.f.Match(op)
+}
+
+// MatchRecord reports whether r satisfies the filter, the pseudo-field
+// queued included (see Record.Queued). A Store that filters records
+// itself calls it rather than Match; like Match, it runs host code.
+func (f *Filter) MatchRecord(r *Record) bool {
+	if f == nil {
+		return true
+	}
+	return f.f.MatchState(r.Operation, r.Queued())
 }
 
 // String returns the filter in a canonical form; "" for the empty filter.

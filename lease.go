@@ -43,6 +43,9 @@ func (m *Manager) register(ctx context.Context) error {
 		return fmt.Errorf("lro: registering owner id %q: %w", m.cfg.owner, err)
 	}
 	m.leaseToken = token
+	m.mu.Lock()
+	m.registeredAt = sent
+	m.mu.Unlock()
 	// The store's lease began no earlier than sent, so by this Manager's
 	// clock it lasts at least until sent plus the lease.
 	m.leaseDeadline = sent.Add(m.cfg.lease)
@@ -165,12 +168,45 @@ func (m *Manager) goReclaim() {
 				if !m.holdsLease() || m.isClosing() {
 					return // left for whoever holds the id, or for others
 				}
+				if m.startedSinceRegistration(r) {
+					continue // claimed from the queue by this registration
+				}
 				m.adopt(m.abandonCtx, r)
 			}
 			if len(recs) < claimBatch {
 				return
 			}
 			after = recs[len(recs)-1].Operation.GetName()
+		}
+	}()
+}
+
+// goRecheck takes back, in the background, the named operations if this
+// owner id holds them, not done, and runs them nowhere (see adopt): Starts
+// whose Create failed may have stored them all the same. Unlike goReclaim
+// it looks at these operations only, since the current registration holds
+// others it claimed from the queue whose tasks may not be registered yet.
+func (m *Manager) goRecheck(names []string) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		for _, name := range names {
+			if !m.holdsLease() || m.isClosing() {
+				return // left for whoever holds the id, or for others
+			}
+			r, err := m.store.Get(m.abandonCtx, name)
+			m.obs.storeError(m.abandonCtx, storeGet, err)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				continue // the Create failed indeed
+			case err != nil:
+				m.log.Warn("lro: reading an operation whose Start failed; other replicas take it over once this owner's lease lapses",
+					"operation", name, "error", err)
+				continue
+			case r.Done() || r.Owner != m.cfg.owner:
+				continue
+			}
+			m.adopt(m.abandonCtx, r)
 		}
 	}()
 }

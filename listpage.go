@@ -88,5 +88,5 @@ func (m *Manager) listed(ctx context.Context, r *Record, f *Filter, now time.Tim
 	if perOp && m.cfg.authorize(ctx, MethodGet, r.Operation.GetName()) != nil {
 		return false
 	}
-	return f.Match(r.Operation)
+	return f.MatchRecord(r)
 }

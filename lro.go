@@ -42,24 +42,26 @@ type WorkFunc func(ctx context.Context, op *Op) (proto.Message, error)
 
 // Start records a new operation, runs work in its own goroutine and returns
 // the operation (not done) at once. See StartOption for naming and
-// idempotency.
+// idempotency. Beyond WithMaxRunning's limit the operation is recorded
+// queued and its work runs when a slot frees.
 //
 // The work's context keeps ctx's values (request-scoped data such as a
 // trace span or the caller's identity; see context.WithoutCancel) but not
 // its deadline or its cancellation: the work outlives the request that
-// started it, and ends only by CancelOperation, Close, or the loss of the
-// operation (see WorkFunc).
+// started it, and ends only by CancelOperation, Close, its timeout
+// (WithTimeout), or the loss of the operation (see WorkFunc).
 //
-// It fails with INVALID_ARGUMENT for nil work, a malformed parent, or
+// It fails with INVALID_ARGUMENT for nil work, a malformed parent,
 // metadata that cannot be packed or is larger than the payload cap
-// (WithMaxPayloadSize), or a nil ctx, and with UNAVAILABLE after Close or
-// when the store fails. Every error carries an ErrorInfo (see the Reason
-// constants).
+// (WithMaxPayloadSize), a bad option or a nil ctx, with
+// FAILED_PRECONDITION on an accept-only Manager (WithMaxRunning(0)), and
+// with UNAVAILABLE after Close or when the store fails. Every error
+// carries an ErrorInfo (see the Reason constants).
 func (m *Manager) Start(ctx context.Context, work WorkFunc, opts ...StartOption) (*longrunningpb.Operation, error) {
 	if work == nil {
 		return nil, m.errorf(codes.InvalidArgument, ReasonMissingWork, nil, "lro: Start: nil work")
 	}
-	return m.start(ctx, work, "", nil, opts)
+	return m.start(ctx, work, nil, nil, opts)
 }
 
 // emptyTypeURL is the type URL of google.protobuf.Empty, the response of

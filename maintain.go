@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 )
 
 // sweepLoop removes expired operations every sweep period.
@@ -112,20 +111,24 @@ func (m *Manager) maintain(ctx context.Context) bool {
 	}
 	m.mu.Lock()
 	recheck := m.recheckOwned
-	m.recheckOwned = false
+	m.recheckOwned = nil
 	m.mu.Unlock()
-	if m.reclaimPending || recheck {
+	if m.reclaimPending {
 		m.goReclaim()
+	}
+	if len(recheck) > 0 {
+		m.goRecheck(recheck)
 	}
 	claimed, err := m.store.ClaimExpired(ctx, ClaimParams{Owner: m.cfg.owner, Now: m.now(), Limit: claimBatch})
 	if err != nil {
 		m.obs.storeError(ctx, storeClaimExpired, err)
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
-		return true
 	}
 	for _, r := range claimed {
 		m.adopt(ctx, r)
 	}
+	m.expireOverdue(ctx)
+	m.pokeQueue() // the fallback for lost queue notifications and others' retries
 	return true
 }
 
@@ -177,34 +180,34 @@ func (m *Manager) checkCancels(ctx context.Context) {
 func (m *Manager) adopt(ctx context.Context, r *Record) {
 	name := r.Operation.GetName()
 	m.mu.Lock()
-	if m.running[name] != nil {
+	if m.running[name] != nil || m.q.byName[name] != nil {
 		m.mu.Unlock()
-		return // ours all along: it runs here
+		return // ours all along: it runs or waits queued here
 	}
 	if m.leaseLost {
 		m.mu.Unlock()
 		return // left for whoever holds its owner's lease next
 	}
-	h := m.kinds[r.Kind]
-	if r.Kind == "" || h == nil || r.Request == nil || r.CancelRequested || m.closed {
+	k := m.kinds[r.Kind]
+	if r.Kind == "" || k == nil || r.Request == nil || r.CancelRequested || m.closed {
 		m.mu.Unlock()
 		if m.abandonOrphan(ctx, r) {
 			m.obs.takeover(ctx, r.Kind)
 		}
 		return
 	}
-	t := m.newTask(context.Background(), name)
-	t.kind, t.created = r.Kind, r.CreateTime
+	m.reserve(k) // taken over work runs even beyond the limits
+	t := m.newTask(context.Background(), name, k)
 	m.mu.Unlock()
 
-	var attempt int32
-	_, err := m.store.Update(ctx, name, func(cur *Record) error {
+	now := m.now()
+	cur, err := m.store.Update(ctx, name, func(cur *Record) error {
 		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
 			return ErrLeaseLost
 		}
 		cur.Attempt++
-		attempt = cur.Attempt
-		cur.UpdateTime = m.now()
+		cur.StartTime = now
+		cur.UpdateTime = now
 		return nil
 	})
 	m.obs.storeError(ctx, storeUpdate, err)
@@ -216,10 +219,7 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	// adopt twice (a claim and the reclaim of the owner id's leftovers),
 	// and only one of them takes it.
 	m.obs.takeover(ctx, r.Kind)
-	req := r.Request
-	m.launch(t, func(ctx context.Context, op *Op) (proto.Message, error) {
-		return h(ctx, op, req)
-	}, attempt, r.Operation.GetMetadata())
+	m.launch(t, kindWork(k, r.Request), cur)
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be

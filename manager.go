@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
@@ -35,14 +34,16 @@ type Manager struct {
 	running   map[string]*task // work running here, by operation name
 	tasks     int              // tasks between newTask and endTask
 	giveUp    bool             // Close gave up on the work still running
-	// recheckOwned asks the lease loop to take back the operations this
-	// owner id holds but runs nowhere (goReclaim): a Start whose Create
-	// failed may have stored its operation all the same.
-	recheckOwned bool
-	kinds        map[string]kindHandler
-	// kindRequests holds the request type of each registered kind.
-	kindRequests map[string]protoreflect.FullName
+	// recheckOwned names the operations the lease loop is to take back if
+	// this owner id holds them but runs them nowhere (goRecheck): a Start
+	// whose Create failed may have stored its operation all the same.
+	recheckOwned []string
+	kinds        map[string]*kindInfo
 	tokenKey     []byte
+	q            workQueue // slots and queued work (queue.go)
+	// registeredAt is when the owner id was last registered: work this
+	// Manager started since is its own, never an orphan to take back.
+	registeredAt time.Time
 
 	// The owner lease (lease.go), used by New, then by the lease loop
 	// alone, then by Close once the loop has ended.
@@ -60,7 +61,8 @@ type Manager struct {
 	// finishing writes still in flight are cancelled.
 	writeCtx    context.Context
 	writeCancel context.CancelFunc
-	bg          sync.WaitGroup // the sweep and lease loops
+	bg          sync.WaitGroup // the sweep, lease and queue loops, and deadline timers
+	stopQueue   func()         // ends the store's queue notifications
 	workers     *pool          // runs the work; closed by Close once the work has ended
 
 	// Close's state: the first Close shuts down, the others wait for it.
@@ -101,6 +103,7 @@ func New(opts ...Option) (*Manager, error) {
 		sweepPeriod: defaultSweepPeriod,
 		maxPayload:  DefaultMaxPayloadSize,
 		closeGrace:  DefaultCloseGrace,
+		maxRunning:  -1,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -127,21 +130,21 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		obs:          obs,
-		cfg:          c,
-		store:        c.store,
-		clock:        c.clock,
-		log:          c.logger,
-		running:      make(map[string]*task),
-		kinds:        make(map[string]kindHandler),
-		kindRequests: make(map[string]protoreflect.FullName),
-		tokenKey:     c.tokenKey,
-		closing:      make(chan struct{}),
-		drained:      make(chan struct{}),
-		cut:          make(chan struct{}),
-		stopped:      make(chan struct{}),
-		stopBG:       make(chan struct{}),
-		workers:      newPool(),
+		obs:      obs,
+		cfg:      c,
+		store:    c.store,
+		clock:    c.clock,
+		log:      c.logger,
+		running:  make(map[string]*task),
+		kinds:    make(map[string]*kindInfo),
+		q:        newWorkQueue(),
+		tokenKey: c.tokenKey,
+		closing:  make(chan struct{}),
+		drained:  make(chan struct{}),
+		cut:      make(chan struct{}),
+		stopped:  make(chan struct{}),
+		stopBG:   make(chan struct{}),
+		workers:  newPool(),
 	}
 	if err := m.register(context.Background()); err != nil {
 		return nil, err
@@ -152,9 +155,14 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	m.abandonCtx, m.abandonCancel = context.WithCancel(context.Background())
 	m.writeCtx, m.writeCancel = context.WithCancel(context.Background())
-	m.bg.Add(2)
+	m.stopQueue = noop
+	if qw, ok := m.store.(QueueWatcher); ok {
+		m.stopQueue = qw.WatchQueue(m.pokeQueue)
+	}
+	m.bg.Add(3)
 	go m.sweepLoop()
 	go m.leaseLoop()
+	go m.queueLoop()
 	if p, ok := m.store.(Poller); ok && p.PollInterval() > 0 {
 		m.polled = true
 		m.bg.Add(1)

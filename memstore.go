@@ -28,6 +28,8 @@ type MemoryStore struct {
 	owned    map[string]map[*memRec]struct{}    // running records by Owner
 	owners   map[string]memLease                // owner leases (RegisterOwner)
 	requests map[requestKey]*memRec
+	queued   *btree.BTreeG[*memRec] // claimable records, oldest first (memqueue.go)
+	q        memQueue
 
 	wmu      sync.Mutex // guards watchers; taken after mu when both are
 	watchers map[string]*memWatcher
@@ -75,6 +77,7 @@ func NewMemoryStore() *MemoryStore {
 		owned:    make(map[string]map[*memRec]struct{}),
 		owners:   make(map[string]memLease),
 		requests: make(map[requestKey]*memRec),
+		queued:   btree.NewG(32, queueLess),
 		watchers: make(map[string]*memWatcher),
 	}
 }
@@ -182,10 +185,12 @@ func (s *MemoryStore) indexVersion(m *memRec) {
 	if m.rec.RequestID != "" {
 		s.requests[requestKey{m.rec.Parent, m.rec.RequestID}] = m
 	}
+	s.indexQueue(m)
 }
 
 // unindexVersion undoes indexVersion. The caller holds s.mu.
 func (s *MemoryStore) unindexVersion(m *memRec) {
+	s.unindexQueue(m)
 	if m.done && !m.rec.ExpireTime.IsZero() {
 		s.expiry.Delete(m)
 	}

@@ -36,7 +36,8 @@ func (o *Op) metadata() *anypb.Any {
 func (o *Op) Name() string { return o.name }
 
 // Attempt returns which run of the operation this is, starting at 1. Only
-// registered work (StartKind) is ever run more than once.
+// registered work (StartKind) is ever run more than once: after its
+// replica was lost, or for a retry (KindRetry).
 func (o *Op) Attempt() int { return int(o.attempt) }
 
 // SetMetadata replaces the operation's metadata, for example to publish

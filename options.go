@@ -107,6 +107,7 @@ type config struct {
 	tokenKey    []byte
 	errorDomain string
 	stdMeta     bool
+	maxRunning  int // -1: no limit
 	maxPayload  int
 	closeGrace  time.Duration
 
@@ -299,6 +300,24 @@ func WithErrorDomain(domain string) Option {
 	}
 }
 
+// WithMaxRunning runs at most n work functions at once in this Manager.
+// Starts beyond the limit are recorded at once (done=false) and wait, FIFO,
+// until a slot frees; they are visible to Get, List, Wait, Cancel and
+// Delete meanwhile. WithMaxRunning(0) makes an accept-only replica: it
+// records operations of registered kinds for the replicas sharing its
+// store to run, and refuses Start with FAILED_PRECONDITION, since a work
+// function cannot move to another replica. The default is no limit. New
+// fails if n is negative.
+func WithMaxRunning(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("lro: WithMaxRunning: %d is negative", n)
+		}
+		c.maxRunning = n
+		return nil
+	}
+}
+
 // WithMaxPayloadSize caps, at n bytes of encoding each, the metadata, the
 // response or error and the stored request of an operation (default
 // DefaultMaxPayloadSize, 1 MiB), so that an operation always fits in a
@@ -356,6 +375,22 @@ type startConfig struct {
 	metadata  proto.Message
 	parent    string
 	requestID string
+	timeout   time.Duration
+	err       error // the first option that refused its value
+}
+
+// WithTimeout ends the operation with DEADLINE_EXCEEDED d after it was
+// created, time spent queued included, if it is not done by then: the
+// work's context is cancelled at that moment and a result it returns later
+// is dropped. It overrides the kind's KindTimeout. Start fails with
+// INVALID_ARGUMENT unless d is positive.
+func WithTimeout(d time.Duration) StartOption {
+	return func(c *startConfig) {
+		if d <= 0 && c.err == nil {
+			c.err = fmt.Errorf("WithTimeout: %v is not positive", d)
+		}
+		c.timeout = d
+	}
 }
 
 // WithMetadata sets the operation's initial metadata.

@@ -37,12 +37,15 @@ package lro
 //	STORE_REFUSED               (the store's)        the store answered another bare status, e.g. INVALID_ARGUMENT
 //	REQUEST_CANCELLED           CANCELLED            the caller's context was cancelled
 //	REQUEST_DEADLINE_EXCEEDED   DEADLINE_EXCEEDED    the caller's context's deadline passed
+//	INVALID_START_OPTION        INVALID_ARGUMENT     a Start option with a bad value, such as a WithTimeout that is not positive
+//	ACCEPT_ONLY                 FAILED_PRECONDITION  Start with a work function on an accept-only Manager (WithMaxRunning(0))
 //
 // The operations the library ends itself:
 //
 //	Reason                      Code                 When
 //	OPERATION_CANCELLED         CANCELLED            CancelOperation stopped it
-//	SERVER_SHUTDOWN             UNAVAILABLE          Close cut its work short
+//	SERVER_SHUTDOWN             UNAVAILABLE          Close cut its work short, or found its work function still queued
+//	OPERATION_DEADLINE_EXCEEDED DEADLINE_EXCEEDED    its deadline (WithTimeout, KindTimeout) passed before it ended
 //	OPERATION_ABANDONED         UNAVAILABLE          its replica died and it cannot run again here
 //	WORK_PANICKED               INTERNAL             its work panicked
 //	INVALID_RESPONSE            INTERNAL             its work's response cannot be packed into an Any
@@ -122,11 +125,22 @@ const (
 	ReasonRequestCancelled = "REQUEST_CANCELLED"
 	// ReasonRequestDeadlineExceeded: the caller's context's deadline passed.
 	ReasonRequestDeadlineExceeded = "REQUEST_DEADLINE_EXCEEDED"
+	// ReasonInvalidStartOption: a Start or StartKind option with a bad
+	// value, such as a WithTimeout that is not positive.
+	ReasonInvalidStartOption = "INVALID_START_OPTION"
+	// ReasonAcceptOnly: Start with a work function on an accept-only
+	// Manager (WithMaxRunning(0)); a work function cannot run on another
+	// replica, so only registered kinds (StartKind) are accepted.
+	ReasonAcceptOnly = "ACCEPT_ONLY"
 
 	// ReasonOperationCancelled: the operation ended because it was cancelled.
 	ReasonOperationCancelled = "OPERATION_CANCELLED"
-	// ReasonServerShutdown: Close cut the operation's work short.
+	// ReasonServerShutdown: Close cut the operation's work short, or
+	// found its work function still queued in this Manager.
 	ReasonServerShutdown = "SERVER_SHUTDOWN"
+	// ReasonOperationDeadlineExceeded: the operation's deadline
+	// (WithTimeout, KindTimeout) passed before it ended.
+	ReasonOperationDeadlineExceeded = "OPERATION_DEADLINE_EXCEEDED"
 	// ReasonOperationAbandoned: the replica running the operation died and
 	// no replica can run it again.
 	ReasonOperationAbandoned = "OPERATION_ABANDONED"

@@ -27,9 +27,12 @@ type task struct {
 	abandoned atomic.Bool // Close gave up on it: its result is dropped
 	kind      string      // the operation's kind, for metrics and spans
 	created   time.Time   // the operation's create time, for its duration
+	k         *kindInfo   // the registered kind; nil for a work function
+	// stopDeadline stops the deadline timer; guarded by Manager.mu.
+	stopDeadline func()
 }
 
-func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
+func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
 	if err := m.checkContext(ctx, "starting an operation"); err != nil {
 		return nil, err
 	}
@@ -37,12 +40,19 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 	for _, o := range opts {
 		o(&sc)
 	}
+	if sc.err != nil {
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidStartOption, nil, "lro: %v", sc.err)
+	}
 	if err := validateParent(sc.parent); err != nil {
 		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
 	}
 	md, err := m.packPayload("metadata", sc.metadata, "")
 	if err != nil {
 		return nil, err
+	}
+	kind := ""
+	if k != nil {
+		kind = k.name
 	}
 	now := m.now()
 	name := operationName(sc.parent, newID())
@@ -56,19 +66,26 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		Kind:       kind,
 		Request:    req,
 	}
-	if work != nil {
-		rec.Owner = m.cfg.owner
-		rec.Attempt = 1
+	if d := timeoutFor(sc, k); d > 0 {
+		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
 	}
 
 	// Registered before the record exists, so a cancellation from another
 	// replica cannot slip in between.
-	t, err := m.admit(ctx, name, work != nil)
+	t, mode, err := m.admit(ctx, name, work, k)
 	if err != nil {
 		return nil, err
 	}
-	if t != nil {
+	switch mode {
+	case modeRun:
 		t.kind, t.created = kind, now
+		rec.StartTime = now
+		rec.Attempt = 1
+		rec.Owner = m.cfg.owner
+	case modeLocal:
+		rec.Owner = m.cfg.owner
+	case modeExternal:
+		rec.StartTime = now
 	}
 	stored, created, err := m.store.Create(ctx, rec)
 	m.obs.storeError(ctx, storeCreate, err)
@@ -77,12 +94,12 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 			m.endTask(t)
 		}
 		if err != nil {
-			if t != nil {
+			if rec.Owner != "" {
 				// The answer may have been lost after the record was
 				// stored (a connection cut after the commit, a
 				// failover): then it is this owner's and runs nowhere.
 				m.mu.Lock()
-				m.recheckOwned = true
+				m.recheckOwned = append(m.recheckOwned, name)
 				m.mu.Unlock()
 			}
 			return nil, m.storeError(err, name)
@@ -90,75 +107,118 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, kind string, req *an
 		return stored.Operation, nil
 	}
 	m.obs.operationStarted(ctx, kind)
-	if t != nil {
-		m.launch(t, work, stored.Attempt, stored.Operation.GetMetadata())
+	switch mode {
+	case modeRun:
+		m.launch(t, work, stored)
+	case modeLocal:
+		m.enqueue(ctx, stored, work)
+	case modeStore:
+		m.mu.Lock()
+		if m.cfg.maxRunning != 0 {
+			m.q.pending[k.name] = true
+		}
+		m.mu.Unlock()
+		m.wakeQueue()
+	case modeExternal:
+		if !stored.Deadline.IsZero() {
+			m.mu.Lock()
+			if !m.closed {
+				m.armDeadline(name, stored.Deadline, true)
+			}
+			m.mu.Unlock()
+		}
 	}
 	return stored.Operation, nil
 }
 
-// admit refuses a new operation once Close has begun, and new work while
-// the owner lease is lost, with UNAVAILABLE, and registers the task of its
-// work, if it has any (see newTask).
-func (m *Manager) admit(ctx context.Context, name string, work bool) (*task, error) {
+// admit refuses a new operation once Close has begun, and new work to run
+// here while the owner lease is lost, with UNAVAILABLE; decides how start
+// treats it (startMode); and, when it runs now, reserves its slot and
+// registers its task (see newTask).
+func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kindInfo) (*task, startMode, error) {
 	m.mu.Lock()
 	// Deferred: newTask calls Store.Watch, host code that may panic, and a
 	// panic must never leave m.mu held.
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, m.errManagerClosed()
+		return nil, 0, m.errManagerClosed()
 	}
-	if !work {
-		return nil, nil
+	mode := m.startMode(work, k)
+	switch mode {
+	case modeRefuse:
+		return nil, mode, m.refuseAcceptOnly()
+	case modeRun, modeLocal:
+		if m.leaseLost {
+			return nil, mode, m.errorf(codes.Unavailable, ReasonLeaseLost, nil, "lro: this replica lost its owner lease and runs no new work until it holds it again")
+		}
 	}
-	if m.leaseLost {
-		return nil, m.errorf(codes.Unavailable, ReasonLeaseLost, nil, "lro: this replica lost its owner lease and runs no new work until it holds it again")
+	if mode != modeRun {
+		return nil, mode, nil
 	}
-	return m.newTask(ctx, name), nil
+	m.reserve(k)
+	return m.newTask(ctx, name, k), mode, nil
 }
 
-// newTask registers work about to run here, counts it in m.tasks, and
-// starts watching its record for cancellation requests, which may come
-// from another replica. The caller holds m.mu, has checked that Close has
-// not begun, and ends the task with endTask, directly or through launch.
-func (m *Manager) newTask(ctx context.Context, name string) *task {
+// newTask registers work of kind k (nil for a work function) about to run
+// here, counts it in m.tasks, and starts watching its record for
+// cancellation requests, which may come from another replica. The caller
+// holds m.mu, has checked that Close has not begun, has reserved the
+// task's slot, and ends the task with endTask, directly or through launch.
+func (m *Manager) newTask(ctx context.Context, name string, k *kindInfo) *task {
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	t := &task{name: name, owner: m.cfg.owner, ctx: wctx, cancel: cancel}
+	t := &task{name: name, owner: m.cfg.owner, ctx: wctx, cancel: cancel, k: k, stopDeadline: noop}
+	if k != nil {
+		t.kind = k.name
+	}
 	t.stopWatch = m.store.Watch(name, t.onEvent)
 	m.running[name] = t
 	m.tasks++
 	return t
 }
 
-// endTask undoes newTask: it stops the watch, unregisters the task,
-// releases its context and its count in m.tasks, and tells Close when the
-// last task has ended.
+func noop() {}
+
+// endTask undoes newTask: it stops the watch and the deadline, unregisters
+// the task, releases its slot, its context and its count in m.tasks, and
+// tells Close when the last task has ended.
 func (m *Manager) endTask(t *task) {
 	t.stopWatch()
 	m.mu.Lock()
+	t.stopDeadline()
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
 	}
+	m.release(t.k)
 	m.tasks--
 	if m.closed && m.tasks == 0 {
 		close(m.drained)
 	}
 	m.mu.Unlock()
 	t.cancel(nil)
+	if t.k != nil && t.k.maxGlobal > 0 {
+		m.freedGlobalSlot()
+	}
 }
 
-// launch runs work for task t on a pooled goroutine, as run number attempt
-// of the operation, whose metadata is md so far; or, once Close has given
-// up on the work, ends the task without running it.
-func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
+// launch runs work for task t on a pooled goroutine, as the run of the
+// stored record r (its attempt, metadata and deadline); or, once Close has
+// given up on the work, ends the task without running it.
+func (m *Manager) launch(t *task, work WorkFunc, r *Record) {
 	m.mu.Lock()
 	giveUp := m.giveUp
 	t.launched = !giveUp
+	if !giveUp && !r.Deadline.IsZero() {
+		t.stopDeadline = m.armDeadline(t.name, r.Deadline, false)
+	}
 	m.mu.Unlock()
 	if giveUp {
 		m.endTask(t)
 		return
 	}
-	op := &Op{m: m, name: t.name, attempt: attempt, md: md, lost: t.cancel}
+	if t.created.IsZero() {
+		t.created = r.CreateTime
+	}
+	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata(), lost: t.cancel}
 	m.workers.goRun(func() { m.run(t, work, op) })
 }
 
@@ -167,13 +227,20 @@ func (m *Manager) launch(t *task, work WorkFunc, attempt int32, md *anypb.Any) {
 // this replica lost the operation (see ErrLeaseLost) has its error dropped
 // too: it is most likely the cancellation's, and the operation is another
 // replica's to end; a response is still offered to the store, which
-// refuses it unless the operation is still this run's.
+// refuses it unless the operation is still this run's. The result of work
+// cancelled at its deadline is dropped: the operation ended then. A
+// retryable failure of a kind with a KindRetry policy queues the operation
+// again (retryLater).
 func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
 	r := m.obs.runBegin(t, op)
 	resp, err := callWork(r.ctx, work, op)
 	t.stopWatch()
 	cause := context.Cause(t.ctx)
+	if errors.Is(cause, errDeadline) || (err != nil && m.retryLater(t, op, err)) {
+		m.obs.runEnd(r, t, m.now(), cause, err, nil, false)
+		return
+	}
 	if t.abandoned.Load() || (err != nil && errors.Is(cause, ErrLeaseLost)) {
 		if !t.abandoned.Load() {
 			m.log.Warn("lro: result dropped: this replica lost the operation", "operation", t.name, "cause", cause, "error", err)

@@ -130,7 +130,8 @@ func (m *Manager) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 }
 
 // DeleteOperation removes an operation's record. Work still running is not
-// cancelled; its result is dropped. It fails as GetOperation does.
+// cancelled; its result is dropped. Queued work never runs. It fails as
+// GetOperation does.
 func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
 	if err := m.checkName(ctx, MethodDelete, name); err != nil {
@@ -143,5 +144,6 @@ func (m *Manager) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 		m.obs.storeError(ctx, storeDelete, err)
 		return nil, m.storeError(err, name)
 	}
+	m.dropQueued(name)
 	return &emptypb.Empty{}, nil
 }

@@ -68,8 +68,20 @@ type Record struct {
 	// Request is the stored request of registered work, so another replica
 	// can run it again.
 	Request *anypb.Any
-	// Attempt counts the runs of registered work, starting at 1.
+	// Attempt counts the runs of the work, starting at 1 when it first
+	// starts; 0 while it has never started.
 	Attempt int32
+	// StartTime is when the current run of the work started. It is zero
+	// while the operation is queued: waiting for a free slot (WithMaxRunning,
+	// KindMaxRunning), for a replica to claim it, or for its next attempt
+	// (KindRetry). Operations made with Create start when they are created.
+	StartTime time.Time
+	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
+	// still not done (WithTimeout, KindTimeout); zero for none.
+	Deadline time.Time
+	// RunAfter is the earliest time a queued operation may be claimed (the
+	// backoff before a retry); zero for at once.
+	RunAfter time.Time
 	// Version is assigned by the store and grows with every write.
 	Version int64
 }
@@ -271,6 +283,11 @@ type Store interface {
 	// was, and returns the claimed records. No record is given to two
 	// concurrent callers.
 	ClaimExpired(ctx context.Context, p ClaimParams) ([]*Record, error)
+	// ClaimQueued gives p.Owner queued records to run, oldest CreateTime
+	// first (ties by name); see QueueClaimParams. No record is given to two
+	// concurrent callers, and a kind's GlobalLimits is never exceeded, even
+	// by concurrent callers.
+	ClaimQueued(ctx context.Context, p QueueClaimParams) ([]*Record, error)
 	// ListOwned returns up to q.Limit records that are not done and whose
 	// Owner is q.Owner, with names after q.After, in ascending name order.
 	// A Manager that has just registered (RegisterOwner) pages through the
@@ -319,6 +336,59 @@ type ClaimParams struct {
 	// Limit is the most records to claim; ClaimExpired claims none when it
 	// is not positive.
 	Limit int
+}
+
+// QueueClaimParams are the arguments of Store.ClaimQueued.
+//
+// A record is queued when it is not done, has a non-empty Kind, an empty
+// Owner and a zero StartTime. Without Overdue, ClaimQueued claims queued
+// records whose RunAfter is not after Now and whose Kind has a positive
+// count in Kinds, at most Kinds[kind] of each and Limit in all, and no more
+// of a kind than keep the records of that kind that run (not done, with an
+// Owner and a StartTime) within GlobalLimits[kind] when it is set. It sets
+// their Owner to Owner, StartTime to Now, adds one to Attempt, and returns
+// them; they are then held under Owner's lease (see RegisterOwner).
+//
+// With Overdue, it claims instead up to Limit records that nobody holds
+// (not done, Owner empty: queued records of a kind, and operations made
+// with Create) whose Deadline is set and not after Now, so that the caller
+// ends them: it sets their Owner only.
+type QueueClaimParams struct {
+	// Owner is the replica that takes the records.
+	Owner string
+	// Now is the current time, by the caller's clock.
+	Now time.Time
+	// Kinds is how many records of each kind the caller can run now.
+	Kinds map[string]int
+	// GlobalLimits caps, per kind, how many records of the kind run at
+	// once across every owner, those claimed now included.
+	GlobalLimits map[string]int
+	// Limit is the most records to claim in all; none when not positive.
+	Limit int
+	// Overdue claims unheld records past their Deadline instead.
+	Overdue bool
+}
+
+// Queued reports whether r is queued: not done and not started. Its work
+// runs when a slot frees, a replica claims it or its retry is due.
+func (r *Record) Queued() bool {
+	return r != nil && !r.Done() && r.StartTime.IsZero()
+}
+
+// QueueWatcher is implemented by stores that tell the Manager when queued
+// work may be waiting: a queued record was created or put back, or a record
+// of a kind ended (freeing a slot under a global limit). Without it the
+// Manager looks for queued work only when it queues some itself, when its
+// own work ends, and on its periodic maintenance tick.
+type QueueWatcher interface {
+	// WatchQueue calls fn after such a change, until stop is called. fn
+	// must be quick and must not call the Store.
+	WatchQueue(fn func()) (stop func())
+	// NotifyQueue calls the WatchQueue callbacks of every Store sharing
+	// this one's data, as after such a change: the Manager calls it when
+	// work of a kind with a global limit ends, freeing a slot for any
+	// replica. It fails only when the notification cannot be sent.
+	NotifyQueue(ctx context.Context) error
 }
 
 // OwnedQuery selects records for Store.ListOwned.

@@ -87,6 +87,9 @@ func fullRecord(t *testing.T, name string, created time.Time) *lro.Record {
 	r.Kind = "lrotest.kind"
 	r.Request = mustAny(t, &longrunningpb.GetOperationRequest{Name: "request of " + name})
 	r.Attempt = 1
+	r.StartTime = created.Add(2 * time.Millisecond)
+	r.Deadline = created.Add(time.Hour)
+	r.RunAfter = created.Add(time.Minute)
 	return r
 }
 

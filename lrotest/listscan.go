@@ -67,7 +67,7 @@ func scanMatches(t *testing.T, s lro.Store, q lro.ListQuery) []*lro.Record {
 		}
 		res := listResult(t, s, q)
 		for _, r := range res.Records {
-			if q.Filter.Match(r.Operation) {
+			if q.Filter.MatchRecord(r) {
 				out = append(out, r)
 			}
 		}

@@ -78,6 +78,12 @@ func TestStore(t *testing.T, newStore func(t *testing.T) lro.Store) {
 			{"Concurrent", testClaimExpiredConcurrent},
 			{"Notifies", testClaimExpiredNotifies},
 		}},
+		{"ClaimQueued", []storeCase{
+			{"Selects", testClaimQueuedSelects},
+			{"Limits", testClaimQueuedLimits},
+			{"Overdue", testClaimQueuedOverdue},
+			{"Concurrent", testClaimQueuedConcurrent},
+		}},
 		{"ListOwned", []storeCase{
 			{"SelectsAndPages", testListOwned},
 		}},

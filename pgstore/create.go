@@ -44,24 +44,32 @@ type createAnswer struct {
 // createCall is a Create call in a batch.
 type createCall = batchCall[*createReq, createAnswer]
 
-// insertBatchSQL is insertSQL for many records at once: $1 to $21 are
-// arrays of the insertSQL columns, in order. It returns the names it
-// inserted; records that conflict on the name or on the parent and
-// request id are left out.
-var insertBatchSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
+// insertBatchSQL is insertSQL for many records at once: $1 to $24 are
+// arrays of the insertSQL columns, in order, and $25 the notification
+// channel. It returns the names it inserted; records that conflict on the
+// name or on the parent and request id are left out. A queued operation of
+// a kind wakes the replicas that may claim it, as insertQueuedSQL does
+// (PostgreSQL sends one notification of a payload per transaction).
+var insertBatchSQL = `WITH ins AS (
+INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
-	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version)
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
+	start_time, deadline, run_after)
 SELECT name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
-	error_code, metadata_type, response_type, metadata_json::jsonb, metadata_schema, derived_version
+	error_code, metadata_type, response_type, metadata_json::jsonb, metadata_schema, derived_version,
+	start_time, deadline, run_after
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[],
 	$7::bool[], $8::text[], $9::timestamptz[], $10::text[], $11::bytea[], $12::int4[], $13::int8[], $14::bool[],
-	$15::bytea[], $16::int4[], $17::text[], $18::text[], $19::text[], $20::bytea[], $21::int8[])
+	$15::bytea[], $16::int4[], $17::text[], $18::text[], $19::text[], $20::bytea[], $21::int8[],
+	$22::timestamptz[], $23::timestamptz[], $24::timestamptz[])
 	AS t(name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
-	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version)
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
+	start_time, deadline, run_after)
 ON CONFLICT DO NOTHING
-RETURNING name`
+RETURNING name, done, owner, kind, start_time)
+SELECT ins.name, ` + strings.ReplaceAll(notifyQueuedExpr("ins"), "$1", "$25") + ` FROM ins`
 
 // Create implements lro.Store. The stored record has version 1.
 // Concurrent calls are inserted together, in batches of up to 256, each
@@ -133,7 +141,11 @@ func (s *Store) insert(ctx context.Context, name string, args []any, batched boo
 			return a.inserted, nil
 		}
 	}
-	tag, err := s.pool.Exec(ctx, insertSQL, args...)
+	sql := insertSQL
+	if queuedArgs(args) {
+		sql, args = insertQueuedSQL, append(args[:len(args):len(args)], s.channel)
+	}
+	tag, err := s.pool.Exec(ctx, sql, args...)
 	if err != nil {
 		return false, storeErr(op, err)
 	}
@@ -163,7 +175,11 @@ func (s *Store) createBatch(calls []*createCall) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	names, err := queryRows(ctx, s.pool, pgx.RowTo[string], insertBatchSQL, insertColumns(rows)...)
+	names, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
+		var name string
+		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
+		return name, err
+	}, insertBatchSQL, append(insertColumns(rows), s.channel)...)
 	if err != nil {
 		// One failing record (or a deadlock between two batches retrying
 		// the same request ids in another order) must not fail the others:
@@ -192,8 +208,16 @@ func insertColumns(rows [][]any) []any {
 		column[*time.Time](rows, 8), column[string](rows, 9), column[[]byte](rows, 10), column[int32](rows, 11),
 		column[int64](rows, 12), column[bool](rows, 13), column[[]byte](rows, 14), column[*int32](rows, 15),
 		column[*string](rows, 16), column[*string](rows, 17), column[*string](rows, 18), column[[]byte](rows, 19),
-		column[*int64](rows, 20),
+		column[*int64](rows, 20), column[*time.Time](rows, 21), column[*time.Time](rows, 22),
+		column[*time.Time](rows, 23),
 	}
+}
+
+// queuedArgs reports whether insertSQL arguments are those of a queued
+// operation of a kind, which replicas may claim: not done, no owner, a
+// kind, no start time (see notifyQueuedExpr).
+func queuedArgs(args []any) bool {
+	return !args[13].(bool) && args[7].(string) == "" && args[9].(string) != "" && args[21].(*time.Time) == nil
 }
 
 // column returns argument i of every row; each must be a T.

@@ -18,7 +18,7 @@ import (
 )
 
 // columns are the lro_operations columns scanRecord reads, in order.
-const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation`
+const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation, start_time, deadline, run_after`
 
 // maxInlineName is the longest name sent as it is in a notification
 // payload; longer ones are sent as a SHA-256 hash, since PostgreSQL limits
@@ -73,18 +73,27 @@ var (
 	// recordArgs without the channel.
 	insertSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
-	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text::jsonb, $20, $21)
+	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
+	start_time, deadline, run_after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text::jsonb, $20, $21,
+	$22, $23, $24)
 ON CONFLICT DO NOTHING`
+
+	// insertQueuedSQL inserts a queued operation of a kind and wakes the
+	// replicas that may claim it (see queue.go). $25 is the channel.
+	insertQueuedSQL = `WITH ins AS (` + insertSQL + `
+	RETURNING name)
+SELECT pg_notify($25, '` + queuePayload + `') FROM ins`
 
 	updateSQL = `WITH upd AS (
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
 		version = $14, done = $15, operation = $16, error_code = $17, metadata_type = $18, response_type = $19,
-		metadata_json = $20::text::jsonb, metadata_schema = $21, derived_version = $22
-	WHERE name = $2 AND version = $23
-	RETURNING name, done, cancel_requested, owner)
-SELECT ` + notifyExpr("upd", false) + ` FROM upd`
+		metadata_json = $20::text::jsonb, metadata_schema = $21, derived_version = $22,
+		start_time = $23, deadline = $24, run_after = $25
+	WHERE name = $2 AND version = $26
+	RETURNING name, done, cancel_requested, owner, kind, start_time)
+SELECT ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
 	deleteSQL = `WITH del AS (
 	DELETE FROM lro_operations WHERE name = $2
@@ -122,6 +131,14 @@ func dbTime(t time.Time) *time.Time {
 	}
 	u := t.UTC().Truncate(time.Microsecond)
 	return &u
+}
+
+// utcOrZero is a nullable column's time: zero for NULL.
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // normTime is t as it reads back after storage.
@@ -168,6 +185,9 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	rec.UpdateTime = normTime(rec.UpdateTime)
 	rec.ExpireTime = normTime(rec.ExpireTime)
 	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
+	rec.StartTime = normTime(rec.StartTime)
+	rec.Deadline = normTime(rec.Deadline)
+	rec.RunAfter = normTime(rec.RunAfter)
 	rec.Version = version
 	d := derive(rec.Operation)
 	var derivedVersion *int64
@@ -180,6 +200,7 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 		rec.CancelRequested, rec.Owner, dbTime(rec.LeaseExpireTime), rec.Kind, req, rec.Attempt,
 		version, rec.Operation.GetDone(), op,
 		d.errorCode, d.metadataType, d.responseType, d.metadataJSON, d.metadataSchema, derivedVersion,
+		dbTime(rec.StartTime), dbTime(rec.Deadline), dbTime(rec.RunAfter),
 	}, nil
 }
 
@@ -196,12 +217,19 @@ func scanRecord(row pgx.Row, extra ...any) (*lro.Record, error) {
 		expire      *time.Time
 		lease       *time.Time
 		request, op []byte
+		start       *time.Time
+		deadline    *time.Time
+		runAfter    *time.Time
 	)
 	dest := append([]any{&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &r.RequestID,
-		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &r.Attempt, &r.Version, &op}, extra...)
+		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &r.Attempt, &r.Version, &op,
+		&start, &deadline, &runAfter}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	r.StartTime = utcOrZero(start)
+	r.Deadline = utcOrZero(deadline)
+	r.RunAfter = utcOrZero(runAfter)
 	r.CreateTime = r.CreateTime.UTC()
 	r.UpdateTime = r.UpdateTime.UTC()
 	if expire != nil {

@@ -91,6 +91,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	watchers map[string][]*watcher // by watch key (see watchKey)
+	// queueWatchers are the WatchQueue callbacks (queue.go).
+	queueWatchers map[*func()]struct{}
 
 	secretMu sync.Mutex
 	secret   []byte

@@ -82,6 +82,11 @@ func (q *query) cond(c filter.Cond, pins []string) sqlCond {
 			return exact("o.done")
 		}
 		return exact("NOT o.done")
+	case filter.CondQueued:
+		if c.Bool == (c.Op == filter.OpEq) {
+			return exact("(NOT o.done AND o.start_time IS NULL)")
+		}
+		return exact("(o.done OR o.start_time IS NOT NULL)")
 	case filter.CondName:
 		if e := q.textTest("o.name", c.Op, c.Parts, c.Presence); e != "" {
 			return exact(e)

@@ -42,25 +42,29 @@ type updateAnswer struct{ written, alone bool }
 type updateCall = batchCall[*updateReq, updateAnswer]
 
 // updateBatchSQL is updateSQL for many records: $1 is the channel, $2 to
-// $22 arrays of the record columns in insertSQL order, and $23 the versions
-// read. It returns the names it wrote.
+// $25 arrays of the record columns in insertSQL order, and $26 the versions
+// read. It returns the names it wrote. Like updateSQL, it wakes the
+// replicas that may claim an operation put back in the queue.
 var updateBatchSQL = `WITH i AS (
 	SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[],
 		$8::bool[], $9::text[], $10::timestamptz[], $11::text[], $12::bytea[], $13::int4[], $14::int8[], $15::bool[],
-		$16::bytea[], $17::int4[], $18::text[], $19::text[], $20::text[], $21::bytea[], $22::int8[], $23::int8[])
+		$16::bytea[], $17::int4[], $18::text[], $19::text[], $20::text[], $21::bytea[], $22::int8[],
+		$23::timestamptz[], $24::timestamptz[], $25::timestamptz[], $26::int8[])
 	AS t(name, parent, create_time, update_time, expire_time, request_id,
 		cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
-		error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version, read)),
+		error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
+		start_time, deadline, run_after, read)),
 upd AS (
 	UPDATE lro_operations o SET parent = i.parent, create_time = i.create_time, update_time = i.update_time,
 		expire_time = i.expire_time, request_id = i.request_id, cancel_requested = i.cancel_requested,
 		owner = i.owner, lease_expire_time = i.lease_expire_time, kind = i.kind, request = i.request,
 		attempt = i.attempt, version = i.version, done = i.done, operation = i.operation,
 		error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
-		metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema, derived_version = i.derived_version
+		metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema, derived_version = i.derived_version,
+		start_time = i.start_time, deadline = i.deadline, run_after = i.run_after
 	FROM i WHERE o.name = i.name AND o.version = i.read
-	RETURNING o.name, o.done, o.cancel_requested, o.owner)
-SELECT upd.name, ` + notifyExpr("upd", false) + ` FROM upd`
+	RETURNING o.name, o.done, o.cancel_requested, o.owner, o.kind, o.start_time)
+SELECT upd.name, ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
 // updateBatch writes one batch of Updates and answers each of its calls.
 func (s *Store) updateBatch(calls []*updateCall) {
@@ -90,7 +94,7 @@ func (s *Store) updateBatch(calls []*updateCall) {
 	args := append(append([]any{s.channel}, insertColumns(rows)...), reads)
 	names, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
 		var name string
-		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
+		err := row.Scan(&name, nil, nil) // the others are pg_notify's (void) results
 		return name, err
 	}, updateBatchSQL, args...)
 	if err != nil {

@@ -111,6 +111,10 @@ func (s *Store) Watch(name string, fn func(lro.Event)) (stop func()) {
 
 // dispatch delivers one notification.
 func (s *Store) dispatch(payload string) {
+	if payload == queuePayload {
+		s.dispatchQueue()
+		return
+	}
 	key, ev, ok := parsePayload(payload)
 	if !ok {
 		s.logger.Warn("pgstore: ignoring a malformed notification", "channel", s.channel, "payload", payload)
@@ -272,6 +276,7 @@ func (s *Store) ReadStates(ctx context.Context, names []string) ([]lro.Event, er
 // resync reports the current state of every watched record, after
 // notifications may have been lost. It fails when it cannot read them.
 func (s *Store) resync(ctx context.Context) error {
+	s.dispatchQueue() // queue notifications may have been lost too
 	s.mu.Lock()
 	var names []string
 	for _, ws := range s.watchers {

@@ -20,6 +20,7 @@ const (
 	nodeNot
 	nodeName         // name <op> string
 	nodeDone         // done = / != bool
+	nodeQueued       // queued = / != bool (a pseudo-field: not done, not started)
 	nodeError        // error:*
 	nodeErrorCode    // error.code <op> number
 	nodeErrorMessage // error.message <op> string
@@ -51,7 +52,7 @@ type node struct {
 	side     side
 	presence bool    // ":*"
 	str      pattern // nodeName, nodeErrorMessage, nodeAnyType
-	b        bool    // nodeDone
+	b        bool    // nodeDone, nodeQueued
 	num      int64   // nodeErrorCode
 	dyn      *dynLeaf
 
@@ -70,7 +71,7 @@ type dynLeaf struct {
 	index  int // position in Filter.dyn and typeInfo.access
 }
 
-const fieldList = "name, done, error, error.code, error.message, metadata, metadata.@type, metadata.<field>, response, response.@type, response.<field>"
+const fieldList = "name, done, queued, error, error.code, error.message, metadata, metadata.@type, metadata.<field>, response, response.@type, response.<field>"
 
 func (f *Filter) compile(e *expr) (*node, error) {
 	switch e.kind {
@@ -117,11 +118,14 @@ func (f *Filter) compileRestriction(e *expr) (*node, error) {
 		n.kind = nodeName
 		n.str = newPattern(e.value)
 		return n, nil
-	case "done":
+	case "done", "queued":
 		if len(path) > 1 {
 			return nil, noFields("bool")
 		}
 		n.kind = nodeDone
+		if first == "queued" {
+			n.kind = nodeQueued
+		}
 		if n.presence { // done:* is true when done is set, as for any proto3 scalar
 			n.op, n.b, n.presence = opEq, true, false
 			return n, nil
@@ -131,11 +135,11 @@ func (f *Filter) compileRestriction(e *expr) (*node, error) {
 		case opHas:
 			n.op = opEq
 		default:
-			return nil, &Error{Pos: e.opPos, Msg: fmt.Sprintf("comparator %s cannot be applied to the bool field done", e.op)}
+			return nil, &Error{Pos: e.opPos, Msg: fmt.Sprintf("comparator %s cannot be applied to the bool field %s", e.op, first)}
 		}
 		b, ok := parseBool(e.value)
 		if !ok {
-			return nil, &Error{Pos: e.value.pos, Msg: fmt.Sprintf("done is a bool: expected true or false, got %q", e.value.text())}
+			return nil, &Error{Pos: e.value.pos, Msg: fmt.Sprintf("%s is a bool: expected true or false, got %q", first, e.value.text())}
 		}
 		n.b = b
 		return n, nil
@@ -279,7 +283,7 @@ func (n *node) write(b *strings.Builder, paren bool) {
 		b.WriteByte(' ')
 	}
 	switch n.kind {
-	case nodeDone:
+	case nodeDone, nodeQueued:
 		b.WriteString(strconv.FormatBool(n.b))
 	case nodeErrorCode:
 		b.WriteString(strconv.FormatInt(n.num, 10))

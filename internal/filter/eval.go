@@ -16,8 +16,9 @@ import (
 
 // evalCtx holds what one Match call has unpacked. It lives on the stack.
 type evalCtx struct {
-	f  *Filter
-	op *longrunningpb.Operation
+	f      *Filter
+	op     *longrunningpb.Operation
+	queued bool
 
 	unpacked [2]bool
 	msgs     [2]protoreflect.Message
@@ -55,6 +56,8 @@ func (c *evalCtx) eval(n *node) bool {
 		return n.matchString(c.op.GetName())
 	case nodeDone:
 		return (c.op.GetDone() == n.b) == (n.op == opEq)
+	case nodeQueued:
+		return (c.queued == n.b) == (n.op == opEq)
 	case nodeError:
 		return c.op.GetError() != nil
 	case nodeErrorCode:

@@ -6,6 +6,7 @@
 //
 //	name                   the operation name (string)
 //	done                   bool
+//	queued                 bool: not done and not started (a pseudo-field, see MatchState)
 //	error                  presence only: error:*
 //	error.code             number or code name (1, CANCELLED, cancelled)
 //	error.message          string
@@ -240,16 +241,23 @@ func Parse(src string, opts Options) (*Filter, error) {
 	return f, nil
 }
 
-// Match reports whether op satisfies the filter. A nil op matches only the
-// empty filter.
+// Match reports whether op, which is not queued, satisfies the filter. A
+// nil op matches only the empty filter.
 func (f *Filter) Match(op *longrunningpb.Operation) bool {
+	return f.MatchState(op, false)
+}
+
+// MatchState reports whether op satisfies the filter, where queued is the
+// value of the pseudo-field queued (the operation is neither done nor
+// started). A nil op matches only the empty filter.
+func (f *Filter) MatchState(op *longrunningpb.Operation, queued bool) bool {
 	if f == nil || f.root == nil {
 		return true
 	}
 	if op == nil {
 		return false
 	}
-	c := evalCtx{f: f, op: op}
+	c := evalCtx{f: f, op: op, queued: queued}
 	ok := c.eval(f.root)
 	c.release()
 	return ok

@@ -55,6 +55,7 @@ const (
 	CondAny                          // Side is set
 	CondAnyType                      // Side is set and its type URL passes the string test
 	CondField                        // a field of the unpacked Side message: see JSON
+	CondQueued                       // the pseudo-field queued equals Bool (Op is OpEq or OpNe): not done, not started
 )
 
 // Cond is a read-only view of one node of a parsed filter.
@@ -93,6 +94,8 @@ func (f *Filter) cond(n *node) Cond {
 		c.Kind, c.Parts = CondName, n.str.parts
 	case nodeDone:
 		c.Kind, c.Bool = CondDone, n.b
+	case nodeQueued:
+		c.Kind, c.Bool = CondQueued, n.b
 	case nodeError:
 		c.Kind = CondError
 	case nodeErrorCode:
