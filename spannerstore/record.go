@@ -17,7 +17,8 @@ import (
 // columns are the lro_operations columns of a record, in the order of
 // recordValues and scanRecord.
 var columns = []string{"name", "parent", "create_time", "update_time", "expire_time", "request_id",
-	"cancel_requested", "owner", "lease_expire_time", "kind", "request", "attempt", "version", "done", "operation"}
+	"cancel_requested", "owner", "lease_expire_time", "kind", "request", "attempt", "version", "done", "operation",
+	"start_time", "deadline", "run_after"}
 
 // columnList is columns for a SELECT.
 var columnList = func() string {
@@ -43,6 +44,14 @@ func nullTime(t time.Time) spanner.NullTime {
 		return spanner.NullTime{}
 	}
 	return spanner.NullTime{Time: t.UTC(), Valid: true}
+}
+
+// nullOrZero is a nullable column's time: zero for NULL.
+func nullOrZero(t spanner.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return normTime(t.Time)
 }
 
 // normTime is t as it reads back after storage.
@@ -91,11 +100,15 @@ func recordValues(rec *lro.Record, version int64) ([]any, error) {
 	rec.UpdateTime = normTime(rec.UpdateTime)
 	rec.ExpireTime = normTime(rec.ExpireTime)
 	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
+	rec.StartTime = normTime(rec.StartTime)
+	rec.Deadline = normTime(rec.Deadline)
+	rec.RunAfter = normTime(rec.RunAfter)
 	rec.Version = version
 	reqID := spanner.NullString{StringVal: rec.RequestID, Valid: rec.RequestID != ""}
 	return []any{name, rec.Parent, rec.CreateTime, rec.UpdateTime, nullTime(rec.ExpireTime), reqID,
 		rec.CancelRequested, rec.Owner, nullTime(rec.LeaseExpireTime), rec.Kind, req, int64(rec.Attempt),
-		version, rec.Operation.GetDone(), op}, nil
+		version, rec.Operation.GetDone(), op,
+		nullTime(rec.StartTime), nullTime(rec.Deadline), nullTime(rec.RunAfter)}, nil
 }
 
 // scanRecord decodes a row holding columns, in order, from its first column on.
@@ -104,13 +117,16 @@ func scanRecord(row *spanner.Row) (*lro.Record, error) {
 		r                lro.Record
 		name             string
 		expire, lease    spanner.NullTime
+		start, deadline  spanner.NullTime
+		runAfter         spanner.NullTime
 		reqID            spanner.NullString
 		request, op      []byte
 		attempt, version int64
 		done             bool
 	)
 	if err := row.Columns(&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &reqID,
-		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &attempt, &version, &done, &op); err != nil {
+		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &attempt, &version, &done, &op,
+		&start, &deadline, &runAfter); err != nil {
 		return nil, fmt.Errorf("spannerstore: reading a record: %w", err)
 	}
 	r.CreateTime = normTime(r.CreateTime)
@@ -121,6 +137,9 @@ func scanRecord(row *spanner.Row) (*lro.Record, error) {
 	if lease.Valid {
 		r.LeaseExpireTime = normTime(lease.Time)
 	}
+	r.StartTime = nullOrZero(start)
+	r.Deadline = nullOrZero(deadline)
+	r.RunAfter = nullOrZero(runAfter)
 	r.RequestID = reqID.StringVal
 	r.Attempt = int32(attempt)
 	r.Version = version

@@ -20,6 +20,11 @@ type migration struct {
 	// exists, when set, is a query whose count is positive when the
 	// version's objects exist already (for DDL without IF NOT EXISTS).
 	exists string
+	// backfill, when set, is a partitioned DML statement run after the
+	// version's DDL by a Migrate that found the version unrecorded, with
+	// @cutoff the time that Migrate began: it brings the rows written
+	// before the version to it.
+	backfill string
 }
 
 // migrationsTable records the applied versions.
@@ -84,6 +89,23 @@ var migrations = []migration{{
 		`CREATE CHANGE STREAM ` + changeStream + ` FOR lro_operations(done, cancel_requested, owner) OPTIONS (value_capture_type = 'NEW_ROW')`,
 	},
 	exists: `SELECT COUNT(*) FROM information_schema.change_streams WHERE change_stream_name = '` + changeStream + `'`,
+}, {
+	version: 3,
+	ddl: []string{
+		// Work control (issue 10): start_time is NULL while an operation
+		// is queued; deadline and run_after are NULL when unset.
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS start_time TIMESTAMP`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS deadline TIMESTAMP`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS run_after TIMESTAMP`,
+		// The queue, oldest first per kind (start_time NULL), and the
+		// running operations of a kind for global limits (start_time set).
+		`CREATE INDEX IF NOT EXISTS lro_operations_queue_idx ON lro_operations (kind, start_time, create_time, name) STORING (done, owner, run_after)`,
+		// Deadlines of operations nobody holds (NULL when unset).
+		`CREATE NULL_FILTERED INDEX IF NOT EXISTS lro_operations_deadline_idx ON lro_operations (deadline, name) STORING (done, owner)`,
+	},
+	// Operations that exist already started when they were created: there
+	// was no queue.
+	backfill: `UPDATE lro_operations SET start_time = create_time WHERE start_time IS NULL AND create_time < @cutoff`,
 }}
 
 // changeStream names the change stream on lro_operations.
@@ -102,6 +124,9 @@ func Migrate(ctx context.Context, admin *database.DatabaseAdminClient, client *s
 	if err := applyDDL(ctx, admin, db, []string{migrationsDDL}); err != nil {
 		return fmt.Errorf("spannerstore: creating lro_schema_migrations: %w", err)
 	}
+	// Taken before the applied versions are read: a replica that recorded
+	// a version after this read wrote its rows under it after this time.
+	cutoff := time.Now()
 	applied := map[int64]bool{}
 	iter := client.Single().Read(ctx, "lro_schema_migrations", spanner.AllKeys(), []string{"version"})
 	if err := iter.Do(func(r *spanner.Row) error {
@@ -130,6 +155,12 @@ func Migrate(ctx context.Context, admin *database.DatabaseAdminClient, client *s
 			// Applied by a concurrent Migrate: record it below.
 		} else if err := applyDDL(ctx, admin, db, m.ddl); err != nil {
 			return fmt.Errorf("spannerstore: applying schema version %d: %w", m.version, err)
+		}
+		if m.backfill != "" {
+			stmt := spanner.Statement{SQL: m.backfill, Params: map[string]any{"cutoff": cutoff.UTC()}}
+			if _, err := client.PartitionedUpdate(ctx, stmt); err != nil {
+				return fmt.Errorf("spannerstore: bringing the rows to schema version %d: %w", m.version, err)
+			}
 		}
 		_, err := client.Apply(ctx, []*spanner.Mutation{spanner.InsertOrUpdate("lro_schema_migrations",
 			[]string{"version", "applied_time"}, []any{m.version, spanner.CommitTimestamp})})
