@@ -1,0 +1,60 @@
+package spannerstore
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/spanner"
+	"github.com/lrokit/lro/spannerstore/internal/emulator"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestMigrateToVersion3: a database at version 2 with an operation in it
+// migrates to version 3; the operation, written before there was a queue,
+// has started (start_time = create_time), not queued. Version 3's DDL
+// applies again without error, as when two replicas migrate at once.
+func TestMigrateToVersion3(t *testing.T) {
+	db := emulator.Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := applyDDL(ctx, db.Admin, db.Name, []string{migrationsDDL}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:2] {
+		if err := applyDDL(ctx, db.Admin, db.Name, m.ddl); err != nil {
+			t.Fatalf("version %d: %v", m.version, err)
+		}
+		if _, err := db.Client.Apply(ctx, []*spanner.Mutation{spanner.Insert("lro_schema_migrations",
+			[]string{"version", "applied_time"}, []any{m.version, spanner.CommitTimestamp})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	op, err := proto.Marshal(&longrunningpb.Operation{Name: "operations/old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Client.Apply(ctx, []*spanner.Mutation{spanner.Insert("lro_operations",
+		[]string{"name", "parent", "create_time", "update_time", "cancel_requested", "owner", "kind", "attempt", "version", "done", "operation"},
+		[]any{"operations/old", "", created, created, false, "", "", int64(0), int64(1), false, op})}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := Migrate(ctx, db.Admin, db.Client, db.Name); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s := New(db.Client, WithoutChangeStream())
+	defer s.Close()
+	rec, err := s.Get(ctx, "operations/old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.StartTime.Equal(created) || rec.Queued() {
+		t.Errorf("an operation from before version 3: start time %v, queued %v; want %v, not queued", rec.StartTime, rec.Queued(), created)
+	}
+	if err := applyDDL(ctx, db.Admin, db.Name, migrations[2].ddl); err != nil {
+		t.Errorf("version 3's DDL again: %v", err)
+	}
+}
