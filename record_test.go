@@ -1,6 +1,7 @@
 package lro
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -72,5 +74,52 @@ func TestRecordExpiredAt(t *testing.T) {
 		if got := r.expiredAt(now); got != tt.want {
 			t.Errorf("%s: expiredAt = %v, want %v", tt.desc, got, tt.want)
 		}
+	}
+}
+
+func TestRecordUnmarshalPayload(t *testing.T) {
+	op, err := proto.Marshal(&longrunningpb.Operation{Name: "operations/a", Done: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := proto.Marshal(&anypb.Any{TypeUrl: "type.googleapis.com/x.Y", Value: []byte("v")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := []byte{0xff, 0xff, 0xff}
+	tests := []struct {
+		name        string
+		op, request []byte
+		wantErr     string // empty: no error
+		wantRequest bool
+	}{
+		{name: "operation only", op: op},
+		{name: "operation and request", op: op, request: req, wantRequest: true},
+		{name: "bad operation", op: garbage, wantErr: "decoding the operation"},
+		{name: "bad request", op: op, request: garbage, wantErr: "decoding the request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Record{Request: &anypb.Any{TypeUrl: "stale"}}
+			err := r.UnmarshalPayload(tt.op, tt.request)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("UnmarshalPayload = %v, want an error saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Operation.GetName() != "operations/a" || !r.Operation.GetDone() {
+				t.Errorf("Operation = %v", r.Operation)
+			}
+			if got := r.Request != nil; got != tt.wantRequest {
+				t.Fatalf("Request = %v, want set: %v", r.Request, tt.wantRequest)
+			}
+			if tt.wantRequest && r.Request.GetTypeUrl() != "type.googleapis.com/x.Y" {
+				t.Errorf("Request = %v", r.Request)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -100,6 +101,25 @@ func (r *Record) Clone() *Record {
 		c.Request = proto.Clone(r.Request).(*anypb.Any)
 	}
 	return &c
+}
+
+// UnmarshalPayload sets r.Operation and r.Request from their proto
+// encodings, for backends that store them as bytes: op must hold a
+// google.longrunning.Operation, and a nil request leaves r.Request nil. It
+// fails, saying which of the two did not decode, when either is malformed.
+func (r *Record) UnmarshalPayload(op, request []byte) error {
+	r.Operation = new(longrunningpb.Operation)
+	if err := proto.Unmarshal(op, r.Operation); err != nil {
+		return fmt.Errorf("decoding the operation: %w", err)
+	}
+	r.Request = nil
+	if request != nil {
+		r.Request = new(anypb.Any)
+		if err := proto.Unmarshal(request, r.Request); err != nil {
+			return fmt.Errorf("decoding the request: %w", err)
+		}
+	}
+	return nil
 }
 
 // Done reports whether the operation has finished.

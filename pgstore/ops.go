@@ -8,13 +8,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // columns are the lro_operations columns scanRecord reads, in order.
@@ -238,15 +236,8 @@ func scanRecord(row pgx.Row, extra ...any) (*lro.Record, error) {
 	if lease != nil {
 		r.LeaseExpireTime = lease.UTC()
 	}
-	r.Operation = new(longrunningpb.Operation)
-	if err := proto.Unmarshal(op, r.Operation); err != nil {
-		return nil, fmt.Errorf("decoding operation %q: %w", name, err)
-	}
-	if request != nil {
-		r.Request = new(anypb.Any)
-		if err := proto.Unmarshal(request, r.Request); err != nil {
-			return nil, fmt.Errorf("decoding the request of %q: %w", name, err)
-		}
+	if err := r.UnmarshalPayload(op, request); err != nil {
+		return nil, fmt.Errorf("record %q: %w", name, err)
 	}
 	return &r, nil
 }

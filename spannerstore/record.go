@@ -5,13 +5,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/spanner"
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // columns are the lro_operations columns of a record, in the order of
@@ -143,15 +141,8 @@ func scanRecord(row *spanner.Row) (*lro.Record, error) {
 	r.RequestID = reqID.StringVal
 	r.Attempt = int32(attempt)
 	r.Version = version
-	r.Operation = new(longrunningpb.Operation)
-	if err := proto.Unmarshal(op, r.Operation); err != nil {
-		return nil, fmt.Errorf("spannerstore: decoding operation %q: %w", name, err)
-	}
-	if request != nil {
-		r.Request = new(anypb.Any)
-		if err := proto.Unmarshal(request, r.Request); err != nil {
-			return nil, fmt.Errorf("spannerstore: decoding the request of %q: %w", name, err)
-		}
+	if err := r.UnmarshalPayload(op, request); err != nil {
+		return nil, fmt.Errorf("spannerstore: record %q: %w", name, err)
 	}
 	return &r, nil
 }
