@@ -123,3 +123,52 @@ func TestRecordUnmarshalPayload(t *testing.T) {
 		})
 	}
 }
+
+func TestRecordMarshalPayloadRoundTrip(t *testing.T) {
+	tests := []struct {
+		name        string
+		rec         Record
+		wantRequest []byte // nil: no request stored
+	}{
+		{name: "no request", rec: Record{Operation: &longrunningpb.Operation{Name: "operations/a"}}},
+		{name: "empty operation and empty request", rec: Record{Operation: &longrunningpb.Operation{}, Request: &anypb.Any{}}, wantRequest: []byte{}},
+		{name: "request", rec: Record{Operation: &longrunningpb.Operation{Name: "operations/b", Done: true}, Request: &anypb.Any{TypeUrl: "type.googleapis.com/x.Y", Value: []byte("v")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op, req, err := tt.rec.MarshalPayload()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if op == nil {
+				t.Error("operation encoded as nil; stores keep it NOT NULL")
+			}
+			if tt.rec.Request == nil && req != nil {
+				t.Errorf("request = %v, want nil when the record has none", req)
+			}
+			if tt.wantRequest != nil && (req == nil || len(req) != 0) {
+				t.Errorf("request = %v, want empty, not nil", req)
+			}
+			var back Record
+			if err := back.UnmarshalPayload(op, req); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(&tt.rec, &back, protocmp.Transform()); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+	bad := Record{Operation: &longrunningpb.Operation{Name: "operations/\xff"}}
+	if _, _, err := bad.MarshalPayload(); err == nil || !strings.Contains(err.Error(), "encoding the operation") {
+		t.Errorf("MarshalPayload of invalid UTF-8 = %v, want an error about the operation", err)
+	}
+}
+
+func TestRecordMapTimes(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	r := Record{CreateTime: at, UpdateTime: at, ExpireTime: at, LeaseExpireTime: at, StartTime: at, Deadline: at, RunAfter: at}
+	r.MapTimes(func(time.Time) time.Time { return time.Time{} })
+	if diff := cmp.Diff(Record{}, r); diff != "" {
+		t.Errorf("MapTimes left times (-want +got):\n%s", diff)
+	}
+}

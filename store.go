@@ -103,6 +103,39 @@ func (r *Record) Clone() *Record {
 	return &c
 }
 
+// MarshalPayload returns the proto encodings of r.Operation (deterministic,
+// never nil) and of r.Request (nil when r has none; empty, not nil, for an
+// empty Any), as UnmarshalPayload reads them back, for backends that store
+// them as bytes. It fails, saying which of the two, when either cannot be
+// encoded (a message that is not valid UTF-8, say).
+func (r *Record) MarshalPayload() (op, request []byte, err error) {
+	op, err = proto.MarshalOptions{Deterministic: true}.Marshal(r.Operation)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding the operation: %w", err)
+	}
+	if op == nil {
+		op = []byte{}
+	}
+	if r.Request != nil {
+		if request, err = proto.Marshal(r.Request); err != nil {
+			return nil, nil, fmt.Errorf("encoding the request: %w", err)
+		}
+		if request == nil {
+			request = []byte{} // an empty Any, not none
+		}
+	}
+	return op, request, nil
+}
+
+// MapTimes replaces each time r holds (create, update, expire, lease
+// expiry, start, deadline, run after) with f of it, for backends that
+// normalise times to what they store.
+func (r *Record) MapTimes(f func(time.Time) time.Time) {
+	for _, t := range []*time.Time{&r.CreateTime, &r.UpdateTime, &r.ExpireTime, &r.LeaseExpireTime, &r.StartTime, &r.Deadline, &r.RunAfter} {
+		*t = f(*t)
+	}
+}
+
 // UnmarshalPayload sets r.Operation and r.Request from their proto
 // encodings, for backends that store them as bytes: op must hold a
 // google.longrunning.Operation, and a nil request leaves r.Request nil. It

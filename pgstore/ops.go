@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 )
 
 // columns are the lro_operations columns scanRecord reads, in order.
@@ -166,26 +165,11 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 			return nil, invalid(fmt.Sprintf("the %s is not valid UTF-8 text without NUL bytes", f.what))
 		}
 	}
-	op, err := proto.Marshal(rec.Operation)
+	op, req, err := rec.MarshalPayload()
 	if err != nil {
-		return nil, invalid(fmt.Sprintf("encoding operation %q: %v", name, err))
+		return nil, invalid(fmt.Sprintf("record %q: %v", name, err))
 	}
-	var req []byte
-	if rec.Request != nil {
-		if req, err = proto.Marshal(rec.Request); err != nil {
-			return nil, invalid(fmt.Sprintf("encoding the request of %q: %v", name, err))
-		}
-		if req == nil {
-			req = []byte{} // an empty Any, not NULL
-		}
-	}
-	rec.CreateTime = normTime(rec.CreateTime)
-	rec.UpdateTime = normTime(rec.UpdateTime)
-	rec.ExpireTime = normTime(rec.ExpireTime)
-	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
-	rec.StartTime = normTime(rec.StartTime)
-	rec.Deadline = normTime(rec.Deadline)
-	rec.RunAfter = normTime(rec.RunAfter)
+	rec.MapTimes(normTime)
 	rec.Version = version
 	d := derive(rec.Operation)
 	var derivedVersion *int64

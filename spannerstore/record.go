@@ -9,7 +9,6 @@ import (
 	"github.com/lrokit/lro"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // columns are the lro_operations columns of a record, in the order of
@@ -78,29 +77,11 @@ func recordValues(rec *lro.Record, version int64) ([]any, error) {
 			return nil, invalid("the %s of %q is not valid UTF-8", f.what, name)
 		}
 	}
-	op, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.Operation)
+	op, req, err := rec.MarshalPayload()
 	if err != nil {
-		return nil, invalid("encoding operation %q: %v", name, err)
+		return nil, invalid("record %q: %v", name, err)
 	}
-	if op == nil {
-		op = []byte{}
-	}
-	var req []byte
-	if rec.Request != nil {
-		if req, err = proto.Marshal(rec.Request); err != nil {
-			return nil, invalid("encoding the request of %q: %v", name, err)
-		}
-		if req == nil {
-			req = []byte{} // an empty Any, not NULL
-		}
-	}
-	rec.CreateTime = normTime(rec.CreateTime)
-	rec.UpdateTime = normTime(rec.UpdateTime)
-	rec.ExpireTime = normTime(rec.ExpireTime)
-	rec.LeaseExpireTime = normTime(rec.LeaseExpireTime)
-	rec.StartTime = normTime(rec.StartTime)
-	rec.Deadline = normTime(rec.Deadline)
-	rec.RunAfter = normTime(rec.RunAfter)
+	rec.MapTimes(normTime)
 	rec.Version = version
 	reqID := spanner.NullString{StringVal: rec.RequestID, Valid: rec.RequestID != ""}
 	return []any{name, rec.Parent, rec.CreateTime, rec.UpdateTime, nullTime(rec.ExpireTime), reqID,
