@@ -33,7 +33,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/examples/exportsvc/exportserver"
 	"github.com/lrokit/lro/pgstore"
 )
@@ -65,8 +65,7 @@ type options struct {
 }
 
 // parseFlags reads args into options, writing usage and flag errors to
-// out. It fails for an unknown flag, a stray argument, a negative
-// --max-running, and --max-running 0 without --database.
+// out. It fails for an unknown flag or a stray argument.
 func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("exportsvc", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -86,14 +85,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	switch {
-	case cfg.MaxRunning < 0:
-		return nil, fmt.Errorf("--max-running %d is negative", cfg.MaxRunning)
-	case cfg.MaxRunning == 0 && o.database == "":
-		return nil, errors.New("--max-running 0 (accept-only) needs --database: with operations in memory no other replica could run its exports")
-	case cfg.MaxRunning == 0:
-		cfg.AcceptOnly = true
-	}
+	// In Config, zero means the default limit; on the command line it means
+	// none at all. exportserver.Start refuses negative values, and an
+	// accept-only server without a shared store.
+	cfg.AcceptOnly = cfg.MaxRunning == 0
 	return o, nil
 }
 
@@ -113,14 +108,12 @@ func serve(ctx context.Context, o *options, logOut io.Writer, started func(*expo
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
 	cfg := o.server
 	cfg.Logger = logger
-	if o.database != "" {
-		store, err := pgstore.Open(ctx, o.database, pgstore.WithAutoMigrate(), pgstore.WithLogger(logger))
-		if err != nil {
-			return fmt.Errorf("opening --database: %w", err)
-		}
-		defer store.Close()
-		cfg.Store = store
+	store, closeStore, err := openStore(ctx, o, logger)
+	if err != nil {
+		return err
 	}
+	defer closeStore()
+	cfg.Store = store
 
 	s, err := exportserver.Start(ctx, cfg)
 	if err != nil {
@@ -138,6 +131,20 @@ func serve(ctx context.Context, o *options, logOut io.Writer, started func(*expo
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.grace)
 	defer cancel()
 	return s.Shutdown(shutdownCtx)
+}
+
+// openStore opens the store the flags name, and returns it with the
+// function that closes it: PostgreSQL at --database (migrating its schema),
+// or nil (operations in memory) without it.
+func openStore(ctx context.Context, o *options, logger *slog.Logger) (lro.Store, func(), error) {
+	if o.database == "" {
+		return nil, func() {}, nil
+	}
+	store, err := pgstore.Open(ctx, o.database, pgstore.WithAutoMigrate(), pgstore.WithLogger(logger))
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening --database: %w", err)
+	}
+	return store, store.Close, nil
 }
 
 // storeName says in the log where the operations are kept.
