@@ -77,7 +77,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long shutdown lets running exports finish")
 	fs.StringVar(&o.database, "database", "", "PostgreSQL `URL` to keep operations in, shared by replicas; empty keeps them in memory")
 	fs.IntVar(&cfg.MaxRunning, "max-running", exportserver.DefaultMaxRunning, "how many exports this replica runs at once; 0 makes it accept-only (needs --database)")
-	fs.DurationVar(&cfg.Timeout, "timeout", exportserver.DefaultTimeout, "how long an export may take from its start, time queued included, before it ends DEADLINE_EXCEEDED")
+	fs.DurationVar(&cfg.Timeout, "timeout", exportserver.DefaultTimeout, "how long an export this replica accepts may take, time queued included, before it ends DEADLINE_EXCEEDED")
 	fs.DurationVar(&cfg.RetryBackoff, "retry-backoff", exportserver.DefaultRetryBackoff, "wait before an export that failed transiently runs again (doubling after each attempt)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ const (
 	// DefaultMaxRunning is how many exports a server runs at once.
 	DefaultMaxRunning = 4
 	// DefaultTimeout ends an export that has not finished this long after
-	// it was started, time spent queued included.
+	// it was accepted, time spent queued included.
 	DefaultTimeout = 10 * time.Minute
 	// DefaultRetryBackoff is the wait before the second attempt of an
 	// export that failed transiently; later waits double.

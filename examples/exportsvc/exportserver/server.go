@@ -68,9 +68,10 @@ type Config struct {
 	// MaxRunning is how many exports the server runs at once; the others
 	// wait queued (lro.KindMaxRunning). Zero means DefaultMaxRunning.
 	MaxRunning int
-	// Timeout ends an export DEADLINE_EXCEEDED this long after it was
-	// started, time spent queued included (lro.KindTimeout). Zero means
-	// DefaultTimeout.
+	// Timeout ends an export DEADLINE_EXCEEDED this long after this
+	// server accepted it, time spent queued included (lro.KindTimeout);
+	// the deadline is stored with the operation, so it holds on whichever
+	// server runs the export. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// RetryBackoff is the wait before an export that failed transiently
 	// runs again; it doubles for each later attempt (lro.KindRetry). Zero
