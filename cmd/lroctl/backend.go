@@ -46,6 +46,9 @@ type opView struct {
 	Metadata json.RawMessage `json:"metadata"`
 	Response json.RawMessage `json:"response"`
 	Error    *statusView     `json:"error"`
+	// queued is set by markQueued for an operation not done that the
+	// server lists as queued (not started yet).
+	queued bool
 }
 
 // statusView is a google.rpc.Status in JSON form.

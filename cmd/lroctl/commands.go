@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,11 +38,20 @@ By default every page is fetched and printed; --one-page prints one page
 and the token of the next (in a "next page token:" line, or the
 nextPageToken field with --json).
 
-The table shows NAME, STATE (RUNNING, SUCCEEDED, FAILED or DONE),
+The table shows NAME, STATE (QUEUED, RUNNING, SUCCEEDED, FAILED or DONE),
 PROGRESS (when the metadata carries a progress figure), METADATA (its
-type) and RESULT (the response type, or the error).`,
+type) and RESULT (the response type, or the error).
+
+QUEUED is an operation recorded but not started yet (it waits for a free
+slot). The Operation message cannot say so, so for each page that has
+operations not done lroctl makes one more List call, with the filter
+queued = true AND (name = "..." OR ...), which lro servers answer (see
+docs/FILTERING.md). A server that does not know the queued field refuses
+that filter, and its operations not done show RUNNING. The filter
+queued = true lists the queued operations only.`,
 		Example: `  lroctl --addr localhost:9090 --plaintext list
   lroctl --addr localhost:9090 --plaintext list --filter 'done = true AND error:*'
+  lroctl --addr localhost:9090 --plaintext list --filter 'queued = true'
   lroctl --rest http://localhost:8080/v1 list projects/p/locations/-/operations --page-size 20 --one-page`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,7 +64,7 @@ type) and RESULT (the response type, or the error).`,
 			}
 			defer done()
 			pages := func(name string) ([]*opView, string, error) {
-				return listPages(ctx, be, name, filter, pageSize, token, onePage)
+				return listPages(ctx, be, name, filter, pageSize, token, onePage, !g.json)
 			}
 			var (
 				all  []*opView
@@ -99,14 +109,26 @@ type) and RESULT (the response type, or the error).`,
 	return cmd
 }
 
+// collectionOf is the collection of the operation name: name without its
+// last segment ("operations" for "operations/abc"), or "" (every
+// collection) for a name without a slash.
+func collectionOf(name string) string {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return ""
+	}
+	return name[:i]
+}
+
 // defaultCollection is the collection listed when the server cannot list
 // all of them at once.
 const defaultCollection = "operations"
 
 // listPages lists the collection name from the page token (or the first
 // page), one page or all, and returns the operations and the token of the
-// next page.
-func listPages(ctx context.Context, be backend, name, filter string, pageSize int32, token string, onePage bool) ([]*opView, string, error) {
+// next page. With queued, it asks after each page which of its operations
+// are queued (markQueued).
+func listPages(ctx context.Context, be backend, name, filter string, pageSize int32, token string, onePage, queued bool) ([]*opView, string, error) {
 	var all []*opView
 	next := token
 	for {
@@ -116,6 +138,9 @@ func listPages(ctx context.Context, be backend, name, filter string, pageSize in
 		}
 		if nt != "" && nt == next {
 			return nil, "", fmt.Errorf("the server answered page token %q with the same token; stopping", nt)
+		}
+		if queued {
+			markQueued(ctx, be, name, ops)
 		}
 		all = append(all, ops...)
 		next = nt
@@ -133,6 +158,11 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 the metadata carries a progress figure), metadata, and its response or
 error once done. With --json, print the Operation message as JSON.
 
+The state is QUEUED (recorded, not started yet), RUNNING, SUCCEEDED,
+FAILED or DONE. For an operation not done, lroctl asks its collection
+with one List call and the filter queued = true AND name = "NAME"; a
+server that does not know the queued field shows RUNNING.
+
 get exits 0 whatever the operation's state; use wait to act on the outcome.`,
 		Example: `  lroctl --addr localhost:9090 --plaintext get operations/abc123
   lroctl --rest http://localhost:8080/v1 --json get operations/abc123 | jq .metadata`,
@@ -146,6 +176,9 @@ get exits 0 whatever the operation's state; use wait to act on the outcome.`,
 			op, err := be.get(ctx, args[0])
 			if err != nil {
 				return err
+			}
+			if !g.json {
+				markQueued(ctx, be, collectionOf(op.Name), []*opView{op})
 			}
 			return printOp(cmd.OutOrStdout(), op, g.json)
 		},

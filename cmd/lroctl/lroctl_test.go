@@ -124,9 +124,9 @@ func sameAsGolden(t *testing.T, file, got string) {
 }
 
 // newManager returns an in-memory Manager, closed when the test ends.
-func newManager(t *testing.T) *lro.Manager {
+func newManager(t *testing.T, opts ...lro.Option) *lro.Manager {
 	t.Helper()
-	m, err := lro.New()
+	m, err := lro.New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

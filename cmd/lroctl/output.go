@@ -14,6 +14,8 @@ import (
 // state names the state of an operation.
 func (o *opView) state() string {
 	switch {
+	case !o.Done && o.queued:
+		return "QUEUED"
 	case !o.Done:
 		return "RUNNING"
 	case o.Error != nil:

@@ -11,11 +11,24 @@
 //	go run ./examples/exportsvc --grpc 127.0.0.1:8080 --http 127.0.0.1:8081
 //
 // The shelves are shelves/fiction (120 books), shelves/science (45) and
-// shelves/poetry (12). An export takes ten steps of --step each (300 ms by
-// default) and publishes progress_percent in its metadata after each one.
-// Operations are kept in memory. Interrupt (Ctrl-C) lets running exports
-// finish for up to --grace, then stops. The server itself is package
-// exportserver; this command only reads flags and handles signals.
+// shelves/poetry (12), and shelves/archive (30), whose first export attempt
+// fails with UNAVAILABLE and is retried. An export takes ten steps of
+// --step each (300 ms by default) and publishes progress_percent in its
+// metadata after each one. At most --max-running exports run at once (the
+// others wait queued), --timeout ends an export DEADLINE_EXCEEDED, and a
+// transient failure runs again after --retry-backoff.
+//
+// Operations are kept in memory, or with --database in PostgreSQL, where
+// several replicas serve the same operations and any replica with a free
+// slot runs a queued export. --max-running 0 makes an accept-only replica:
+// it records exports and a worker replica runs them.
+//
+//	go run ./examples/exportsvc --database postgres://... --max-running 0 --grpc 127.0.0.1:8080 --http 127.0.0.1:8081
+//	go run ./examples/exportsvc --database postgres://... --grpc 127.0.0.1:8090 --http 127.0.0.1:8091
+//
+// Interrupt (Ctrl-C) lets running exports finish for up to --grace, then
+// stops. The server itself is package exportserver; this command only
+// reads flags, opens the store and handles signals.
 package main
 
 import (
@@ -29,7 +42,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/examples/exportsvc/exportserver"
+	"github.com/lrokit/lro/pgstore"
 )
 
 func main() {
@@ -42,35 +57,100 @@ func main() {
 	}
 }
 
-// run parses args, serves until ctx ends, and shuts down.
-func run(ctx context.Context, args []string, logOut io.Writer) error {
+// options are what the flags ask for.
+type options struct {
+	server   exportserver.Config
+	grace    time.Duration
+	database string // PostgreSQL URL; empty keeps operations in memory
+}
+
+// parseFlags reads args into options, writing usage and flag errors to
+// out. It fails for an unknown flag or a stray argument.
+func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("exportsvc", flag.ContinueOnError)
-	fs.SetOutput(logOut)
-	var cfg exportserver.Config
+	fs.SetOutput(out)
+	o := &options{}
+	cfg := &o.server
 	fs.StringVar(&cfg.GRPCAddr, "grpc", "127.0.0.1:8080", "`address` to serve gRPC on (port 0 picks a free port)")
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` to serve REST on; empty for none")
 	fs.DurationVar(&cfg.Step, "step", 300*time.Millisecond, "how long each of the ten steps of an export takes")
-	grace := fs.Duration("grace", 10*time.Second, "how long shutdown lets running exports finish")
+	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long shutdown lets running exports finish")
+	fs.StringVar(&o.database, "database", "", "PostgreSQL `URL` to keep operations in, shared by replicas; empty keeps them in memory")
+	fs.IntVar(&cfg.MaxRunning, "max-running", exportserver.DefaultMaxRunning, "how many exports this replica runs at once; 0 makes it accept-only (needs --database)")
+	fs.DurationVar(&cfg.Timeout, "timeout", exportserver.DefaultTimeout, "how long an export this replica accepts may take, time queued included, before it ends DEADLINE_EXCEEDED")
+	fs.DurationVar(&cfg.RetryBackoff, "retry-backoff", exportserver.DefaultRetryBackoff, "wait before an export that failed transiently runs again (doubling after each attempt)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	// In Config, zero means the default limit; on the command line it means
+	// none at all. exportserver.Start refuses negative values, and an
+	// accept-only server without a shared store.
+	cfg.AcceptOnly = cfg.MaxRunning == 0
+	return o, nil
+}
+
+// run parses args, serves until ctx ends, and shuts down.
+func run(ctx context.Context, args []string, logOut io.Writer) error {
+	o, err := parseFlags(args, logOut)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, o, logOut, nil)
+}
+
+// serve opens the store, starts the server (calling started, when not nil,
+// once it serves), serves until ctx ends, then shuts the server down and
+// closes the store.
+func serve(ctx context.Context, o *options, logOut io.Writer, started func(*exportserver.Server)) error {
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
+	cfg := o.server
 	cfg.Logger = logger
+	store, closeStore, err := openStore(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	cfg.Store = store
 
 	s, err := exportserver.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
+	logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "store", storeName(o), "accept_only", cfg.AcceptOnly)
+	if started != nil {
+		started(s)
+	}
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down", "grace", *grace)
+		logger.Info("shutting down", "grace", o.grace)
 	case <-s.Failed():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *grace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.grace)
 	defer cancel()
 	return s.Shutdown(shutdownCtx)
+}
+
+// openStore opens the store the flags name, and returns it with the
+// function that closes it: PostgreSQL at --database (migrating its schema),
+// or nil (operations in memory) without it.
+func openStore(ctx context.Context, o *options, logger *slog.Logger) (lro.Store, func(), error) {
+	if o.database == "" {
+		return nil, func() {}, nil
+	}
+	store, err := pgstore.Open(ctx, o.database, pgstore.WithAutoMigrate(), pgstore.WithLogger(logger))
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening --database: %w", err)
+	}
+	return store, store.Close, nil
+}
+
+// storeName says in the log where the operations are kept.
+func storeName(o *options) string {
+	if o.database != "" {
+		return "postgres"
+	}
+	return "memory"
 }

@@ -18,6 +18,11 @@ func TestRun(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
 		{"stray argument", []string{"--grpc", "127.0.0.1:0", "extra"}, "unexpected arguments"},
 		{"bad address", []string{"--grpc", "not-an-address", "--http", ""}, "listening for gRPC"},
+		{"work controls", []string{"--grpc", "127.0.0.1:0", "--http", "", "--max-running", "2", "--timeout", "1m", "--retry-backoff", "5s"}, ""},
+		{"accept-only in memory", []string{"--grpc", "127.0.0.1:0", "--max-running", "0"}, "an accept-only server needs a shared store"},
+		{"negative limit", []string{"--grpc", "127.0.0.1:0", "--max-running", "-1"}, "MaxRunning -1 is negative"},
+		{"negative timeout", []string{"--grpc", "127.0.0.1:0", "--http", "", "--timeout", "-1s"}, "timeout -1s is negative"},
+		{"bad database URL", []string{"--grpc", "127.0.0.1:0", "--http", "", "--database", "postgres://%zz"}, "opening --database"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

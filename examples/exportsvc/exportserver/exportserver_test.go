@@ -498,6 +498,10 @@ func TestStartErrors(t *testing.T) {
 	}{
 		{"bad gRPC address", Config{GRPCAddr: "not-an-address"}, "listening for gRPC"},
 		{"HTTP port in use", Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: busy.Addr().String()}, "listening for HTTP"},
+		{"accept-only in memory", Config{GRPCAddr: "127.0.0.1:0", AcceptOnly: true}, "an accept-only server needs a shared store"},
+		{"negative limit", Config{GRPCAddr: "127.0.0.1:0", MaxRunning: -1}, "MaxRunning -1 is negative"},
+		{"negative timeout", Config{GRPCAddr: "127.0.0.1:0", Timeout: -time.Second}, "timeout -1s is negative"},
+		{"negative backoff", Config{GRPCAddr: "127.0.0.1:0", RetryBackoff: -time.Second}, "retry backoff -1s is negative"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,9 +5,20 @@
 // ExportBooks over REST, and a web console for the operations at /console/.
 //
 // The shelves are shelves/fiction (120 books), shelves/science (45) and
-// shelves/poetry (12). An export takes ten steps of Config.Step each and
-// publishes progress_percent in its ExportBooksMetadata after each one; it
-// ends with an ExportBooksResponse. Operations are kept in memory.
+// shelves/poetry (12), plus shelves/archive (30), kept in cold storage: the
+// first attempt of its export fails with UNAVAILABLE while the shelf is
+// restored, and the retry succeeds. An export takes ten steps of
+// Config.Step each and publishes progress_percent in its
+// ExportBooksMetadata after each one; it ends with an ExportBooksResponse.
+//
+// Exports are a registered kind with work controls (controls.go): at most
+// Config.MaxRunning run at once on a server and the others wait queued, a
+// deadline (Config.Timeout) ends an export that takes too long with
+// DEADLINE_EXCEEDED, and a transient failure is retried with backoff.
+// Operations are kept in memory, or in Config.Store: several servers on one
+// PostgreSQL database (pgstore) serve the same operations, and any of them
+// with a free slot runs a queued export, so a server can be accept-only
+// (Config.AcceptOnly), recording exports for the workers to run.
 //
 // The command examples/exportsvc runs it from flags; examples/quickstart
 // starts it in-process and drives it as a client would.
@@ -44,6 +55,28 @@ type Config struct {
 	Step time.Duration
 	// Logger receives the server's own messages; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Store keeps the operations; nil keeps them in memory. Servers that
+	// share a store (such as a pgstore.Store on one database) serve the
+	// same operations and run each other's queued exports. The caller
+	// closes it after Shutdown.
+	Store lro.Store
+	// AcceptOnly makes the server record exports without running any
+	// (lro.WithMaxRunning(0)); the servers sharing its Store run them.
+	// Start fails when it is set without a Store.
+	AcceptOnly bool
+	// MaxRunning is how many exports the server runs at once; the others
+	// wait queued (lro.KindMaxRunning). Zero means DefaultMaxRunning.
+	MaxRunning int
+	// Timeout ends an export DEADLINE_EXCEEDED this long after this
+	// server accepted it, time spent queued included (lro.KindTimeout);
+	// the deadline is stored with the operation, so it holds on whichever
+	// server runs the export. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// RetryBackoff is the wait before an export that failed transiently
+	// runs again; it doubles for each later attempt (lro.KindRetry). Zero
+	// means DefaultRetryBackoff.
+	RetryBackoff time.Duration
 }
 
 // Server is the example service: gRPC (ExportService, Operations,
@@ -67,10 +100,15 @@ type Server struct {
 
 // Start listens on cfg's addresses and serves there until Shutdown. ctx
 // bounds only the setting up (resolving and binding the addresses), not
-// how long the server runs.
+// how long the server runs. It fails for a negative control, or
+// AcceptOnly without a Store.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	ctl, err := newControls(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("exportserver: %w", err)
 	}
 	s := &Server{}
 	defer func() {
@@ -82,11 +120,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	cfg.Logger = slog.New(withTraceIDs(cfg.Logger.Handler()))
-	s.ops, err = lro.New(append(s.tel.managerOptions(), lro.WithLogger(cfg.Logger))...)
+	opts := append(s.tel.managerOptions(), lro.WithLogger(cfg.Logger))
+	if cfg.Store != nil {
+		opts = append(opts, lro.WithStore(cfg.Store))
+	}
+	s.ops, err = lro.New(append(opts, ctl.managerOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the operations manager: %w", err)
 	}
-	svc, err := newExportService(s.ops, cfg.Step, cfg.Logger)
+	svc, err := newExportService(s.ops, cfg.Step, cfg.Logger, ctl.kindOptions()...)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,18 @@ var catalogue = map[string][]book{
 	"shelves/fiction": makeBooks("fiction", 120),
 	"shelves/science": makeBooks("science", 45),
 	"shelves/poetry":  makeBooks("poetry", 12),
+	"shelves/archive": makeBooks("archive", 30),
+}
+
+// coldShelves are kept in cold storage: the first attempt of an export
+// finds the shelf still being restored and fails with UNAVAILABLE, a
+// transient error that the export kind's retry policy runs again.
+var coldShelves = map[string]bool{"shelves/archive": true}
+
+// errRestoring is the transient failure of the first attempt to export a
+// cold shelf: UNAVAILABLE, which lro.DefaultRetryable retries.
+func errRestoring(shelf string) error {
+	return status.Errorf(codes.Unavailable, "shelf %q is being restored from cold storage; try again shortly", shelf)
 }
 
 // makeBooks makes n deterministic books for a shelf.
@@ -78,11 +90,11 @@ type exportService struct {
 	log *slog.Logger
 }
 
-// newExportService registers the export kind with ops and returns the
-// service, which logs to log.
-func newExportService(ops *lro.Manager, step time.Duration, log *slog.Logger) (*exportService, error) {
+// newExportService registers the export kind with ops, with the work
+// controls opts, and returns the service, which logs to log.
+func newExportService(ops *lro.Manager, step time.Duration, log *slog.Logger, opts ...lro.KindOption) (*exportService, error) {
 	s := &exportService{ops: ops, step: step, log: log}
-	if err := lro.Register(ops, exportKind, s.export); err != nil {
+	if err := lro.Register(ops, exportKind, s.export, opts...); err != nil {
 		return nil, fmt.Errorf("registering the %q kind: %w", exportKind, err)
 	}
 	return s, nil
@@ -121,15 +133,21 @@ func (s *exportService) ExportBooks(ctx context.Context, req *exportpb.ExportBoo
 // export is the work of an export operation: it encodes the shelf's books
 // in exportSteps batches, publishing progress after each, and returns an
 // ExportBooksResponse. Cancelling the operation cancels ctx; export then
-// stops and the operation ends with CANCELLED. A run after the first
-// (op.Attempt() > 1, when a replica sharing a persistent store takes over a
-// lost one) simply starts the export again: it has no side effects to undo.
+// stops and the operation ends with CANCELLED, and so does its deadline
+// (DEADLINE_EXCEEDED). The first attempt on a cold shelf fails with
+// UNAVAILABLE (errRestoring), which the retry policy runs again. A run
+// after the first (op.Attempt() > 1: such a retry, or a replica sharing a
+// persistent store taking over a lost one) simply starts the export again:
+// it has no side effects to undo.
 func (s *exportService) export(ctx context.Context, op *lro.Op, req *exportpb.ExportBooksRequest) (proto.Message, error) {
 	books, ok := catalogue[req.GetShelf()]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "shelf %q not found", req.GetShelf())
 	}
 	s.log.InfoContext(ctx, "export running", "operation", op.Name(), "attempt", op.Attempt())
+	if coldShelves[req.GetShelf()] && op.Attempt() == 1 {
+		return nil, errRestoring(req.GetShelf())
+	}
 	md := &exportpb.ExportBooksMetadata{
 		Shelf:      req.GetShelf(),
 		TotalBooks: int32(len(books)),
