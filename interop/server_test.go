@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,26 @@ type fixture struct {
 	HTTPURL  string // http://host:port of the REST server
 
 	Done, Failed, Slow, Block string
+
+	mu      sync.Mutex
+	queries []string // the raw query of every REST request, in order
+}
+
+// restQueries returns the raw query strings of the REST requests so far.
+func (f *fixture) restQueries() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.queries)
+}
+
+// recordQueries notes the raw query of each request before h serves it.
+func (f *fixture) recordQueries(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.queries = append(f.queries, r.URL.RawQuery)
+		f.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // env is the environment a client script reads the fixture from.
@@ -67,6 +88,10 @@ func (f *fixture) env() []string {
 		"LRO_PARENT=" + parent,
 		"LRO_ERROR_DOMAIN=" + errorDomain,
 		"LRO_FAILED_MESSAGE=" + failedMessage,
+		// Google's auth libraries must not look for a cloud metadata
+		// server: the clients talk to loopback only.
+		"METADATA_SERVER_DETECTION=none",
+		"NO_GCE_CHECK=True",
 	}
 }
 
@@ -150,7 +175,8 @@ func startServer(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: lrohttp.NewHandler(g, lrohttp.WithPattern("projects/*/locations/*")), ReadHeaderTimeout: 10 * time.Second}
+	rest := lrohttp.NewHandler(g, lrohttp.WithPattern("projects/*/locations/*"))
+	hs := &http.Server{Handler: f.recordQueries(rest), ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- hs.Serve(hl) }()
 
