@@ -76,3 +76,42 @@ func TestPythonAPICore(t *testing.T) {
 		})
 	}
 }
+
+// discoveryPython finds a Python that can import the discovery-based
+// client (google-api-python-client, Debian's python3-googleapi): python3 on
+// PATH, or Debian's /usr/bin/python3 when PATH has another one (pyenv).
+func discoveryPython() (python, reason string) {
+	probe := "import googleapiclient.discovery, httplib2"
+	var tried []string
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			continue
+		}
+		if err := exec.Command(path, "-c", probe).Run(); err == nil {
+			return path, ""
+		}
+		tried = append(tried, path)
+	}
+	return "", "no python3 with googleapiclient (apt-get install python3-googleapi); tried " + strings.Join(tried, ", ")
+}
+
+// TestPythonDiscovery runs the discovery-based Python client, unchanged:
+// build() reads the API's discovery document from the server, then calls
+// the REST routes.
+func TestPythonDiscovery(t *testing.T) {
+	python, reason := discoveryPython()
+	if reason != "" {
+		missing(t, reason)
+	}
+	f := startServer(t)
+	want := []string{"get-done", "get-failed", "list-pages", "list-filter", "wait-saw-running", "wait",
+		"cancel-empty", "cancel", "not-found", "error-reason", "delete-empty", "delete"}
+	runClient(t, f, want, python, filepath.Join("python", "discovery.py"))
+	// The client adds alt=json to every call (a system parameter).
+	for _, q := range f.restQueries() {
+		if !strings.Contains(q, "alt=json") {
+			t.Errorf("REST request with query %q: the discovery client sends alt=json", q)
+		}
+	}
+}

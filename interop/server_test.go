@@ -1,10 +1,13 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -175,8 +178,12 @@ func startServer(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rest := lrohttp.NewHandler(g, lrohttp.WithPattern("projects/*/locations/*"))
-	hs := &http.Server{Handler: f.recordQueries(rest), ReadHeaderTimeout: 10 * time.Second}
+	f.GRPCAddr = gl.Addr().String()
+	f.HTTPURL = "http://" + hl.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("/", f.recordQueries(lrohttp.NewHandler(g, lrohttp.WithPattern("projects/*/locations/*"))))
+	mux.Handle("GET /$discovery/rest", f.discoveryDocument(t))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- hs.Serve(hl) }()
 
@@ -202,7 +209,21 @@ func startServer(t *testing.T) *fixture {
 			t.Errorf("gRPC server: %v", err)
 		}
 	})
-	f.GRPCAddr = gl.Addr().String()
-	f.HTTPURL = "http://" + hl.Addr().String()
 	return f
+}
+
+// discoveryDocument serves discovery/lro-v1.json, the API's discovery
+// document, with this server as its root URL, where the discovery-based
+// client's build() fetches it.
+func (f *fixture) discoveryDocument(t *testing.T) http.Handler {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("discovery", "lro-v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = bytes.ReplaceAll(doc, []byte("ROOT_URL"), []byte(f.HTTPURL))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
 }
