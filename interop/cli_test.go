@@ -84,7 +84,7 @@ func TestGrpcurl(t *testing.T) {
 	if reason != "" {
 		missing(t, reason)
 	}
-	f := startServer(t)
+	f := startServer(t, googleParent)
 	call := func(method, body string) (map[string]any, int) {
 		t.Helper()
 		out, errOut, code := tool(t, grpcurl, "-plaintext", "-format-error", "-max-time", "60", "-d", body, f.GRPCAddr, "google.longrunning.Operations/"+method)
@@ -113,7 +113,7 @@ func TestGrpcurl(t *testing.T) {
 	seen := map[string]bool{}
 	token := ""
 	for pages := 1; ; pages++ {
-		list, code := call("ListOperations", `{"name":"`+parent+`","pageSize":2,"pageToken":"`+token+`"}`)
+		list, code := call("ListOperations", `{"name":"`+f.ListName+`","pageSize":2,"pageToken":"`+token+`"}`)
 		if code != 0 || pages > 4 {
 			t.Fatalf("ListOperations page %d: %v (exit %d)", pages, list, code)
 		}
@@ -130,7 +130,7 @@ func TestGrpcurl(t *testing.T) {
 			t.Errorf("ListOperations in pages of 2 missed %s (saw %v)", n, seen)
 		}
 	}
-	list, _ := call("ListOperations", `{"name":"`+parent+`","filter":"done = true"}`)
+	list, _ := call("ListOperations", `{"name":"`+f.ListName+`","filter":"done = true"}`)
 	if ops, _ := field(list, "operations").([]any); len(ops) != 2 {
 		t.Errorf("ListOperations(done = true) = %v, want the 2 done operations", list)
 	}
@@ -152,9 +152,9 @@ func TestGrpcurl(t *testing.T) {
 		t.Errorf("the cancelled operation = %v, want CANCELLED with ErrorInfo OPERATION_CANCELLED", op)
 	}
 
-	st, code := call("GetOperation", name(missingName))
+	st, code := call("GetOperation", name(f.Missing))
 	if code == 0 || st["code"] != 5.0 || field(st, "details", "0", "reason") != "OPERATION_NOT_FOUND" ||
-		field(st, "details", "0", "metadata", "operation") != missingName {
+		field(st, "details", "0", "metadata", "operation") != f.Missing {
 		t.Errorf("GetOperation(missing) = %v (exit %d), want NOT_FOUND with ErrorInfo OPERATION_NOT_FOUND", st, code)
 	}
 
@@ -172,7 +172,7 @@ func TestCurl(t *testing.T) {
 	if err != nil {
 		missing(t, "no curl on PATH")
 	}
-	f := startServer(t)
+	f := startServer(t, googleParent)
 	// do runs curl and returns the body and the HTTP status.
 	do := func(args ...string) (string, int) {
 		t.Helper()
@@ -206,7 +206,7 @@ func TestCurl(t *testing.T) {
 	seen := map[string]bool{}
 	token := ""
 	for pages := 1; ; pages++ {
-		list, status := getJSON("-G", url(parent+"/operations"), "--data-urlencode", "pageSize=2", "--data-urlencode", "pageToken="+token)
+		list, status := getJSON("-G", url(f.Parent+"/operations"), "--data-urlencode", "pageSize=2", "--data-urlencode", "pageToken="+token)
 		if status != 200 || pages > 4 {
 			t.Fatalf("list page %d = %d %v", pages, status, list)
 		}
@@ -221,11 +221,11 @@ func TestCurl(t *testing.T) {
 	if len(seen) != 4 {
 		t.Errorf("list in pages of 2 saw %v, want the 4 operations", seen)
 	}
-	list, _ := getJSON("-G", url(parent+"/operations"), "--data-urlencode", "filter=done = true")
+	list, _ := getJSON("-G", url(f.Parent+"/operations"), "--data-urlencode", "filter=done = true")
 	if ops, _ := field(list, "operations").([]any); len(ops) != 2 {
 		t.Errorf("list filter done = true = %v, want 2 operations", list)
 	}
-	if body, status := do("-G", url(parent+"/operations"), "--data-urlencode", `filter=name = "nothing"`); status != 200 || strings.TrimSpace(body) != "{}" {
+	if body, status := do("-G", url(f.Parent+"/operations"), "--data-urlencode", `filter=name = "nothing"`); status != 200 || strings.TrimSpace(body) != "{}" {
 		t.Errorf("empty list = %d %q, want 200 {}", status, body)
 	}
 
@@ -246,13 +246,13 @@ func TestCurl(t *testing.T) {
 		t.Errorf("the cancelled operation = %v, want CANCELLED with ErrorInfo OPERATION_CANCELLED", op)
 	}
 
-	e, status := getJSON(url(missingName))
+	e, status := getJSON(url(f.Missing))
 	if status != 404 || field(e, "error", "status") != "NOT_FOUND" || field(e, "error", "details", "0", "@type") != "type.googleapis.com/google.rpc.ErrorInfo" ||
 		field(e, "error", "details", "0", "reason") != "OPERATION_NOT_FOUND" || field(e, "error", "details", "0", "domain") != errorDomain {
 		t.Errorf("GET missing = %d %v", status, e)
 	}
 	// Google's system parameters: the legacy error format and compact output.
-	e, _ = getJSON(url(missingName) + "?$.xgafv=1")
+	e, _ = getJSON(url(f.Missing) + "?$.xgafv=1")
 	if field(e, "error", "errors", "0", "reason") != "notFound" {
 		t.Errorf("GET missing with $.xgafv=1 = %v, want errors[0].reason notFound", e)
 	}

@@ -22,29 +22,33 @@ func nodeClient() (node, reason string) {
 }
 
 // TestNodeGax runs Google's Node client google-gax, unchanged, over gRPC and
-// over REST in fallback mode, with LROperation.promise().
+// over REST in fallback mode, with LROperation.promise(), for operations
+// under a parent (over REST with the routes a generated client passes) and
+// for top-level ones (the routes of operations.proto, gax's defaults).
 func TestNodeGax(t *testing.T) {
 	node, reason := nodeClient()
 	for _, mode := range []string{"grpc", "rest"} {
-		t.Run(mode, func(t *testing.T) {
-			if reason != "" {
-				missing(t, reason)
-			}
-			f := startServer(t)
-			want := append([]string{"wait-saw-running"}, operationChecks...)
-			runClient(t, f, want, node, filepath.Join("node", "operations.js"), mode)
-			if mode == "rest" {
-				// The client's own system parameters were accepted (issue 13).
-				qs := f.restQueries()
-				if len(qs) == 0 {
-					t.Error("the REST client made no request")
+		for _, names := range namings {
+			t.Run(mode+"/"+names.name, func(t *testing.T) {
+				if reason != "" {
+					missing(t, reason)
 				}
-				for _, q := range qs {
-					if !strings.Contains(q, "$prettyPrint=0") || !strings.Contains(q, "$alt=json%3Benum-encoding=int") {
-						t.Errorf("REST request with query %q: want $prettyPrint=0 and $alt=json;enum-encoding=int, as the client was set up", q)
+				f := startServer(t, names.parent)
+				want := append([]string{"wait-saw-running"}, operationChecks...)
+				runClient(t, f, want, node, filepath.Join("node", "operations.js"), mode)
+				if mode == "rest" {
+					// The client's own system parameters were accepted (issue 13).
+					qs := f.restQueries()
+					if len(qs) == 0 {
+						t.Error("the REST client made no request")
+					}
+					for _, q := range qs {
+						if !strings.Contains(q, "$prettyPrint=0") || !strings.Contains(q, "$alt=json%3Benum-encoding=int") {
+							t.Errorf("REST request with query %q: want $prettyPrint=0 and $alt=json;enum-encoding=int, as the client was set up", q)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -62,18 +62,22 @@ func lastLine(out []byte) string {
 
 // TestPythonAPICore runs Google's Python api-core, unchanged, over gRPC
 // (OperationsClient) and over REST (AbstractOperationsClient), each with
-// Operation.result().
+// Operation.result(), for operations under a parent and for top-level
+// ones (over REST with http_options for the top-level routes, as a
+// generated client passes its service's routes).
 func TestPythonAPICore(t *testing.T) {
 	python, env, reason := apiCorePython(t)
 	for _, transport := range []string{"grpc", "rest"} {
-		t.Run(transport, func(t *testing.T) {
-			if reason != "" {
-				missing(t, reason)
-			}
-			f := startServer(t)
-			want := append([]string{"wait-saw-running", "cancel-cancelled"}, operationChecks...)
-			runClientEnv(t, f, env, want, python, filepath.Join("python", "apicore.py"), transport)
-		})
+		for _, names := range namings {
+			t.Run(transport+"/"+names.name, func(t *testing.T) {
+				if reason != "" {
+					missing(t, reason)
+				}
+				f := startServer(t, names.parent)
+				want := append([]string{"wait-saw-running", "cancel-cancelled"}, operationChecks...)
+				runClientEnv(t, f, env, want, python, filepath.Join("python", "apicore.py"), transport)
+			})
+		}
 	}
 }
 
@@ -104,7 +108,7 @@ func TestPythonDiscovery(t *testing.T) {
 	if reason != "" {
 		missing(t, reason)
 	}
-	f := startServer(t)
+	f := startServer(t, googleParent) // the discovery document's routes are under projects/*/locations/*
 	want := []string{"get-done", "get-failed", "list-pages", "list-filter", "wait-saw-running", "wait",
 		"cancel-empty", "cancel", "not-found", "error-reason", "delete-empty", "delete"}
 	runClient(t, f, want, python, filepath.Join("python", "discovery.py"))

@@ -79,3 +79,11 @@ var operationChecks = []string{
 	"delete",       // Delete, then Get is NOT_FOUND
 	"error-reason", // the NOT_FOUND carries ErrorInfo OPERATION_NOT_FOUND in the fixture's domain
 }
+
+// namings are the two ways of naming operations the clients are tried
+// with: under a parent, as Google's services name them, and top-level
+// (operations/{id}), the Manager's default.
+var namings = []struct{ name, parent string }{
+	{"parented", googleParent},
+	{"toplevel", ""},
+}

@@ -32,13 +32,11 @@ const (
 	errorDomain = "interop.lrokit.test"
 	// failedMessage is the message of the operation that failed.
 	failedMessage = "interop: the shelf is locked"
-	// parent is the parent of every operation of the fixture: Google's
-	// REST clients expect operation names under a parent (api-core's
-	// default routes are /v1/{name=**}/operations and
+	// googleParent is the parent of the operations of most fixtures:
+	// Google's REST clients expect operation names under a parent
+	// (api-core's default routes are /v1/{name=**}/operations and
 	// /v1/{name=**/operations/*}).
-	parent = "projects/interop/locations/global"
-	// missingName names an operation that does not exist.
-	missingName = parent + "/operations/does-not-exist"
+	googleParent = "projects/interop/locations/global"
 )
 
 // answer is the response of the operations that succeed (a Duration, a
@@ -56,6 +54,14 @@ type fixture struct {
 	HTTPURL  string // http://host:port of the REST server
 
 	Done, Failed, Slow, Block string
+
+	// Parent is the parent of the operations, "" for top-level names.
+	Parent string
+	// ListName is the name a ListOperations request gives: the parent,
+	// or "operations" for top-level names.
+	ListName string
+	// Missing names an operation that does not exist.
+	Missing string
 
 	mu      sync.Mutex
 	queries []string // the raw query of every REST request, in order
@@ -87,8 +93,9 @@ func (f *fixture) env() []string {
 		"LRO_OP_FAILED=" + f.Failed,
 		"LRO_OP_SLOW=" + f.Slow,
 		"LRO_OP_BLOCK=" + f.Block,
-		"LRO_OP_MISSING=" + missingName,
-		"LRO_PARENT=" + parent,
+		"LRO_OP_MISSING=" + f.Missing,
+		"LRO_PARENT=" + f.Parent,
+		"LRO_LIST_NAME=" + f.ListName,
 		"LRO_ERROR_DOMAIN=" + errorDomain,
 		"LRO_FAILED_MESSAGE=" + failedMessage,
 		// Google's auth libraries must not look for a cloud metadata
@@ -117,10 +124,12 @@ func (g *gatedOps) GetOperation(ctx context.Context, req *longrunningpb.GetOpera
 	return op, err
 }
 
-// startServer starts a Manager with the four operations of fixture and
-// serves it on gRPC (with server reflection, for grpcurl) and on REST
-// (lrohttp), on loopback ports. Everything stops when the test ends.
-func startServer(t *testing.T) *fixture {
+// startServer starts a Manager with the four operations of fixture under
+// parent ("" for top-level names) and serves it on gRPC (with server
+// reflection, for grpcurl) and on REST (lrohttp, with the routes of
+// projects/*/locations/* too), on loopback ports. Everything stops when the
+// test ends.
+func startServer(t *testing.T, parent string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	m, err := lro.New(lro.WithErrorDomain(errorDomain))
@@ -128,9 +137,12 @@ func startServer(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	g := &gatedOps{Manager: m, release: make(chan struct{})}
-	f := &fixture{}
+	f := &fixture{Parent: parent, ListName: parent, Missing: parent + "/operations/does-not-exist"}
+	if parent == "" {
+		f.ListName, f.Missing = "operations", "operations/does-not-exist"
+	}
 	meta := lro.WithMetadata(durationpb.New(time.Second))
-	under := lro.WithParent(parent)
+	under := lro.WithParent(parent) // "" is no parent
 
 	start := func(work lro.WorkFunc) string {
 		t.Helper()

@@ -28,8 +28,21 @@ ENV = os.environ
 DONE, FAILED = ENV["LRO_OP_DONE"], ENV["LRO_OP_FAILED"]
 SLOW, BLOCK = ENV["LRO_OP_SLOW"], ENV["LRO_OP_BLOCK"]
 MISSING, DOMAIN = ENV["LRO_OP_MISSING"], ENV["LRO_ERROR_DOMAIN"]
-PARENT = ENV["LRO_PARENT"]
+PARENT, LIST_NAME = ENV["LRO_PARENT"], ENV["LRO_LIST_NAME"]
 ALL = {DONE, FAILED, SLOW, BLOCK}
+
+
+# The REST routes of top-level operation names, those of operations.proto.
+# api-core's defaults are for names under a parent; a generated client
+# passes its service's routes in http_options the same way.
+TOP_LEVEL_ROUTES = {
+    "google.longrunning.Operations.ListOperations": [{"method": "get", "uri": "/v1/{name=operations}"}],
+    "google.longrunning.Operations.GetOperation": [{"method": "get", "uri": "/v1/{name=operations/**}"}],
+    "google.longrunning.Operations.DeleteOperation": [{"method": "delete", "uri": "/v1/{name=operations/**}"}],
+    "google.longrunning.Operations.CancelOperation": [
+        {"method": "post", "uri": "/v1/{name=operations/**}:cancel", "body": "*"}
+    ],
+}
 
 
 def check(name, cond, detail=""):
@@ -51,7 +64,9 @@ def client_for(transport):
         return operations_v1.OperationsClient(channel)
     if transport == "rest":
         rest = operations_v1.OperationsRestTransport(
-            host=ENV["LRO_HTTP_URL"], credentials=AnonymousCredentials()
+            host=ENV["LRO_HTTP_URL"],
+            credentials=AnonymousCredentials(),
+            http_options=None if PARENT else TOP_LEVEL_ROUTES,
         )
         return operations_v1.AbstractOperationsClient(transport=rest)
     sys.exit(f"unknown transport {transport!r}")
@@ -61,9 +76,9 @@ def list_names(client, transport, filter_):
     """Every operation the list yields, and the number of pages."""
     if transport == "grpc":
         # The gRPC OperationsClient takes no page size.
-        pages = list(client.list_operations(PARENT, filter_).pages)
+        pages = list(client.list_operations(LIST_NAME, filter_).pages)
     else:
-        pages = list(client.list_operations(PARENT, filter_, page_size=2).pages)
+        pages = list(client.list_operations(LIST_NAME, filter_, page_size=2).pages)
     # The REST pager's pages are ListOperationsResponses; gRPC's are Pages.
     names = [op.name for page in pages for op in getattr(page, "operations", page)]
     return names, len(pages)
