@@ -7,6 +7,13 @@
 //	POST   /v1/{name=operations/**}:cancel       CancelOperation
 //	POST   /v1/{name=operations/**}:wait         WaitOperation, body {"timeout": "5s"}
 //
+// GET and DELETE of /v1/operations/{name}, where {name} is one path
+// segment holding a whole operation name with its slashes escaped
+// (/v1/operations/operations%2Fabc), are read as those of /v1/{name}:
+// Google's Node client (google-gax) in REST fallback mode routes
+// GetOperation that way unless its service gives it other routes. Any
+// other escaped slash in a path is INVALID_ARGUMENT.
+//
 // Hosts whose operations live under a parent mount the same routes below
 // it with WithPattern, for example WithPattern("projects/*/locations/*")
 // adds GET /v1/projects/{p}/locations/{l}/operations and the routes of
@@ -76,6 +83,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -266,10 +274,45 @@ func (h *handler) parsePath(u *url.URL) (route, error) {
 			return route{}, notFound
 		}
 		if strings.Contains(d, "/") {
+			if rt, ok := h.wholeName(segs[:i], raw[i+1:], d); ok {
+				return rt, nil
+			}
 			return route{}, status.Errorf(codes.InvalidArgument, "path segment %q holds an escaped slash", s)
 		}
 		segs[i] = d
 	}
+	rt, ok := h.match(segs)
+	if !ok {
+		return route{}, notFound
+	}
+	return rt, nil
+}
+
+// wholeName reads the path operations/{name} whose second segment is a
+// whole operation name, slashes escaped: Google's Node client (google-gax)
+// in REST fallback mode routes GetOperation so by default
+// (GET /v1/operations/operations%2Fabc). before are the segments ahead of
+// the escaped one, after those behind it, and name the escaped one
+// unescaped. It reports whether the path is such a route: the name of an
+// operation (not a collection, no verb) that a route serves.
+func (h *handler) wholeName(before, after []string, name string) (route, bool) {
+	if len(before) != 1 || before[0] != "operations" || len(after) != 0 {
+		return route{}, false
+	}
+	segs := strings.Split(name, "/")
+	if slices.Contains(segs, "") {
+		return route{}, false
+	}
+	rt, ok := h.match(segs)
+	if !ok || rt.collection || rt.verb != "" {
+		return route{}, false
+	}
+	return rt, true
+}
+
+// match maps the unescaped segments of a path below the prefix to a
+// route, and reports whether any route has them.
+func (h *handler) match(segs []string) (route, bool) {
 	var rt route
 	last := segs[len(segs)-1]
 	if i := strings.LastIndexByte(last, ':'); i >= 0 {
@@ -278,7 +321,7 @@ func (h *handler) parsePath(u *url.URL) (route, error) {
 			rt.verb = v
 			last = last[:i]
 			if last == "" {
-				return route{}, notFound
+				return route{}, false
 			}
 			segs[len(segs)-1] = last
 		}
@@ -290,13 +333,13 @@ func (h *handler) parsePath(u *url.URL) (route, error) {
 		rt.name = strings.Join(segs, "/")
 		if len(segs) == len(pat)+1 {
 			if rt.verb != "" {
-				return route{}, notFound
+				return route{}, false
 			}
 			rt.collection = true
 		}
-		return rt, nil
+		return rt, true
 	}
-	return route{}, notFound
+	return route{}, false
 }
 
 func matchSegments(pat, segs []string) bool {

@@ -74,9 +74,7 @@ func printOp(w io.Writer, o *opView, asJSON bool) error {
 	if o.Error != nil {
 		st := o.status()
 		fmt.Fprintf(w, "Error:     %s (%d): %s\n", codeName(st.Code()), o.Error.Code, clean(st.Message()))
-		for _, d := range o.Error.Details {
-			printAny(w, "Detail:    ", d)
-		}
+		printStatusDetails(w, o.Error.Details)
 	}
 	if o.Metadata != nil {
 		printAny(w, "Metadata:  ", o.Metadata)

@@ -116,9 +116,10 @@ func (b *restBackend) do(ctx context.Context, method, u string, body []byte) ([]
 func httpError(httpCode int, body []byte) error {
 	var e struct {
 		Error *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-			Status  string `json:"status"`
+			Code    int               `json:"code"`
+			Message string            `json:"message"`
+			Status  string            `json:"status"`
+			Details []json.RawMessage `json:"details"`
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error != nil {
@@ -126,7 +127,7 @@ func httpError(httpCode int, body []byte) error {
 		if named, ok := codeFromName(e.Error.Status); ok && httpCode != http.StatusMethodNotAllowed {
 			c = named
 		}
-		return status.Error(c, e.Error.Message)
+		return statusFromJSON(c, e.Error.Message, e.Error.Details).Err()
 	}
 	msg := strings.TrimSpace(string(body))
 	if len(msg) > 200 {
