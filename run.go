@@ -33,42 +33,11 @@ type task struct {
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
-	if err := m.checkContext(ctx, "starting an operation"); err != nil {
-		return nil, err
-	}
-	var sc startConfig
-	for _, o := range opts {
-		o(&sc)
-	}
-	if sc.err != nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidStartOption, nil, "lro: %v", sc.err)
-	}
-	if err := validateParent(sc.parent); err != nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
-	}
-	md, err := m.packPayload("metadata", sc.metadata, "")
+	rec, err := m.newRecord(ctx, k, req, opts)
 	if err != nil {
 		return nil, err
 	}
-	kind := ""
-	if k != nil {
-		kind = k.name
-	}
-	now := m.now()
-	name := operationName(sc.parent, newID())
-	md = m.stampMetadata(md, stdStamp{created: now})
-	rec := &Record{
-		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
-		Parent:     sc.parent,
-		CreateTime: now,
-		UpdateTime: now,
-		RequestID:  sc.requestID,
-		Kind:       kind,
-		Request:    req,
-	}
-	if d := timeoutFor(sc, k); d > 0 {
-		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
-	}
+	name, kind, now := rec.Operation.GetName(), rec.Kind, rec.CreateTime
 
 	// Registered before the record exists, so a cancellation from another
 	// replica cannot slip in between.
@@ -129,6 +98,52 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		}
 	}
 	return stored.Operation, nil
+}
+
+// newRecord checks ctx and opts and builds the record of a new operation
+// of kind k (nil for a work function or Create) with the stored request
+// req: named, stamped with its creation, deadline and request id, and
+// queued (StartTime zero, no owner, attempt 0) until start decides how it
+// runs. It fails with INVALID_ARGUMENT for a nil ctx, an option that
+// refused its value, an invalid parent or metadata over the payload cap.
+func (m *Manager) newRecord(ctx context.Context, k *kindInfo, req *anypb.Any, opts []StartOption) (*Record, error) {
+	if err := m.checkContext(ctx, "starting an operation"); err != nil {
+		return nil, err
+	}
+	var sc startConfig
+	for _, o := range opts {
+		o(&sc)
+	}
+	if sc.err != nil {
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidStartOption, nil, "lro: %v", sc.err)
+	}
+	if err := validateParent(sc.parent); err != nil {
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
+	}
+	md, err := m.packPayload("metadata", sc.metadata, "")
+	if err != nil {
+		return nil, err
+	}
+	kind := ""
+	if k != nil {
+		kind = k.name
+	}
+	now := m.now()
+	name := operationName(sc.parent, newID())
+	md = m.stampMetadata(md, stdStamp{created: now})
+	rec := &Record{
+		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
+		Parent:     sc.parent,
+		CreateTime: now,
+		UpdateTime: now,
+		RequestID:  sc.requestID,
+		Kind:       kind,
+		Request:    req,
+	}
+	if d := timeoutFor(sc, k); d > 0 {
+		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
+	}
+	return rec, nil
 }
 
 // admit refuses a new operation once Close has begun, and new work to run
