@@ -367,3 +367,90 @@ func TestStartKindTxErrors(t *testing.T) {
 		t.Errorf("%d operations stored (%v); want none", n, err)
 	}
 }
+
+// TestStartKindTxConcurrentRequestID: a start whose request id another
+// transaction holds uncommitted waits for it, then returns its operation;
+// under REPEATABLE READ, a holder that committed after the snapshot fails
+// the start with UNAVAILABLE (retry the transaction), not with a
+// duplicate.
+func TestStartKindTxConcurrentRequestID(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, freshSchema(t))
+	m := newManager(t, s, lro.WithMaxRunning(0))
+	if err := lro.Register(m, txKind, newRanLog().handler); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := func(tx pgx.Tx, rid string) (*longrunningpb.Operation, error) {
+		return StartKindTx(ctx, tx, m, txKind, wrapperspb.String(rid), lro.WithRequestID(rid))
+	}
+
+	t.Run("waits for the holder", func(t *testing.T) {
+		holder, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback(ctx)
+		first, err := start(holder, "wait")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiter, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer waiter.Rollback(ctx)
+		pid := waiter.Conn().PgConn().PID()
+		type result struct {
+			op  *longrunningpb.Operation
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			op, err := start(waiter, "wait")
+			got <- result{op, err}
+		}()
+		// Commit once the waiter waits on the holder's row lock.
+		for waiting := false; !waiting; {
+			select {
+			case r := <-got:
+				t.Fatalf("the start returned before the holder committed: %v, %v", r.op, r.err)
+			default:
+			}
+			if err := s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock')`, pid).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := holder.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := <-got
+		if r.err != nil || r.op.GetName() != first.GetName() {
+			t.Fatalf("the waiting start = %v, %v; want %s", r.op, r.err, first.GetName())
+		}
+		if err := waiter.Commit(ctx); err != nil {
+			t.Fatalf("the waiting transaction cannot commit: %v", err)
+		}
+	})
+
+	t.Run("repeatable read", func(t *testing.T) {
+		late, err := s.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer late.Rollback(ctx)
+		if _, err := late.Exec(ctx, `SELECT 1`); err != nil { // takes the snapshot
+			t.Fatal(err)
+		}
+		if err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+			_, err := start(tx, "rr")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		op, err := start(late, "rr")
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("StartKindTx = %v, %v; want UNAVAILABLE", op, err)
+		}
+	})
+}
