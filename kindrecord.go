@@ -40,6 +40,11 @@ func (m *Manager) NewKindRecord(ctx context.Context, kind string, req proto.Mess
 	if m.isClosing() {
 		return nil, m.errManagerClosed()
 	}
+	if !rec.RunAfter.IsZero() {
+		// Once the record is stored, this Manager claims it on time if it
+		// can; if it never is, the claim finds nothing.
+		m.claimAt(kind, rec.RunAfter)
+	}
 	return rec, nil
 }
 

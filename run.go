@@ -41,7 +41,7 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 
 	// Registered before the record exists, so a cancellation from another
 	// replica cannot slip in between.
-	t, mode, err := m.admit(ctx, name, work, k)
+	t, mode, err := m.admit(ctx, name, work, k, !rec.RunAfter.IsZero())
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +88,9 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		}
 		m.mu.Unlock()
 		m.wakeQueue()
+		if !stored.RunAfter.IsZero() {
+			m.claimAt(k.name, stored.RunAfter)
+		}
 	case modeExternal:
 		if !stored.Deadline.IsZero() {
 			m.mu.Lock()
@@ -143,14 +146,18 @@ func (m *Manager) newRecord(ctx context.Context, k *kindInfo, req *anypb.Any, op
 	if d := timeoutFor(sc, k); d > 0 {
 		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
 	}
+	if err := m.startLater(rec, sc.startAfter); err != nil {
+		return nil, err
+	}
 	return rec, nil
 }
 
 // admit refuses a new operation once Close has begun, and new work to run
 // here while the owner lease is lost, with UNAVAILABLE; decides how start
-// treats it (startMode); and, when it runs now, reserves its slot and
-// registers its task (see newTask).
-func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kindInfo) (*task, startMode, error) {
+// treats it (startMode; a delayed one, see WithStartAfter, waits in the
+// store); and, when it runs now, reserves its slot and registers its task
+// (see newTask).
+func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kindInfo, delayed bool) (*task, startMode, error) {
 	m.mu.Lock()
 	// Deferred: newTask calls Store.Watch, host code that may panic, and a
 	// panic must never leave m.mu held.
@@ -159,6 +166,9 @@ func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kind
 		return nil, 0, m.errManagerClosed()
 	}
 	mode := m.startMode(work, k)
+	if delayed && mode == modeRun {
+		mode = modeStore
+	}
 	switch mode {
 	case modeRefuse:
 		return nil, mode, m.refuseAcceptOnly()

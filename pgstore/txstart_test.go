@@ -454,3 +454,41 @@ func TestStartKindTxConcurrentRequestID(t *testing.T) {
 		}
 	})
 }
+
+// TestStartKindTxStartAfter: an operation started in a transaction with
+// WithStartAfter is stored with its RunAfter and runs no earlier: the
+// Manager that started it claims it on time (its maintenance round is an
+// hour away, so nothing else would).
+func TestStartKindTxStartAfter(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, freshSchema(t))
+	m := newManager(t, s, lro.WithLease(time.Hour))
+	ranAt := make(chan time.Time, 1)
+	if err := lro.Register(m, txKind, func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
+		ranAt <- time.Now()
+		return req, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := time.Now().Add(300 * time.Millisecond)
+	var op *longrunningpb.Operation
+	if err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+		var err error
+		op, err = StartKindTx(ctx, tx, m, txKind, wrapperspb.String("x"), lro.WithStartAfter(at))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Get(ctx, op.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := at.UTC().Truncate(time.Microsecond); !r.RunAfter.Equal(want) || !r.Queued() {
+		t.Errorf("stored RunAfter %v, queued %v; want %v, queued", r.RunAfter, r.Queued(), want)
+	}
+	waitDone(t, m, op.GetName())
+	if got := <-ranAt; got.Before(at.Truncate(time.Microsecond)) {
+		t.Errorf("ran at %v, before %v", got, at)
+	}
+}
