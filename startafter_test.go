@@ -158,8 +158,10 @@ func TestStartAfterRefused(t *testing.T) {
 		"Start": func() (*longrunningpb.Operation, error) {
 			return m.Start(ctx, func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }, hour)
 		},
-		"Create":      func() (*longrunningpb.Operation, error) { return m.Create(ctx, hour) },
-		"KindTimeout": func() (*longrunningpb.Operation, error) { return m.StartKind(ctx, "timed", wrapperspb.String("x"), hour) },
+		"Create": func() (*longrunningpb.Operation, error) { return m.Create(ctx, hour) },
+		"KindTimeout": func() (*longrunningpb.Operation, error) {
+			return m.StartKind(ctx, "timed", wrapperspb.String("x"), hour)
+		},
 		"WithTimeout": func() (*longrunningpb.Operation, error) {
 			return m.StartKind(ctx, "echo", wrapperspb.String("x"), hour, lro.WithTimeout(time.Hour))
 		},
