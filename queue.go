@@ -22,7 +22,8 @@ import (
 //
 // One goroutine, queueLoop, starts queued work when woken: when a slot
 // frees here, when this Manager queues work, when the store tells of queued
-// work (QueueWatcher), when a retry falls due, and on the maintenance tick.
+// work (QueueWatcher), when a retry or a delayed start (WithStartAfter)
+// falls due, and on the maintenance tick.
 
 // queueClaimBatch is the most queued records one claim takes when the Manager
 // has no limit.
