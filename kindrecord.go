@@ -15,8 +15,8 @@ import (
 // operation of a registered kind queued for a replica to claim, without
 // storing it: unowned, never started (StartTime zero, Attempt 0), named
 // under the parent WithParent gives, with the request id, metadata and
-// creation time of a start made now, and the deadline of WithTimeout or
-// else KindTimeout counted from now. It is for a store that inserts the
+// creation time of a start made now, the deadline of WithTimeout or else
+// KindTimeout counted from now, and the RunAfter of WithStartAfter. It is for a store that inserts the
 // record itself, in a transaction of the host's (see pgstore.StartKindTx),
 // and must then tell the replicas that queued work waits (QueueWatcher):
 // any Manager on the same store that registered the kind claims and runs
@@ -26,8 +26,9 @@ import (
 // It fails as StartKind does, without running anything: with
 // INVALID_ARGUMENT for a nil ctx, a kind that is not registered, a nil req,
 // a req of another type than the kind's Handler takes, a req or metadata
-// larger than the payload cap, an invalid parent or a StartOption that
-// refuses its value; and with UNAVAILABLE once Close has begun.
+// larger than the payload cap, an invalid parent, a StartOption that
+// refuses its value or a WithStartAfter time not before the deadline; and
+// with UNAVAILABLE once Close has begun.
 func (m *Manager) NewKindRecord(ctx context.Context, kind string, req proto.Message, opts ...StartOption) (*Record, error) {
 	k, a, err := m.kindRequest("NewKindRecord", kind, req)
 	if err != nil {

@@ -105,10 +105,12 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 
 // newRecord checks ctx and opts and builds the record of a new operation
 // of kind k (nil for a work function or Create) with the stored request
-// req: named, stamped with its creation, deadline and request id, and
-// queued (StartTime zero, no owner, attempt 0) until start decides how it
-// runs. It fails with INVALID_ARGUMENT for a nil ctx, an option that
-// refused its value, an invalid parent or metadata over the payload cap.
+// req: named, stamped with its creation, deadline, request id and
+// RunAfter (WithStartAfter), and queued (StartTime zero, no owner,
+// attempt 0) until start decides how it runs. It fails with
+// INVALID_ARGUMENT for a nil ctx, an option that refused its value, an
+// invalid parent, metadata over the payload cap, or a WithStartAfter that
+// the operation cannot wait for (see startLater).
 func (m *Manager) newRecord(ctx context.Context, k *kindInfo, req *anypb.Any, opts []StartOption) (*Record, error) {
 	if err := m.checkContext(ctx, "starting an operation"); err != nil {
 		return nil, err
