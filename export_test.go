@@ -13,9 +13,6 @@ func SetAfterWaitPoll(m *Manager, f func()) { m.afterWaitPoll = f }
 // Closing returns a channel closed once Close has begun, for tests.
 func Closing(m *Manager) <-chan struct{} { return m.closing }
 
-// Store returns the store the Manager keeps its operations in, for tests.
-func (m *Manager) Store() Store { return m.store }
-
 // Len returns how many operations the store holds, for tests.
 func (s *MemoryStore) Len() int {
 	s.mu.RLock()

@@ -136,26 +136,39 @@ func Register[Req proto.Message](m *Manager, kind string, h Handler[Req], opts .
 // (WithMaxPayloadSize). On an accept-only Manager (WithMaxRunning(0)) it
 // records the operation queued for a replica that registered the kind.
 func (m *Manager) StartKind(ctx context.Context, kind string, req proto.Message, opts ...StartOption) (*longrunningpb.Operation, error) {
+	k, a, err := m.kindRequest("StartKind", kind, req)
+	if err != nil {
+		return nil, err
+	}
+	return m.start(ctx, kindWork(k, a), k, a, opts)
+}
+
+// kindRequest returns the registered kind and req packed as its stored
+// request, for the named call. It fails with INVALID_ARGUMENT for a kind
+// that is not registered, a nil req, a req (or, for an *anypb.Any, the
+// message it holds) of another type than the kind's Handler takes, or a
+// req larger than the payload cap.
+func (m *Manager) kindRequest(call, kind string, req proto.Message) (*kindInfo, *anypb.Any, error) {
 	m.mu.Lock()
 	k := m.kinds[kind]
 	m.mu.Unlock()
 	if k == nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonKindNotRegistered, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: kind %q is not registered", kind)
+		return nil, nil, m.errorf(codes.InvalidArgument, ReasonKindNotRegistered, map[string]string{ErrorKeyKind: kind}, "lro: %s: kind %q is not registered", call, kind)
 	}
 	if req == nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: nil request")
+		return nil, nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: %s: nil request", call)
 	}
 	a, err := packRequest(req, k.request)
 	if err != nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: packing the request: %v", err)
+		return nil, nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: %s: packing the request: %v", call, err)
 	}
 	if got := a.MessageName(); got != k.request {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: StartKind: kind %q takes a %s request, got a %s", kind, k.request, got)
+		return nil, nil, m.errorf(codes.InvalidArgument, ReasonInvalidRequest, map[string]string{ErrorKeyKind: kind}, "lro: %s: kind %q takes a %s request, got a %s", call, kind, k.request, got)
 	}
 	if err := m.checkSize("request", a, ""); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return m.start(ctx, kindWork(k, a), k, a, opts)
+	return k, a, nil
 }
 
 // packRequest packs the request of a kind whose Handler takes want. A

@@ -372,11 +372,12 @@ func WithCloseGrace(d time.Duration) Option {
 type StartOption func(*startConfig)
 
 type startConfig struct {
-	metadata  proto.Message
-	parent    string
-	requestID string
-	timeout   time.Duration
-	err       error // the first option that refused its value
+	metadata   proto.Message
+	parent     string
+	requestID  string
+	timeout    time.Duration
+	startAfter time.Time // WithStartAfter
+	err        error     // the first option that refused its value
 }
 
 // WithTimeout ends the operation with DEADLINE_EXCEEDED d after it was

@@ -22,7 +22,8 @@ import (
 //
 // One goroutine, queueLoop, starts queued work when woken: when a slot
 // frees here, when this Manager queues work, when the store tells of queued
-// work (QueueWatcher), when a retry falls due, and on the maintenance tick.
+// work (QueueWatcher), when a retry or a delayed start (WithStartAfter)
+// falls due, and on the maintenance tick.
 
 // queueClaimBatch is the most queued records one claim takes when the Manager
 // has no limit.
@@ -57,7 +58,7 @@ type workQueue struct {
 	// pending holds the kinds that may have queued records in the store
 	// this Manager could claim.
 	pending map[string]bool
-	nextDue time.Time     // the earliest retry this Manager scheduled
+	due     dueTimes      // when queued work this Manager scheduled becomes claimable
 	wake    chan struct{} // wakes queueLoop; capacity 1
 	poked   atomic.Bool   // the store told of queued work (no lock needed)
 }
@@ -176,7 +177,7 @@ func (m *Manager) queueLoop() {
 	for {
 		var due <-chan time.Time
 		m.mu.Lock()
-		next := m.q.nextDue
+		next := m.q.due.next()
 		m.mu.Unlock()
 		if !next.IsZero() {
 			timer = m.clock.NewTimer(next.Sub(m.now()))
@@ -196,8 +197,7 @@ func (m *Manager) queueLoop() {
 			}
 		case <-due:
 			m.mu.Lock()
-			if !m.q.nextDue.After(m.now()) {
-				m.q.nextDue = time.Time{}
+			if m.q.due.popDue(m.now()) {
 				m.markPending()
 			}
 			m.mu.Unlock()

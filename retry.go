@@ -149,12 +149,6 @@ func (m *Manager) retryLater(t *task, op *Op, err error) bool {
 		}
 		return false
 	}
-	m.mu.Lock()
-	m.q.pending[k.name] = true
-	if m.q.nextDue.IsZero() || runAfter.Before(m.q.nextDue) {
-		m.q.nextDue = runAfter
-	}
-	m.mu.Unlock()
-	m.wakeQueue()
+	m.claimAt(k.name, runAfter)
 	return true
 }

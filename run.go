@@ -33,46 +33,15 @@ type task struct {
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
-	if err := m.checkContext(ctx, "starting an operation"); err != nil {
-		return nil, err
-	}
-	var sc startConfig
-	for _, o := range opts {
-		o(&sc)
-	}
-	if sc.err != nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidStartOption, nil, "lro: %v", sc.err)
-	}
-	if err := validateParent(sc.parent); err != nil {
-		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
-	}
-	md, err := m.packPayload("metadata", sc.metadata, "")
+	rec, err := m.newRecord(ctx, k, req, opts)
 	if err != nil {
 		return nil, err
 	}
-	kind := ""
-	if k != nil {
-		kind = k.name
-	}
-	now := m.now()
-	name := operationName(sc.parent, newID())
-	md = m.stampMetadata(md, stdStamp{created: now})
-	rec := &Record{
-		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
-		Parent:     sc.parent,
-		CreateTime: now,
-		UpdateTime: now,
-		RequestID:  sc.requestID,
-		Kind:       kind,
-		Request:    req,
-	}
-	if d := timeoutFor(sc, k); d > 0 {
-		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
-	}
+	name, kind, now := rec.Operation.GetName(), rec.Kind, rec.CreateTime
 
 	// Registered before the record exists, so a cancellation from another
 	// replica cannot slip in between.
-	t, mode, err := m.admit(ctx, name, work, k)
+	t, mode, err := m.admit(ctx, name, work, k, !rec.RunAfter.IsZero())
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +88,9 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 		}
 		m.mu.Unlock()
 		m.wakeQueue()
+		if !stored.RunAfter.IsZero() {
+			m.claimAt(k.name, stored.RunAfter)
+		}
 	case modeExternal:
 		if !stored.Deadline.IsZero() {
 			m.mu.Lock()
@@ -131,11 +103,63 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 	return stored.Operation, nil
 }
 
+// newRecord checks ctx and opts and builds the record of a new operation
+// of kind k (nil for a work function or Create) with the stored request
+// req: named, stamped with its creation, deadline, request id and
+// RunAfter (WithStartAfter), and queued (StartTime zero, no owner,
+// attempt 0) until start decides how it runs. It fails with
+// INVALID_ARGUMENT for a nil ctx, an option that refused its value, an
+// invalid parent, metadata over the payload cap, or a WithStartAfter that
+// the operation cannot wait for (see startLater).
+func (m *Manager) newRecord(ctx context.Context, k *kindInfo, req *anypb.Any, opts []StartOption) (*Record, error) {
+	if err := m.checkContext(ctx, "starting an operation"); err != nil {
+		return nil, err
+	}
+	var sc startConfig
+	for _, o := range opts {
+		o(&sc)
+	}
+	if sc.err != nil {
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidStartOption, nil, "lro: %v", sc.err)
+	}
+	if err := validateParent(sc.parent); err != nil {
+		return nil, m.errorf(codes.InvalidArgument, ReasonInvalidParent, map[string]string{ErrorKeyParent: sc.parent}, "lro: %v", err)
+	}
+	md, err := m.packPayload("metadata", sc.metadata, "")
+	if err != nil {
+		return nil, err
+	}
+	kind := ""
+	if k != nil {
+		kind = k.name
+	}
+	now := m.now()
+	name := operationName(sc.parent, newID())
+	md = m.stampMetadata(md, stdStamp{created: now})
+	rec := &Record{
+		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
+		Parent:     sc.parent,
+		CreateTime: now,
+		UpdateTime: now,
+		RequestID:  sc.requestID,
+		Kind:       kind,
+		Request:    req,
+	}
+	if d := timeoutFor(sc, k); d > 0 {
+		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
+	}
+	if err := m.startLater(rec, sc.startAfter); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
 // admit refuses a new operation once Close has begun, and new work to run
 // here while the owner lease is lost, with UNAVAILABLE; decides how start
-// treats it (startMode); and, when it runs now, reserves its slot and
-// registers its task (see newTask).
-func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kindInfo) (*task, startMode, error) {
+// treats it (startMode; a delayed one, see WithStartAfter, waits in the
+// store); and, when it runs now, reserves its slot and registers its task
+// (see newTask).
+func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kindInfo, delayed bool) (*task, startMode, error) {
 	m.mu.Lock()
 	// Deferred: newTask calls Store.Watch, host code that may panic, and a
 	// panic must never leave m.mu held.
@@ -144,6 +168,9 @@ func (m *Manager) admit(ctx context.Context, name string, work WorkFunc, k *kind
 		return nil, 0, m.errManagerClosed()
 	}
 	mode := m.startMode(work, k)
+	if delayed && mode == modeRun {
+		mode = modeStore
+	}
 	switch mode {
 	case modeRefuse:
 		return nil, mode, m.refuseAcceptOnly()

@@ -81,7 +81,7 @@ type Record struct {
 	// still not done (WithTimeout, KindTimeout); zero for none.
 	Deadline time.Time
 	// RunAfter is the earliest time a queued operation may be claimed (the
-	// backoff before a retry); zero for at once.
+	// backoff before a retry, WithStartAfter); zero for at once.
 	RunAfter time.Time
 	// Version is assigned by the store and grows with every write.
 	Version int64

@@ -90,7 +90,7 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 	// nothing was inserted, find out which one conflicted. If the
 	// conflicting record is deleted in between, or had expired and is
 	// deleted now, try again.
-	for try := range 5 {
+	for try := range createTries {
 		inserted, err := s.insert(ctx, name, args[1:], try == 0)
 		if err != nil {
 			return nil, false, err
@@ -98,28 +98,55 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 		if inserted {
 			return cp, true, nil
 		}
-		if cp.RequestID != "" {
-			prev, err := s.getBy(ctx, `parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
-			switch {
-			case err == nil && prev.ExpiredAt(cp.CreateTime):
-				// Expired: it holds its request id no more.
-				if _, err := execCount(ctx, s.pool, deleteIfExpiredSQL, s.channel, prev.Operation.GetName(), cp.CreateTime); err != nil {
-					return nil, false, storeErr(fmt.Sprintf("creating %q: removing the expired %q", name, prev.Operation.GetName()), err)
-				}
-				continue
-			case err == nil:
-				return prev, false, nil
-			case !errors.Is(err, lro.ErrNotFound):
-				return nil, false, storeErr(fmt.Sprintf("creating %q", name), err)
-			}
-		}
-		if _, err := s.Get(ctx, name); err == nil {
-			return nil, false, fmt.Errorf("pgstore: creating %q: %w", name, lro.ErrAlreadyExists)
-		} else if !errors.Is(err, lro.ErrNotFound) {
-			return nil, false, err
+		prev, again, err := s.createConflict(ctx, s.pool, cp)
+		if err != nil || !again {
+			return prev, false, err
 		}
 	}
-	return nil, false, &Error{Op: fmt.Sprintf("creating %q", name), Code: codes.Aborted,
+	return nil, false, conflictKeptChanging(name)
+}
+
+// createTries is how often Create tries to insert a record whose
+// conflicting record keeps going away.
+const createTries = 5
+
+// createConflict finds out, reading and writing through q (the pool, or a
+// transaction), why the insert of cp inserted nothing. It returns the
+// stored record holding cp's parent and request id; or again when there
+// is none (any longer): the record that held them had expired and is
+// removed now, or went away since the insert; or an error wrapping
+// lro.ErrAlreadyExists when cp's name is taken.
+func (s *Store) createConflict(ctx context.Context, q querier, cp *lro.Record) (prev *lro.Record, again bool, err error) {
+	name := cp.Operation.GetName()
+	op := fmt.Sprintf("creating %q", name)
+	if cp.RequestID != "" {
+		prevs, err := queryRows(ctx, q, recordRow(), `SELECT `+columns+` FROM lro_operations WHERE parent = $1 AND request_id = $2`, cp.Parent, cp.RequestID)
+		switch {
+		case err != nil:
+			return nil, false, storeErr(op, err)
+		case len(prevs) == 1 && prevs[0].ExpiredAt(cp.CreateTime):
+			// Expired: it holds its request id no more.
+			if _, err := execCount(ctx, q, deleteIfExpiredSQL, s.channel, prevs[0].Operation.GetName(), cp.CreateTime); err != nil {
+				return nil, false, storeErr(fmt.Sprintf("%s: removing the expired %q", op, prevs[0].Operation.GetName()), err)
+			}
+			return nil, true, nil
+		case len(prevs) == 1:
+			return prevs[0], false, nil
+		}
+	}
+	taken, err := queryRows(ctx, q, pgx.RowTo[bool], `SELECT true FROM lro_operations WHERE name = $1`, name)
+	switch {
+	case err != nil:
+		return nil, false, storeErr(op, err)
+	case len(taken) > 0:
+		return nil, false, fmt.Errorf("pgstore: %s: %w", op, lro.ErrAlreadyExists)
+	}
+	return nil, true, nil
+}
+
+// conflictKeptChanging is the error of a Create that gave up.
+func conflictKeptChanging(name string) error {
+	return &Error{Op: fmt.Sprintf("creating %q", name), Code: codes.Aborted,
 		Err: errors.New("the conflicting record kept changing")}
 }
 

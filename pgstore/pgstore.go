@@ -85,6 +85,7 @@ type Store struct {
 	ownPool      bool
 	channel      string
 	pollInterval time.Duration
+	where        where // the database and schema of the tables (StartKindTx)
 	logger       *slog.Logger
 	health       time.Duration
 	connectHook  func(pid uint32)
@@ -206,11 +207,14 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	} else if err := checkSchema(ctx, pool); err != nil {
 		return nil, err
 	}
+	var (
+		database string
+		schema   *string
+	)
+	if err := pool.QueryRow(ctx, `SELECT current_database(), current_schema()`).Scan(&database, &schema); err != nil {
+		return nil, storeErr("reading the current schema", err)
+	}
 	if c.channel == "" {
-		var schema *string
-		if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
-			return nil, storeErr("reading the current schema", err)
-		}
 		if schema == nil {
 			return nil, &Error{Op: "New", Code: codes.FailedPrecondition, Err: errors.New("no schema of the search_path exists")}
 		}
@@ -228,6 +232,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		connectHook:  c.connectHook,
 		watchers:     make(map[string][]*watcher),
 		done:         make(chan struct{}),
+		where:        where{database: database, schema: schema},
 	}
 	conn, err := s.connectListener(ctx)
 	if err != nil {
