@@ -42,14 +42,18 @@ const ReadyPrefix = "READY"
 
 // TablesSQL creates the tables the replicas' work writes to, in the current
 // schema: chaos_runs gets a row each time work begins (so a re-run shows as
-// a second row with a higher attempt), and chaos_effects counts the runs
-// that got to the end, keyed by operation (the work's idempotent effect).
+// a second row with a higher attempt), whose ended is set when that run
+// returns (NULL while it runs, or when its process died); chaos_effects
+// counts the runs that got to the end, keyed by operation (the work's
+// idempotent effect). Times are the database's clock_timestamp().
 const TablesSQL = `
 CREATE TABLE IF NOT EXISTS chaos_runs (
+    id      bigserial PRIMARY KEY,
     name    text NOT NULL,
     owner   text NOT NULL,
     attempt integer NOT NULL,
-    at      timestamptz NOT NULL DEFAULT clock_timestamp()
+    at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended   timestamptz
 );
 CREATE TABLE IF NOT EXISTS chaos_effects (
     name text PRIMARY KEY,
