@@ -4,6 +4,14 @@
 //     database; 1000 operations, one replica SIGKILLed mid-run, cancels
 //     through the survivors; every operation ends exactly once, as a
 //     trigger on lro_operations counts.
+//   - TestQueueAcrossReplicas: issue 10's queue proof. An accept-only
+//     replica (WithMaxRunning(0)) takes 1000 StartKind requests; two
+//     workers with small limits (WithMaxRunning, KindMaxRunning, and
+//     KindMaxRunningGlobal across both) drain the queue, and one is
+//     SIGKILLed while it runs work. Every operation ends once and
+//     successfully, the front runs nothing, no limit is ever exceeded (the
+//     runs' overlap in chaos_runs), and the killed worker's operations are
+//     taken over once its lease lapsed and finished by the survivor.
 //   - TestFrozenReplica: a replica SIGSTOPped for longer than its lease
 //     resumes after a survivor took its work over; it stops its own runs
 //     at once, and the survivor alone finishes them.
