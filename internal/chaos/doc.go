@@ -51,7 +51,8 @@ const ReadyPrefix = "READY"
 // TablesSQL creates the tables the replicas' work writes to, in the current
 // schema: chaos_runs gets a row each time work begins (so a re-run shows as
 // a second row with a higher attempt), whose ended is set when that run
-// returns (NULL while it runs, or when its process died); chaos_effects
+// returns if the replica runs with -record-ends (NULL while it runs, or
+// when its process died); chaos_effects
 // counts the runs that got to the end, keyed by operation (the work's
 // idempotent effect). Times are the database's clock_timestamp().
 const TablesSQL = `

@@ -101,8 +101,8 @@ func TestQueueAcrossReplicas(t *testing.T) {
 		final: make([]*longrunningpb.Operation, total),
 	}
 	g := fmt.Sprint(global)
-	front := startReplica(ctx, t, bin, dbURL, schema, run.front, lease, "-max-running", "0", "-kind-global", g)
-	w1 := startReplica(ctx, t, bin, dbURL, schema, "w1", victimLease, "-max-running", "4", "-kind-global", g)
+	front := startReplica(ctx, t, bin, dbURL, schema, run.front, lease, "-record-ends", "-max-running", "0", "-kind-global", g)
+	w1 := startReplica(ctx, t, bin, dbURL, schema, "w1", victimLease, "-record-ends", "-max-running", "4", "-kind-global", g)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: starters}}
 	defer client.CloseIdleConnections()
 
@@ -137,7 +137,7 @@ func TestQueueAcrossReplicas(t *testing.T) {
 
 	// w2 joins; once both workers have run work side by side, and w1 runs
 	// some now with plenty left queued, w1 is killed.
-	w2 := startReplica(ctx, t, bin, dbURL, schema, "w2", lease, "-max-running", "8", "-kind-max", "4", "-kind-global", g)
+	w2 := startReplica(ctx, t, bin, dbURL, schema, "w2", lease, "-record-ends", "-max-running", "8", "-kind-max", "4", "-kind-global", g)
 	waitTrue(ctx, t, pool, "w2 has run work, w1 runs some, and a backlog is left", `SELECT
 		(SELECT count(*) FROM chaos_runs WHERE owner = 'w2' AND ended IS NOT NULL) >= 50
 		AND EXISTS (SELECT 1 FROM chaos_runs WHERE owner = 'w1' AND ended IS NULL)

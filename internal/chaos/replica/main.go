@@ -16,7 +16,8 @@
 // The queue flags: -max-running N is lro.WithMaxRunning(N) (0 makes the
 // replica accept-only; negative, the default, sets no limit), -kind-max N
 // registers the sleep kind with lro.KindMaxRunning(N), and -kind-global N
-// with lro.KindMaxRunningGlobal(N) (0, the default, sets neither).
+// with lro.KindMaxRunningGlobal(N) (0, the default, sets neither). With
+// -record-ends, each run also records when it ended (see chaos.TablesSQL).
 package main
 
 import (
@@ -58,6 +59,7 @@ type replica struct {
 	pool       *pgxpool.Pool
 	owner      string
 	rerunExtra time.Duration
+	recordEnds bool
 	running    atomic.Int64 // works running now
 	peak       atomic.Int64 // the most that ever ran at once
 }
@@ -72,6 +74,7 @@ func run() error {
 	maxRunning := flag.Int("max-running", -1, "lro.WithMaxRunning (0: accept-only; negative: no limit)")
 	kindMax := flag.Int("kind-max", 0, "lro.KindMaxRunning of the sleep kind (0: none)")
 	kindGlobal := flag.Int("kind-global", 0, "lro.KindMaxRunningGlobal of the sleep kind (0: none)")
+	recordEnds := flag.Bool("record-ends", false, "record in chaos_runs when each run ends (one more statement per run)")
 	flag.Parse()
 	if *url == "" {
 		return errors.New("-url is required")
@@ -116,7 +119,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("making the manager: %w", err)
 	}
-	r := &replica{m: m, pool: pool, owner: *owner, rerunExtra: *rerunExtra}
+	r := &replica{m: m, pool: pool, owner: *owner, rerunExtra: *rerunExtra, recordEnds: *recordEnds}
 	if err := lro.Register(m, chaos.KindSleep, func(ctx context.Context, op *lro.Op, req *durationpb.Duration) (proto.Message, error) {
 		return r.work(ctx, op.Name(), op.Attempt(), req.AsDuration())
 	}, kindOpts...); err != nil {
@@ -158,9 +161,9 @@ func run() error {
 
 // work sleeps for d (plus rerunExtra from the second attempt on), or until
 // ctx ends, recording the run in the chaos tables: a row in chaos_runs when
-// it begins, its end time in that row when it ends (however it ends, unless
-// the process dies first), and an idempotent upsert in chaos_effects when
-// it gets to the end. Its response is d. It counts the works running at
+// it begins, its end time in that row when it ends (with -record-ends;
+// however it ends, unless the process dies first), and an idempotent upsert
+// in chaos_effects when it gets to the end. Its response is d. It counts the works running at
 // once in this process, and the peak.
 func (r *replica) work(ctx context.Context, name string, attempt int, d time.Duration) (proto.Message, error) {
 	n := r.running.Add(1)
@@ -175,12 +178,14 @@ func (r *replica) work(ctx context.Context, name string, attempt int, d time.Dur
 		name, r.owner, attempt).Scan(&id); err != nil {
 		return nil, fmt.Errorf("recording the run: %w", err)
 	}
-	defer func() {
-		// Recorded even when ctx ended, before the slot is given back.
-		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_, _ = r.pool.Exec(ectx, `UPDATE chaos_runs SET ended = clock_timestamp() WHERE id = $1`, id)
-	}()
+	if r.recordEnds {
+		defer func() {
+			// Recorded even when ctx ended, before the slot is given back.
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_, _ = r.pool.Exec(ectx, `UPDATE chaos_runs SET ended = clock_timestamp() WHERE id = $1`, id)
+		}()
+	}
 	sleep := d
 	if attempt > 1 {
 		sleep += r.rerunExtra
