@@ -251,8 +251,13 @@ func (m *Manager) requeueOrphan(ctx context.Context, r *Record, k *kindInfo) {
 	m.obs.storeError(ctx, storeUpdate, err)
 	if err != nil {
 		if !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrNotFound) {
-			m.log.Warn("lro: queueing an orphaned operation again; other replicas take it over once this owner's lease lapses",
+			// This owner id may hold it, running nowhere: the next
+			// lease round looks again (goRecheck).
+			m.log.Warn("lro: queueing an orphaned operation again; the next lease round tries again",
 				"operation", name, "previous_owner", r.Owner, "error", err)
+			m.mu.Lock()
+			m.recheckOwned = append(m.recheckOwned, name)
+			m.mu.Unlock()
 		}
 		return
 	}

@@ -2,6 +2,8 @@ package lro_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,5 +94,69 @@ func takeoverKeepsLimits(t *testing.T, viaAcceptor bool) {
 	}
 	if p := g.peak.Load(); p != 1 {
 		t.Errorf("the worker ran %d works at once; want its limit, 1", p)
+	}
+}
+
+// flakyUpdates is a store whose Updates fail while fail is set, as when
+// the database cannot be reached, and that sends the name of every Update
+// that went through on updated (when it has room).
+type flakyUpdates struct {
+	lro.Store
+	fail    atomic.Bool
+	updated chan string
+}
+
+func (f *flakyUpdates) Update(ctx context.Context, name string, fn func(*lro.Record) error) (*lro.Record, error) {
+	if f.fail.Load() {
+		return nil, errors.New("the store cannot be reached")
+	}
+	r, err := f.Store.Update(ctx, name, fn)
+	if err == nil {
+		select {
+		case f.updated <- name:
+		default:
+		}
+	}
+	return r, err
+}
+
+// TestTakeoverRequeueRetried: when an accept-only replica takes an orphan
+// over but cannot write it back to the queue, it holds the operation,
+// running it nowhere; the next lease round queues it again.
+func TestTakeoverRequeueRetried(t *testing.T) {
+	ctx := context.Background()
+	mem := lro.NewMemoryStore()
+	if err := mem.RegisterOwner(ctx, lro.LeaseParams{Owner: "dead", Token: "dead", Now: epoch, Lease: testLease}); err != nil {
+		t.Fatal(err)
+	}
+	const name = "operations/a"
+	heldBy(t, mem, "dead", name, "export", wrapperspb.String("a"))
+	store := &flakyUpdates{Store: mem, updated: make(chan string, 10)}
+	store.fail.Store(true)
+	clk := lrotest.NewClock(epoch.Add(testLease + time.Microsecond))
+	acceptor := newManager(t, lro.WithStore(store), lro.WithClock(clk), lro.WithLease(testLease),
+		lro.WithOwner("acceptor"), lro.WithMaxRunning(0))
+	if err := lro.Register(acceptor, "export", exportHandler); err != nil {
+		t.Fatal(err)
+	}
+	rounds := maintained(acceptor)
+	tick(clk, rounds)
+	if r := record(t, acceptor, name); r.Owner != "acceptor" || r.Attempt != 1 {
+		t.Fatalf("after a take-over whose requeue failed: owner %q attempt %d; want the acceptor's, attempt 1", r.Owner, r.Attempt)
+	}
+
+	store.fail.Store(false)
+	tick(clk, rounds)
+	select {
+	case got := <-store.updated:
+		if got != name {
+			t.Fatalf("updated %s, want %s", got, name)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the next lease round did not queue the operation again")
+	}
+	if r := record(t, acceptor, name); !r.Queued() || r.Owner != "" || r.Attempt != 1 || r.Done() {
+		t.Errorf("after the next round: owner %q queued %v attempt %d done %v; want unowned, queued, attempt 1",
+			r.Owner, r.Queued(), r.Attempt, r.Done())
 	}
 }
