@@ -19,14 +19,16 @@ import (
 )
 
 // movesSQL installs, beside observerSQL, a trigger that records every
-// change of owner of an operation that was not done: who held it, who
-// took it (empty when it was put back in the queue), the transaction's now()
+// change of owner of an operation that was not done: who held it and at
+// which attempt, who took it (empty when it was put back in the queue), the
+// transaction's now()
 // (the clock pgstore judges leases by), and the lease the previous owner
 // held at that moment (NULL without one). %[1]s is the quoted schema.
 const movesSQL = `
 CREATE TABLE %[1]s.chaos_moves (
     name         text NOT NULL,
     from_owner   text NOT NULL,
+    from_attempt integer NOT NULL,
     to_owner     text NOT NULL,
     at           timestamptz NOT NULL,
     lease_expire timestamptz
@@ -34,7 +36,7 @@ CREATE TABLE %[1]s.chaos_moves (
 CREATE FUNCTION %[1]s.chaos_move() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT OLD.done AND OLD.owner <> '' AND NEW.owner <> OLD.owner THEN
-        INSERT INTO %[1]s.chaos_moves SELECT NEW.name, OLD.owner, NEW.owner, now(),
+        INSERT INTO %[1]s.chaos_moves SELECT NEW.name, OLD.owner, OLD.attempt, NEW.owner, now(),
             (SELECT w.lease_expire_time FROM %[1]s.lro_owners w WHERE w.owner = OLD.owner);
     END IF;
     RETURN NULL;

@@ -91,6 +91,7 @@ type queueRunRow struct {
 // move is a row of chaos_moves (see movesSQL).
 type move struct {
 	name, from, to string
+	fromAttempt    int
 	at             time.Time
 	leaseExpire    *time.Time
 }
@@ -153,9 +154,9 @@ func verifyQueueRun(ctx context.Context, t *testing.T, pool *pgxpool.Pool, q *qu
 		return err
 	})
 	var moves []move
-	queryEach(ctx, t, pool, `SELECT name, from_owner, to_owner, at, lease_expire FROM chaos_moves ORDER BY at`, func(r pgx.Rows) error {
+	queryEach(ctx, t, pool, `SELECT name, from_owner, from_attempt, to_owner, at, lease_expire FROM chaos_moves ORDER BY at`, func(r pgx.Rows) error {
 		var m move
-		err := r.Scan(&m.name, &m.from, &m.to, &m.at, &m.leaseExpire)
+		err := r.Scan(&m.name, &m.from, &m.fromAttempt, &m.to, &m.at, &m.leaseExpire)
 		moves = append(moves, m)
 		return err
 	})
@@ -193,16 +194,18 @@ func verifyQueueRun(ctx context.Context, t *testing.T, pool *pgxpool.Pool, q *qu
 			t.Errorf("%s: %s died running it, but it was never taken over", x.name, x.owner)
 		}
 		perOwner[x.owner] = append(perOwner[x.owner], span{x.at, end})
-		// Across replicas the limit holds while each run holds its
-		// operation in the store: a run whose owner lost it may go on
-		// until it notices (the finish alone is fenced).
+		// Across replicas the limit holds while the run's owner holds the
+		// operation at the run's attempt in the store: a run whose owner
+		// lost it may go on until it notices, or even begin after (only
+		// the finish is fenced).
 		for _, m := range moves {
-			if m.name == x.name && m.from == x.owner && m.at.After(x.at) && m.at.Before(end) {
+			if m.name == x.name && m.from == x.owner && m.fromAttempt == x.attempt && m.at.Before(end) {
 				end = m.at
-				break
 			}
 		}
-		all = append(all, span{x.at, end})
+		if end.After(x.at) {
+			all = append(all, span{x.at, end})
+		}
 	}
 	if n := len(perOwner[q.front]); n != 0 {
 		t.Errorf("the accept-only replica %s ran work %d times", q.front, n)
