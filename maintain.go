@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 )
@@ -174,9 +175,10 @@ func (m *Manager) checkCancels(ctx context.Context) {
 }
 
 // adopt takes over an operation whose owner was lost, as r shows it:
-// registered work runs again; anything else ends with UNAVAILABLE. Either
-// happens only while the operation is still at r's run and this
-// Manager's, so two adopters never both run it.
+// registered work runs again, here if this Manager's limits leave it a
+// slot, otherwise wherever one frees (requeueOrphan); anything else ends
+// with UNAVAILABLE. Each happens only while the operation is still at r's
+// run and this Manager's, so two adopters never both run it.
 func (m *Manager) adopt(ctx context.Context, r *Record) {
 	name := r.Operation.GetName()
 	m.mu.Lock()
@@ -196,7 +198,15 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 		}
 		return
 	}
-	m.reserve(k) // taken over work runs even beyond the limits
+	if !m.hasSlot(k) {
+		// Running it here would break this Manager's limits (an
+		// accept-only one runs nothing): it waits in the queue instead,
+		// for whichever replica has a free slot.
+		m.mu.Unlock()
+		m.requeueOrphan(ctx, r, k)
+		return
+	}
+	m.reserve(k)
 	t := m.newTask(context.Background(), name, k)
 	m.mu.Unlock()
 
@@ -220,6 +230,42 @@ func (m *Manager) adopt(ctx context.Context, r *Record) {
 	// and only one of them takes it.
 	m.obs.takeover(ctx, r.Kind)
 	m.launch(t, kindWork(k, r.Request), cur)
+}
+
+// requeueOrphan puts an orphan of registered kind k, which adopt took over
+// but has no free slot for, back in the queue: unowned and not started, so
+// that whichever replica registered k and has a free slot claims it (as
+// the next attempt), oldest first, as it does queued work.
+func (m *Manager) requeueOrphan(ctx context.Context, r *Record, k *kindInfo) {
+	name := r.Operation.GetName()
+	now := m.now()
+	_, err := m.store.Update(ctx, name, func(cur *Record) error {
+		if cur.Owner != m.cfg.owner || cur.Attempt != r.Attempt || cur.Done() {
+			return ErrLeaseLost
+		}
+		cur.Owner = ""
+		cur.StartTime = time.Time{}
+		cur.UpdateTime = now
+		return nil
+	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	if err != nil {
+		if !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrNotFound) {
+			// This owner id may hold it, running nowhere: the next
+			// lease round looks again (goRecheck).
+			m.log.Warn("lro: queueing an orphaned operation again; the next lease round tries again",
+				"operation", name, "previous_owner", r.Owner, "error", err)
+			m.mu.Lock()
+			m.recheckOwned = append(m.recheckOwned, name)
+			m.mu.Unlock()
+		}
+		return
+	}
+	m.obs.takeover(ctx, r.Kind)
+	m.mu.Lock()
+	m.q.pending[k.name] = true
+	m.mu.Unlock()
+	m.wakeQueue()
 }
 
 // abandonOrphan ends an operation whose owner was lost and that cannot be

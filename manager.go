@@ -36,7 +36,8 @@ type Manager struct {
 	giveUp    bool             // Close gave up on the work still running
 	// recheckOwned names the operations the lease loop is to take back if
 	// this owner id holds them but runs them nowhere (goRecheck): a Start
-	// whose Create failed may have stored its operation all the same.
+	// whose Create failed may have stored its operation all the same, and a
+	// take-over that could not queue its operation again holds it.
 	recheckOwned []string
 	kinds        map[string]*kindInfo
 	tokenKey     []byte

@@ -306,8 +306,10 @@ func WithErrorDomain(domain string) Option {
 // Delete meanwhile. WithMaxRunning(0) makes an accept-only replica: it
 // records operations of registered kinds for the replicas sharing its
 // store to run, and refuses Start with FAILED_PRECONDITION, since a work
-// function cannot move to another replica. The default is no limit. New
-// fails if n is negative.
+// function cannot move to another replica. The limit holds for work taken
+// over from a replica whose lease lapsed too: without a free slot, that
+// work waits in the queue. The default is no limit. New fails if n is
+// negative.
 func WithMaxRunning(n int) Option {
 	return func(c *config) error {
 		if n < 0 {

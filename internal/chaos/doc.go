@@ -4,6 +4,14 @@
 //     database; 1000 operations, one replica SIGKILLed mid-run, cancels
 //     through the survivors; every operation ends exactly once, as a
 //     trigger on lro_operations counts.
+//   - TestQueueAcrossReplicas: issue 10's queue proof. An accept-only
+//     replica (WithMaxRunning(0)) takes 1000 StartKind requests; two
+//     workers with small limits (WithMaxRunning, KindMaxRunning, and
+//     KindMaxRunningGlobal across both) drain the queue, and one is
+//     SIGKILLed while it runs work. Every operation ends once and
+//     successfully, the front runs nothing, no limit is ever exceeded (the
+//     runs' overlap in chaos_runs), and the killed worker's operations are
+//     taken over once its lease lapsed and finished by the survivor.
 //   - TestFrozenReplica: a replica SIGSTOPped for longer than its lease
 //     resumes after a survivor took its work over; it stops its own runs
 //     at once, and the survivor alone finishes them.
@@ -42,14 +50,19 @@ const ReadyPrefix = "READY"
 
 // TablesSQL creates the tables the replicas' work writes to, in the current
 // schema: chaos_runs gets a row each time work begins (so a re-run shows as
-// a second row with a higher attempt), and chaos_effects counts the runs
-// that got to the end, keyed by operation (the work's idempotent effect).
+// a second row with a higher attempt), whose ended is set when that run
+// returns if the replica runs with -record-ends (NULL while it runs, or
+// when its process died); chaos_effects
+// counts the runs that got to the end, keyed by operation (the work's
+// idempotent effect). Times are the database's clock_timestamp().
 const TablesSQL = `
 CREATE TABLE IF NOT EXISTS chaos_runs (
+    id      bigserial PRIMARY KEY,
     name    text NOT NULL,
     owner   text NOT NULL,
     attempt integer NOT NULL,
-    at      timestamptz NOT NULL DEFAULT clock_timestamp()
+    at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended   timestamptz
 );
 CREATE TABLE IF NOT EXISTS chaos_effects (
     name text PRIMARY KEY,

@@ -439,19 +439,7 @@ func verifyKillRun(ctx context.Context, t *testing.T, pool *pgxpool.Pool, plan [
 	t.Helper()
 	rows := func(sql string, scan func(pgx.Rows) error) {
 		t.Helper()
-		r, err := pool.Query(ctx, sql)
-		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		defer r.Close()
-		for r.Next() {
-			if err := scan(r); err != nil {
-				t.Fatalf("%s: %v", sql, err)
-			}
-		}
-		if err := r.Err(); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
+		queryEach(ctx, t, pool, sql, scan)
 	}
 
 	type doneRow struct {

@@ -10,7 +10,14 @@
 // operation that sleeps N milliseconds (registered work for "sleep", a
 // plain work function for "func") with AIP-155 request id ID, and answers
 // 200 with the operation's name, or the gRPC code and message of the
-// failure with status 503.
+// failure with status 503. GET /stats answers "peak=N": the most works that
+// ever ran at once in this process.
+//
+// The queue flags: -max-running N is lro.WithMaxRunning(N) (0 makes the
+// replica accept-only; negative, the default, sets no limit), -kind-max N
+// registers the sleep kind with lro.KindMaxRunning(N), and -kind-global N
+// with lro.KindMaxRunningGlobal(N) (0, the default, sets neither). With
+// -record-ends, each run also records when it ended (see chaos.TablesSQL).
 package main
 
 import (
@@ -24,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +59,9 @@ type replica struct {
 	pool       *pgxpool.Pool
 	owner      string
 	rerunExtra time.Duration
+	recordEnds bool
+	running    atomic.Int64 // works running now
+	peak       atomic.Int64 // the most that ever ran at once
 }
 
 func run() error {
@@ -60,6 +71,10 @@ func run() error {
 	lease := flag.Duration("lease", time.Second, "lease of running operations")
 	poll := flag.Duration("poll", 200*time.Millisecond, "pgstore poll interval")
 	rerunExtra := flag.Duration("rerun-extra", 0, "extra time work takes when it runs again (attempt 2 and later)")
+	maxRunning := flag.Int("max-running", -1, "lro.WithMaxRunning (0: accept-only; negative: no limit)")
+	kindMax := flag.Int("kind-max", 0, "lro.KindMaxRunning of the sleep kind (0: none)")
+	kindGlobal := flag.Int("kind-global", 0, "lro.KindMaxRunningGlobal of the sleep kind (0: none)")
+	recordEnds := flag.Bool("record-ends", false, "record in chaos_runs when each run ends (one more statement per run)")
 	flag.Parse()
 	if *url == "" {
 		return errors.New("-url is required")
@@ -89,14 +104,25 @@ func run() error {
 	}
 	defer store.Close()
 
-	m, err := lro.New(lro.WithStore(store), lro.WithOwner(*owner), lro.WithLease(*lease), lro.WithLogger(log))
+	opts := []lro.Option{lro.WithStore(store), lro.WithOwner(*owner), lro.WithLease(*lease), lro.WithLogger(log)}
+	if *maxRunning >= 0 {
+		opts = append(opts, lro.WithMaxRunning(*maxRunning))
+	}
+	var kindOpts []lro.KindOption
+	if *kindMax > 0 {
+		kindOpts = append(kindOpts, lro.KindMaxRunning(*kindMax))
+	}
+	if *kindGlobal > 0 {
+		kindOpts = append(kindOpts, lro.KindMaxRunningGlobal(*kindGlobal))
+	}
+	m, err := lro.New(opts...)
 	if err != nil {
 		return fmt.Errorf("making the manager: %w", err)
 	}
-	r := &replica{m: m, pool: pool, owner: *owner, rerunExtra: *rerunExtra}
+	r := &replica{m: m, pool: pool, owner: *owner, rerunExtra: *rerunExtra, recordEnds: *recordEnds}
 	if err := lro.Register(m, chaos.KindSleep, func(ctx context.Context, op *lro.Op, req *durationpb.Duration) (proto.Message, error) {
 		return r.work(ctx, op.Name(), op.Attempt(), req.AsDuration())
-	}); err != nil {
+	}, kindOpts...); err != nil {
 		return err
 	}
 
@@ -112,6 +138,9 @@ func run() error {
 	longrunningpb.RegisterOperationsServer(gs, m)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /start", r.start)
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, "peak=%d", r.peak.Load())
+	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(gl) }()
@@ -131,12 +160,31 @@ func run() error {
 }
 
 // work sleeps for d (plus rerunExtra from the second attempt on), or until
-// ctx ends, recording the run in the chaos tables: a row per run in
-// chaos_runs when it begins, and an idempotent upsert in chaos_effects when
-// it ends. Its response is d.
+// ctx ends, recording the run in the chaos tables: a row in chaos_runs when
+// it begins, its end time in that row when it ends (with -record-ends;
+// however it ends, unless the process dies first), and an idempotent upsert
+// in chaos_effects when it gets to the end. Its response is d. It counts the works running at
+// once in this process, and the peak.
 func (r *replica) work(ctx context.Context, name string, attempt int, d time.Duration) (proto.Message, error) {
-	if _, err := r.pool.Exec(ctx, `INSERT INTO chaos_runs (name, owner, attempt) VALUES ($1, $2, $3)`, name, r.owner, attempt); err != nil {
+	n := r.running.Add(1)
+	defer r.running.Add(-1)
+	for {
+		if p := r.peak.Load(); n <= p || r.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	var id int64
+	if err := r.pool.QueryRow(ctx, `INSERT INTO chaos_runs (name, owner, attempt) VALUES ($1, $2, $3) RETURNING id`,
+		name, r.owner, attempt).Scan(&id); err != nil {
 		return nil, fmt.Errorf("recording the run: %w", err)
+	}
+	if r.recordEnds {
+		defer func() {
+			// Recorded even when ctx ended, before the slot is given back.
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_, _ = r.pool.Exec(ectx, `UPDATE chaos_runs SET ended = clock_timestamp() WHERE id = $1`, id)
+		}()
 	}
 	sleep := d
 	if attempt > 1 {
