@@ -59,7 +59,7 @@ var durationBuckets = []float64{
 //	lro.list.rows_scanned    Counter        {row}       lro.store
 //	lro.store.errors         Counter        {error}     lro.store, lro.store.method
 //	lro.lease.takeovers      Counter        {operation} lro.kind
-//	lro.retries              Counter        {retry}     lro.kind
+//	lro.retries              Counter        {retry}     lro.kind, lro.status_code
 //
 // lro.kind is the registered kind ("" for Start and Create), lro.status_code
 // the canonical name of the final code ("OK", "DEADLINE_EXCEEDED"), and

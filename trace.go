@@ -25,18 +25,20 @@ import (
 // the spans off altogether.
 //
 // Each run of work gets a span named "lro.run", or "lro.run {kind}" for
-// registered work, with the attributes lro.kind (which a sampler sees),
-// lro.attempt and lro.operation.name, and lro.status_code when it fails.
-// Its context is the work's, so spans the work starts are its children. It
-// is the root of a new trace and links to the span in the context given to
-// Start: that request has usually ended by the time the work runs. Work
-// taken over from another replica has no link. The span records how the
-// run ended:
-// an error status "CODE: message" for an operation error; an "exception"
-// event for a panic; "lro.cancelled", "lro.deadline_exceeded" and
-// "lro.shutdown" events; an "lro.retry" event when the work is to run
-// again; and "lro.result_dropped" when the result could not be recorded
-// (another replica took the operation over).
+// registered work, with the attributes lro.kind, lro.attempt and
+// lro.operation.name (given at the start, so a sampler sees them), and
+// lro.status_code when it fails. Its context is the work's, so spans the
+// work starts are its children. It is the root of a new trace and links to
+// the span in the context given to Start: that request has usually ended
+// by the time the work runs. Work taken over from another replica, or
+// claimed from the store's queue, has no link. The span records how the
+// run ended: an error status "CODE: message" for an operation error, for
+// the deadline passing while the work runs, and for a failure that is
+// retried; an "exception" event for a panic; "lro.cancelled",
+// "lro.deadline_exceeded" and "lro.shutdown" events; an "lro.retry" event
+// when the work is queued to run again (KindRetry); and
+// "lro.result_dropped" when the result could not be recorded (another
+// replica took the operation over).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {
