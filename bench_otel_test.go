@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -63,7 +64,10 @@ const benchOTelChunk = 250
 //   - sdk: the OTel SDK, a meter provider with a manual reader and a
 //     tracer provider that samples every span and batches it to an
 //     exporter that drops it (target ≤ 1.3×);
-//   - sdk-metrics: the SDK's meter provider as above, spans off (a no-op
+//   - sdk-no-exemplars: as sdk, with the meter provider's exemplar filter
+//     off (by default the SDK keeps an exemplar of each measurement made
+//     in a sampled span's context: here, all three per operation);
+//   - sdk-metrics: the SDK's meter provider as in sdk, spans off (a no-op
 //     tracer provider);
 //   - sdk-sampled-10pct: the SDK as in sdk, sampling one run in ten
 //     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root).
@@ -87,6 +91,15 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		{"global", func(*testing.B) []lro.Option { return nil }},
 		{"sdk", func(b *testing.B) []lro.Option {
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+		}},
+		{"sdk-no-exemplars", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
 			b.Cleanup(func() {
 				_ = mp.Shutdown(context.Background())
