@@ -4,6 +4,7 @@ package lro_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -70,7 +71,9 @@ const benchOTelChunk = 250
 //   - sdk-metrics: the SDK's meter provider as in sdk, spans off (a no-op
 //     tracer provider);
 //   - sdk-sampled-10pct: the SDK as in sdk, sampling one run in ten
-//     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root).
+//     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root);
+//   - sdk-work-10us: as sdk, with work that computes for about 10 µs (on
+//     both sides; BenchmarkOTelWork) instead of returning at once.
 //
 // The Start context carries a sampled span context, so every run span has
 // a link. It reports otel/base (wall time) and, where the CPU time can be
@@ -123,8 +126,11 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		}},
 	}
 	for _, v := range variants {
-		b.Run(v.name, func(b *testing.B) { benchOTel(b, v.opts(b)) })
+		b.Run(v.name, func(b *testing.B) { benchOTel(b, 0, v.opts(b)) })
 	}
+	// The sdk variant again, with work that computes for benchWork on
+	// both sides instead of returning at once.
+	b.Run("sdk-work-10us", func(b *testing.B) { benchOTel(b, benchWork, variants[3].opts(b)) })
 }
 
 // benchSide is one of the two Managers of BenchmarkStartThroughputOTel
@@ -137,7 +143,31 @@ type benchSide struct {
 	allocs uint64
 }
 
-func benchOTel(b *testing.B, opts []lro.Option) {
+// benchWork is how many SHA-256 sums of a 1 KiB block the work of
+// BenchmarkStartThroughputOTel/sdk-work-10us computes: about 10 µs of CPU
+// here (BenchmarkOTelWork).
+const benchWork = 6
+
+// benchCompute computes n SHA-256 sums of a 1 KiB block.
+func benchCompute(n int) {
+	var block [1024]byte
+	for range n {
+		sum := sha256.Sum256(block[:])
+		block[0] ^= sum[0]
+	}
+}
+
+// BenchmarkOTelWork measures the work of
+// BenchmarkStartThroughputOTel/sdk-work-10us alone.
+func BenchmarkOTelWork(b *testing.B) {
+	for b.Loop() {
+		benchCompute(benchWork)
+	}
+}
+
+// benchOTel runs work that computes spin SHA-256 sums (none when 0) on
+// an uninstrumented Manager and on one made with opts, in turns.
+func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 	base := &benchSide{store: newBenchChunkStore()}
 	base.m = benchManager(b, lro.WithStore(base.store), lro.WithoutTelemetry())
 	inst := &benchSide{store: newBenchChunkStore()}
@@ -150,7 +180,10 @@ func benchOTel(b *testing.B, opts []lro.Option) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), sc)
-	work := func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }
+	work := func(context.Context, *lro.Op) (proto.Message, error) {
+		benchCompute(spin)
+		return nil, nil
+	}
 	_, cpuOK := benchRusage()
 
 	var failed atomic.Pointer[error]
