@@ -4,6 +4,7 @@ package lro_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -63,10 +65,15 @@ const benchOTelChunk = 250
 //   - sdk: the OTel SDK, a meter provider with a manual reader and a
 //     tracer provider that samples every span and batches it to an
 //     exporter that drops it (target ≤ 1.3×);
-//   - sdk-metrics: the SDK's meter provider as above, spans off (a no-op
+//   - sdk-no-exemplars: as sdk, with the meter provider's exemplar filter
+//     off (by default the SDK keeps an exemplar of each measurement made
+//     in a sampled span's context: here, all three per operation);
+//   - sdk-metrics: the SDK's meter provider as in sdk, spans off (a no-op
 //     tracer provider);
 //   - sdk-sampled-10pct: the SDK as in sdk, sampling one run in ten
-//     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root).
+//     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root);
+//   - sdk-work: as sdk, with work that computes a few microseconds (on
+//     both sides; BenchmarkOTelWork) instead of returning at once.
 //
 // The Start context carries a sampled span context, so every run span has
 // a link. It reports otel/base (wall time) and, where the CPU time can be
@@ -94,6 +101,15 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 			})
 			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
 		}},
+		{"sdk-no-exemplars", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+		}},
 		{"sdk-metrics", func(b *testing.B) []lro.Option {
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
@@ -110,8 +126,11 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		}},
 	}
 	for _, v := range variants {
-		b.Run(v.name, func(b *testing.B) { benchOTel(b, v.opts(b)) })
+		b.Run(v.name, func(b *testing.B) { benchOTel(b, 0, v.opts(b)) })
 	}
+	// The sdk variant again, with work that computes benchWork sums on
+	// both sides instead of returning at once.
+	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchWork, variants[3].opts(b)) })
 }
 
 // benchSide is one of the two Managers of BenchmarkStartThroughputOTel
@@ -124,7 +143,31 @@ type benchSide struct {
 	allocs uint64
 }
 
-func benchOTel(b *testing.B, opts []lro.Option) {
+// benchWork is how many SHA-256 sums of a 1 KiB block the work of
+// BenchmarkStartThroughputOTel/sdk-work computes: a few microseconds of CPU
+// (BenchmarkOTelWork).
+const benchWork = 6
+
+// benchCompute computes n SHA-256 sums of a 1 KiB block.
+func benchCompute(n int) {
+	var block [1024]byte
+	for range n {
+		sum := sha256.Sum256(block[:])
+		block[0] ^= sum[0]
+	}
+}
+
+// BenchmarkOTelWork measures the work of
+// BenchmarkStartThroughputOTel/sdk-work alone.
+func BenchmarkOTelWork(b *testing.B) {
+	for b.Loop() {
+		benchCompute(benchWork)
+	}
+}
+
+// benchOTel runs work that computes spin SHA-256 sums (none when 0) on
+// an uninstrumented Manager and on one made with opts, in turns.
+func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 	base := &benchSide{store: newBenchChunkStore()}
 	base.m = benchManager(b, lro.WithStore(base.store), lro.WithoutTelemetry())
 	inst := &benchSide{store: newBenchChunkStore()}
@@ -137,7 +180,10 @@ func benchOTel(b *testing.B, opts []lro.Option) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), sc)
-	work := func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }
+	work := func(context.Context, *lro.Op) (proto.Message, error) {
+		benchCompute(spin)
+		return nil, nil
+	}
 	_, cpuOK := benchRusage()
 
 	var failed atomic.Pointer[error]
@@ -190,9 +236,10 @@ func benchOTel(b *testing.B, opts []lro.Option) {
 }
 
 // BenchmarkOTelSDKSpanFloor measures what the OTel SDK alone costs for one
-// span like a run's (the kind at the start, two more attributes and a link
-// once it records) with the sdk variant's tracer provider: the least any
-// recorded span per run can add to BenchmarkStartThroughputOTel/sdk.
+// span like a run's (kind, attempt and operation name given at the start
+// by options built beforehand, and a link) with the sdk variant's tracer
+// provider: the least any recorded span per run can add to
+// BenchmarkStartThroughputOTel/sdk.
 func BenchmarkOTelSDKSpanFloor(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -203,11 +250,11 @@ func BenchmarkOTelSDKSpanFloor(b *testing.B) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), link)
-	start := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attribute.String("lro.kind", ""))}
+	start := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(
+		attribute.String("lro.kind", ""), attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))}
 	b.ReportAllocs()
 	for b.Loop() {
 		_, span := tracer.Start(ctx, "lro.run", start...)
-		span.SetAttributes(attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))
 		span.AddLink(trace.Link{SpanContext: link})
 		span.End()
 	}

@@ -90,13 +90,15 @@ func (m *Manager) expire(ctx context.Context, name string) {
 	if t != nil {
 		t.cancel(errDeadline)
 	}
-	_, err := m.store.Update(ctx, name, func(r *Record) error {
+	ended, err := m.store.Update(ctx, name, func(r *Record) error {
 		if r.Done() || (r.Owner != "" && r.Owner != m.cfg.owner) {
 			return errNoChange
 		}
 		m.endRecord(r, failed(m.deadlineStatus(name)))
 		return nil
 	})
+	m.obs.storeError(ctx, storeUpdate, err)
+	m.obs.ended(ctx, ended, err)
 	if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("lro: ending an operation at its deadline", "operation", name, "error", err)
 	}

@@ -59,7 +59,7 @@ var durationBuckets = []float64{
 //	lro.list.rows_scanned    Counter        {row}       lro.store
 //	lro.store.errors         Counter        {error}     lro.store, lro.store.method
 //	lro.lease.takeovers      Counter        {operation} lro.kind
-//	lro.retries              Counter        {retry}     lro.kind
+//	lro.retries              Counter        {retry}     lro.kind, lro.status_code
 //
 // lro.kind is the registered kind ("" for Start and Create), lro.status_code
 // the canonical name of the final code ("OK", "DEADLINE_EXCEEDED"), and
@@ -147,11 +147,11 @@ const numCodes = int(codes.Unauthenticated) + 1
 
 // kindAttrs holds the attribute sets of one kind, built once.
 type kindAttrs struct {
-	spanName  string
-	one       []metric.AddOption      // {lro.kind}
-	observe   []metric.ObserveOption  // the same, for observations
-	spanStart []trace.SpanStartOption // a new root with {lro.kind}
-	byCode    [numCodes]codeAttrs
+	spanName string
+	kind     attribute.KeyValue     // lro.kind, for the span
+	one      []metric.AddOption     // {lro.kind}
+	observe  []metric.ObserveOption // the same, for observations
+	byCode   [numCodes]codeAttrs
 }
 
 // codeAttrs holds the attribute sets of one kind and final code.
@@ -176,14 +176,12 @@ func codeName(c codes.Code) string {
 
 // newKindAttrs builds the attribute sets and span options of kind.
 func newKindAttrs(kind string) *kindAttrs {
-	k := &kindAttrs{spanName: "lro.run"}
+	k := &kindAttrs{spanName: "lro.run", kind: attrKind.String(kind)}
 	if kind != "" {
 		k.spanName = "lro.run " + kind
 	}
 	one := metric.WithAttributeSet(attribute.NewSet(attrKind.String(kind)))
 	k.one, k.observe = []metric.AddOption{one}, []metric.ObserveOption{one}
-	// Of kind internal, the default.
-	k.spanStart = []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attrKind.String(kind))}
 	for i := range k.byCode {
 		set := metric.WithAttributeSet(attribute.NewSet(attrKind.String(kind), attrStatusCode.String(codeName(codes.Code(i)))))
 		k.byCode[i] = codeAttrs{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}

@@ -8,11 +8,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestInstrumentTable calls every hook of the observer, including those
@@ -31,8 +33,11 @@ func TestInstrumentTable(t *testing.T) {
 	ctx := context.Background()
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tk := &task{name: "operations/x", ctx: ctx, kind: "export", created: created}
+	// The first run fails and is retried; the second is cancelled.
 	r := o.runBegin(tk, &Op{attempt: 1})
-	o.retrying(r, 2, 1500*time.Millisecond, errors.New("flaky upstream"))
+	o.retrying(&r, 2, 1500*time.Millisecond, status.New(codes.Unavailable, "flaky upstream"))
+	o.runEnd(r, tk, created.Add(30*time.Second), nil, errors.New("flaky upstream"), nil, false)
+	r = o.runBegin(tk, &Op{attempt: 2})
 	o.runEnd(r, tk, created.Add(90*time.Second), nil, nil, failed((*Manager)(nil).cancelledStatus("operations/x")), true)
 	o.operationStarted(ctx, "export")
 	o.enqueued(ctx, "export")
@@ -70,7 +75,7 @@ func TestInstrumentTable(t *testing.T) {
 		"lro.list.rows_scanned":   {"Counter", "{row}", map[string]float64{set(attrStore.String("memory")): 7}},
 		"lro.store.errors":        {"Counter", "{error}", map[string]float64{set(attrStore.String("memory"), attrStoreMethod.String("Finish")): 1}},
 		"lro.lease.takeovers":     {"Counter", "{operation}", map[string]float64{export: 1}},
-		"lro.retries":             {"Counter", "{retry}", map[string]float64{export: 1}},
+		"lro.retries":             {"Counter", "{retry}", map[string]float64{set(attrKind.String("export"), attrStatusCode.String("UNAVAILABLE")): 1}},
 	}
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
@@ -103,14 +108,22 @@ func TestInstrumentTable(t *testing.T) {
 	}
 
 	ended := spans.Ended()
-	if len(ended) != 1 {
-		t.Fatalf("%d spans, want 1", len(ended))
+	if len(ended) != 2 {
+		t.Fatalf("%d spans, want 2", len(ended))
 	}
 	var retry []attribute.KeyValue
+	var events []string
 	for _, e := range ended[0].Events() {
+		events = append(events, e.Name)
 		if e.Name == "lro.retry" {
 			retry = e.Attributes
 		}
+	}
+	if diff := cmp.Diff([]string{"lro.retry"}, events); diff != "" {
+		t.Errorf("the retried run's events (-want +got):\n%s", diff)
+	}
+	if st := ended[0].Status(); st.Code != otelcodes.Error || st.Description != "UNAVAILABLE: flaky upstream" {
+		t.Errorf("the retried run's status %v %q, want Error \"UNAVAILABLE: flaky upstream\"", st.Code, st.Description)
 	}
 	wantRetry := []attribute.KeyValue{
 		attribute.Int("lro.retry.attempt", 2),
@@ -146,7 +159,7 @@ func TestNilObserverRecordsNothing(t *testing.T) {
 	if r.ctx != ctx {
 		t.Error("runBegin of a nil observer changed the work's context")
 	}
-	o.retrying(r, 2, time.Second, errors.New("x"))
+	o.retrying(&r, 2, time.Second, status.New(codes.Unavailable, "x"))
 	o.runEnd(r, tk, time.Now(), nil, nil, failed((*Manager)(nil).cancelledStatus("operations/x")), true)
 	o.operationStarted(ctx, "")
 	o.ended(ctx, &Record{}, nil)

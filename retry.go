@@ -115,8 +115,10 @@ var errNoRetry = errors.New("lro: no retry")
 
 // retryLater puts the operation of task t back in the queue when its
 // failure err is retryable and attempts are left, and reports whether it
-// did. Otherwise the caller finishes the operation with err.
-func (m *Manager) retryLater(t *task, op *Op, err error) bool {
+// did (or found the operation no longer this run's); a retry is recorded
+// on the run's telemetry r. Otherwise the caller finishes the operation
+// with err.
+func (m *Manager) retryLater(t *task, op *Op, err error, r *runObs) bool {
 	k := t.k
 	if k == nil || k.retry == nil || int(op.attempt) >= k.retry.MaxAttempts || context.Cause(t.ctx) != nil {
 		return false
@@ -148,6 +150,9 @@ func (m *Manager) retryLater(t *task, op *Op, err error) bool {
 			m.log.Warn("lro: could not queue a retry; ending the operation with its error", "operation", t.name, "error", uerr)
 		}
 		return false
+	}
+	if m.obs != nil {
+		m.obs.retrying(r, op.attempt+1, runAfter.Sub(now), m.errorStatus(err, t.name))
 	}
 	m.claimAt(k.name, runAfter)
 	return true

@@ -264,7 +264,7 @@ func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	resp, err := callWork(r.ctx, work, op)
 	t.stopWatch()
 	cause := context.Cause(t.ctx)
-	if errors.Is(cause, errDeadline) || (err != nil && m.retryLater(t, op, err)) {
+	if errors.Is(cause, errDeadline) || (err != nil && m.retryLater(t, op, err, &r)) {
 		m.obs.runEnd(r, t, m.now(), cause, err, nil, false)
 		return
 	}

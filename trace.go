@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The OpenTelemetry span of each run of work (docs/OBSERVABILITY.md).
@@ -23,18 +25,20 @@ import (
 // the spans off altogether.
 //
 // Each run of work gets a span named "lro.run", or "lro.run {kind}" for
-// registered work, with the attributes lro.kind (which a sampler sees),
-// lro.attempt and lro.operation.name, and lro.status_code when it fails.
-// Its context is the work's, so spans the work starts are its children. It
-// is the root of a new trace and links to the span in the context given to
-// Start: that request has usually ended by the time the work runs. Work
-// taken over from another replica has no link. The span records how the
-// run ended:
-// an error status "CODE: message" for an operation error; an "exception"
-// event for a panic; "lro.cancelled", "lro.deadline_exceeded" and
-// "lro.shutdown" events; an "lro.retry" event when the work is to run
-// again; and "lro.result_dropped" when the result could not be recorded
-// (another replica took the operation over).
+// registered work, with the attributes lro.kind, lro.attempt and
+// lro.operation.name (given at the start, so a sampler sees them), and
+// lro.status_code when it fails. Its context is the work's, so spans the
+// work starts are its children. It is the root of a new trace and links to
+// the span in the context given to Start: that request has usually ended
+// by the time the work runs. Work taken over from another replica, or
+// claimed from the store's queue, has no link. The span records how the
+// run ended: an error status "CODE: message" for an operation error, for
+// the deadline passing while the work runs, and for a failure that is
+// retried; an "exception" event for a panic; "lro.cancelled",
+// "lro.deadline_exceeded" and "lro.shutdown" events; an "lro.retry" event
+// when the work is queued to run again (KindRetry); and
+// "lro.result_dropped" when the result could not be recorded (another
+// replica took the operation over).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {
@@ -59,10 +63,28 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 
 // runObs is what the observer keeps about one run of work.
 type runObs struct {
-	ctx  context.Context // the work's context: the task's, with the span
-	span trace.Span      // nil without spans
-	k    *kindAttrs      // nil without an observer
+	ctx     context.Context // the work's context: the task's, with the span
+	span    trace.Span      // nil without spans
+	k       *kindAttrs      // nil without an observer
+	retried bool            // retrying recorded the run's failure
 }
+
+// spanStart holds the options that start a run's span, built once and
+// reused (spanStarts) so that starting a span allocates nothing of its
+// own: the attributes change from run to run, the options that carry them
+// do not. The SDK copies what the options give it before Start returns.
+type spanStart struct {
+	attrs [3]attribute.KeyValue // lro.kind, lro.attempt, lro.operation.name
+	opts  [2]trace.SpanStartOption
+}
+
+var spanStarts = sync.Pool{New: func() any {
+	s := new(spanStart)
+	// Of kind internal, the default; a new root (the run links to the
+	// request instead).
+	s.opts = [2]trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(s.attrs[:]...)}
+	return s
+}}
 
 // runBegin starts the span of the run number op.attempt of t's work. The
 // work runs with the context it returns.
@@ -75,17 +97,19 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 	if o.tracer == nil {
 		return r
 	}
-	// A sampler sees the span's name and kind attribute; the rest costs
-	// something, so only a span that records gets it.
-	r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, r.k.spanStart...)
-	if !r.span.IsRecording() {
-		return r
-	}
-	r.span.SetAttributes(attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name))
+	// Every attribute is given at the start, where a sampler sees them and
+	// the SDK stores them in one go.
+	s := spanStarts.Get().(*spanStart)
+	s.attrs = [3]attribute.KeyValue{r.k.kind, attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name)}
+	r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, s.opts[:]...)
+	s.attrs = [3]attribute.KeyValue{} // keeps no operation name alive
+	spanStarts.Put(s)
 	// The request that started the work, if it was traced: it has ended,
 	// or soon will, so the run is linked to it rather than its child.
-	if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
-		r.span.AddLink(trace.Link{SpanContext: sc})
+	if r.span.IsRecording() {
+		if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
+			r.span.AddLink(trace.Link{SpanContext: sc})
+		}
 	}
 	return r
 }
@@ -106,19 +130,31 @@ func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, f
 		return
 	}
 	if r.span.IsRecording() {
-		describeEnd(r.span, c, cause, werr, final, recorded)
+		describeEnd(r, c, cause, werr, final, recorded)
 	}
 	r.span.End()
 }
 
-// describeEnd records on span how its run ended (see runEnd).
-func describeEnd(span trace.Span, c codes.Code, cause, werr error, final *longrunningpb.Operation, recorded bool) {
-	switch pe := asPanic(werr); {
-	case pe != nil:
-		span.AddEvent("exception", trace.WithAttributes(
-			attribute.String("exception.type", fmt.Sprintf("%T", pe.value)),
-			attribute.String("exception.message", fmt.Sprint(pe.value)),
-			attribute.String("exception.stacktrace", string(pe.stack))))
+// describeEnd records on r's span how its run ended (see runEnd).
+func describeEnd(r runObs, c codes.Code, cause, werr error, final *longrunningpb.Operation, recorded bool) {
+	span := r.span
+	if werr != nil {
+		if pe := asPanic(werr); pe != nil {
+			span.AddEvent("exception", trace.WithAttributes(
+				attribute.String("exception.type", fmt.Sprintf("%T", pe.value)),
+				attribute.String("exception.message", fmt.Sprint(pe.value)),
+				attribute.String("exception.stacktrace", string(pe.stack))))
+		}
+	}
+	switch {
+	case r.retried:
+		return // retrying described the run
+	case final == nil && errors.Is(cause, errDeadline):
+		// The deadline ended the operation while the work ran; what the
+		// work returned is dropped.
+		span.AddEvent("lro.deadline_exceeded")
+		failSpan(span, codes.DeadlineExceeded, errDeadline.Error())
+		return
 	case c == codes.Canceled:
 		span.AddEvent("lro.cancelled", trace.WithAttributes(attribute.Bool("lro.cancel_requested", errors.Is(cause, errCancelled))))
 	case c == codes.DeadlineExceeded:
@@ -131,33 +167,46 @@ func describeEnd(span trace.Span, c codes.Code, cause, werr error, final *longru
 	}
 	// Success leaves the status unset, as OpenTelemetry asks of libraries.
 	if e := final.GetError(); e != nil {
-		span.SetAttributes(attrStatusCode.String(codeName(c)))
-		span.SetStatus(otelcodes.Error, codeName(c)+": "+e.GetMessage())
+		failSpan(span, c, e.GetMessage())
 	}
+}
+
+// failSpan marks span as failed with code c: the lro.status_code attribute
+// and an error status "CODE: message".
+func failSpan(span trace.Span, c codes.Code, message string) {
+	name := codeName(c)
+	span.SetAttributes(attrStatusCode.String(name))
+	span.SetStatus(otelcodes.Error, name+": "+message)
 }
 
 // asPanic returns the panic err reports, or nil if it reports none.
 func asPanic(err error) *panicError {
-	var pe *panicError
-	if err == nil || !errors.As(err, &pe) {
+	if err == nil {
+		return nil
+	}
+	var pe *panicError // allocated: only for an error
+	if !errors.As(err, &pe) {
 		return nil
 	}
 	return pe
 }
 
-// retrying records that run r failed with err and that its work runs
-// again as attempt next after delay: an "lro.retry" event on the span and
-// a count in lro.retries. Recorded once work is retried (KindRetry, issue
-// 10); nothing calls it yet.
-func (o *observer) retrying(r runObs, next int32, delay time.Duration, err error) {
+// retrying records that run r failed with st and that its work runs
+// again as attempt next after delay: a count in lro.retries by kind and
+// st's code; on the span, an "lro.retry" event and the failure (as
+// failSpan). runEnd then adds nothing more to the span.
+func (o *observer) retrying(r *runObs, next int32, delay time.Duration, st *status.Status) {
 	if o == nil {
 		return
 	}
-	o.retries.Add(r.ctx, 1, r.k.one...)
-	if r.span != nil {
-		r.span.AddEvent("lro.retry", trace.WithAttributes(
-			attribute.Int("lro.retry.attempt", int(next)),
-			attribute.Float64("lro.retry.delay", delay.Seconds()),
-			attribute.String("error.message", err.Error())))
+	r.retried = true
+	o.retries.Add(r.ctx, 1, r.k.byCode[codeIndex(st.Code())].add...)
+	if r.span == nil || !r.span.IsRecording() {
+		return
 	}
+	r.span.AddEvent("lro.retry", trace.WithAttributes(
+		attribute.Int("lro.retry.attempt", int(next)),
+		attribute.Float64("lro.retry.delay", delay.Seconds()),
+		attribute.String("error.message", st.Message())))
+	failSpan(r.span, st.Code(), st.Message())
 }

@@ -256,3 +256,128 @@ func TestSamplerSeesTheKind(t *testing.T) {
 		t.Errorf("recorded spans %v, want only the export's", got)
 	}
 }
+
+// TestRetryTelemetry: a run that fails and is retried counts in
+// lro.retries by kind and code, and its span carries an lro.retry event
+// and the failure; the operation is counted as finished once, when the
+// retry succeeds.
+func TestRetryTelemetry(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	h := newOTelHarness(t, lro.WithClock(clk))
+	a := newAttempts()
+	if err := lro.Register(h.m, "k", a.handler, lro.KindRetry(retryPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, request := h.tp.Tracer("host").Start(context.Background(), "Import")
+	op, err := h.m.StartKind(ctx, "k", wrapperspb.String("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	request.End()
+	if n := a.next(t); n != 1 {
+		t.Fatalf("first run is attempt %d", n)
+	}
+	failedAt := clk.Now()
+	a.results <- status.Error(codes.Unavailable, "try later")
+	r := waitQueued(t, h.m, op.GetName())
+	clk.WaitForTimers(baseTimers+1, nil) // the retry's timer
+	clk.Advance(r.RunAfter.Sub(clk.Now()))
+	if n := a.next(t); n != 2 {
+		t.Fatalf("second run is attempt %d", n)
+	}
+	a.results <- nil
+	waitDone(t, h.m, op.GetName())
+	h.close(t)
+
+	ms := h.collect(t)
+	checkInts(t, ms, "lro.retries", map[string]int64{kindCode("k", "UNAVAILABLE"): 1})
+	checkInts(t, ms, "lro.operations.started", map[string]int64{kindAttr("k"): 1})
+	checkInts(t, ms, "lro.operations.finished", map[string]int64{kindCode("k", "OK"): 1})
+
+	var runs []sdktrace.ReadOnlySpan
+	for _, s := range h.spans.Ended() {
+		if s.Name() == "lro.run k" {
+			runs = append(runs, s)
+		}
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d run spans, want 2 (all: %v)", len(runs), spanNames(h.spans.Ended()))
+	}
+	slices.SortFunc(runs, func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) })
+	first, second := runs[0], runs[1]
+	if got := spanAttrs(first); got["lro.attempt"].AsInt64() != 1 || got["lro.status_code"].AsString() != "UNAVAILABLE" {
+		t.Errorf("the failed run's attributes %v, want lro.attempt 1 and lro.status_code UNAVAILABLE", got)
+	}
+	if st := first.Status(); st.Code != otelcodes.Error || st.Description != "UNAVAILABLE: try later" {
+		t.Errorf("the failed run's status %v %q, want Error \"UNAVAILABLE: try later\"", st.Code, st.Description)
+	}
+	if diff := cmp.Diff([]string{"lro.retry"}, eventNames(first)); diff != "" {
+		t.Fatalf("the failed run's events (-want +got):\n%s", diff)
+	}
+	ev := first.Events()[0].Attributes
+	delay := r.RunAfter.Sub(failedAt).Seconds()
+	for _, want := range []attribute.KeyValue{
+		attribute.Int("lro.retry.attempt", 2),
+		attribute.Float64("lro.retry.delay", delay),
+		attribute.String("error.message", "try later"),
+	} {
+		if !hasAttr(ev, want) {
+			t.Errorf("lro.retry event attributes %v, want %v among them", ev, want)
+		}
+	}
+	if delay < 0.5 || delay > 1 {
+		t.Errorf("retry delay %vs, want the first backoff, within [0.5s, 1s]", delay)
+	}
+	if links := first.Links(); len(links) != 1 || !links[0].SpanContext.Equal(request.SpanContext()) {
+		t.Errorf("the first run's links %v, want one to the request span", links)
+	}
+	if got := spanAttrs(second); got["lro.attempt"].AsInt64() != 2 {
+		t.Errorf("the retry's attributes %v, want lro.attempt 2", got)
+	}
+	if links := second.Links(); len(links) != 0 {
+		t.Errorf("the retry's links %v, want none (the record keeps no trace context)", links)
+	}
+	if st := second.Status(); st.Code != otelcodes.Unset || len(second.Events()) != 0 {
+		t.Errorf("the successful retry: status %v, events %v; want unset, none", st.Code, eventNames(second))
+	}
+}
+
+// TestDeadlineTelemetry: work still running at its operation's deadline
+// has a span that records the deadline, and the operation the deadline
+// ends counts as finished DEADLINE_EXCEEDED, with its duration.
+func TestDeadlineTelemetry(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	h := newOTelHarness(t, lro.WithClock(clk))
+	release := make(chan struct{})
+	started := make(chan struct{})
+	op, err := h.m.Start(context.Background(), func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		close(started)
+		<-release // ignores ctx
+		return wrapperspb.String("late"), nil
+	}, lro.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	clk.WaitForTimers(baseTimers+1, nil)
+	clk.Advance(5 * time.Second)
+	wantDeadlineExceeded(t, h.m, op.GetName())
+	close(release)
+	h.close(t)
+
+	ms := h.collect(t)
+	checkInts(t, ms, "lro.operations.finished", map[string]int64{kindCode("", "DEADLINE_EXCEEDED"): 1})
+	if diff := cmp.Diff(map[string][2]float64{kindCode("", "DEADLINE_EXCEEDED"): {1, 5}}, histogram(t, ms, "lro.operation.duration")); diff != "" {
+		t.Errorf("lro.operation.duration [count, sum] (-want +got):\n%s", diff)
+	}
+	run := h.spanNamed(t, "lro.run")
+	if diff := cmp.Diff([]string{"lro.deadline_exceeded"}, eventNames(run)); diff != "" {
+		t.Errorf("run span events (-want +got):\n%s", diff)
+	}
+	if st := run.Status(); st.Code != otelcodes.Error || st.Description != "DEADLINE_EXCEEDED: operation deadline exceeded" {
+		t.Errorf("run span status %v %q, want Error \"DEADLINE_EXCEEDED: operation deadline exceeded\"", st.Code, st.Description)
+	}
+	if got := spanAttrs(run)["lro.status_code"].AsString(); got != "DEADLINE_EXCEEDED" {
+		t.Errorf("run span lro.status_code %q, want DEADLINE_EXCEEDED", got)
+	}
+}
