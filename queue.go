@@ -137,6 +137,9 @@ func (m *Manager) release(k *kindInfo) {
 // global limit the store still counts the operation as running until the
 // write is done; endTask tells the other replicas then (freedGlobalSlot).
 func (m *Manager) freeSlot(t *task) {
+	if m.cfg.maxRunning < 0 && (t.k == nil || t.k.maxRunning == 0) {
+		return // no limit counts it: endTask releases it, with no extra lock here
+	}
 	m.mu.Lock()
 	m.freeSlotLocked(t)
 	m.mu.Unlock()
