@@ -80,7 +80,7 @@ func (s *Store) dispatchQueue() {
 // notification: a NOTIFY makes the commit wait for PostgreSQL's one
 // cluster-wide notification lock, which would put every other commit that
 // notifies on the path from a freed slot to the next start. The claim's
-// notifications follow it instead (claimNotes). The redundant kind <> ”
+// notifications follow it instead (claimNotes). The redundant test for a non-empty kind
 // lets the planner use the partial queue index.
 var claimQueuedSQL = `WITH want AS (
 	SELECT w.kind, w.n FROM unnest($3::text[], $4::int[]) AS w(kind, n) WHERE w.n > 0),

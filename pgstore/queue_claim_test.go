@@ -45,7 +45,7 @@ func TestClaimQueuedNotifiesWatchers(t *testing.T) {
 }
 
 // TestClaimQueuedUsesQueueIndex: the claim's plan can use the partial
-// queue index (its predicate needs kind <> ”, which kind = $n alone does
+// queue index (its predicate needs a non-empty kind, which kind = $n alone does
 // not prove to the planner); without it every claim sorted all the queued
 // rows.
 func TestClaimQueuedUsesQueueIndex(t *testing.T) {
