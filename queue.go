@@ -132,6 +132,29 @@ func (m *Manager) release(k *kindInfo) {
 	}
 }
 
+// freeSlot gives back the slot of task t once its work has returned, so
+// that queued work starts while the result is still being written: a limit
+// counts work that runs, not the write of its result. For a kind with a
+// global limit the store still counts the operation as running until the
+// write is done; endTask tells the other replicas then (freedGlobalSlot).
+func (m *Manager) freeSlot(t *task) {
+	if m.cfg.maxRunning < 0 && (t.k == nil || t.k.maxRunning == 0) {
+		return // no limit counts it: endTask releases it, with no extra lock here
+	}
+	m.mu.Lock()
+	m.freeSlotLocked(t)
+	m.mu.Unlock()
+}
+
+// freeSlotLocked is freeSlot for a caller holding m.mu; it releases the
+// slot once, whichever of run and endTask comes first.
+func (m *Manager) freeSlotLocked(t *task) {
+	if !t.slotFreed {
+		t.slotFreed = true
+		m.release(t.k)
+	}
+}
+
 // refuseAcceptOnly is the error of Start on an accept-only Manager.
 func (m *Manager) refuseAcceptOnly() error {
 	return m.errorf(codes.FailedPrecondition, ReasonAcceptOnly, nil, "lro: Start: this replica is accept-only (WithMaxRunning(0)) and a work function cannot run on another replica; use a registered kind (StartKind)")

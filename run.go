@@ -30,6 +30,7 @@ type task struct {
 	k         *kindInfo   // the registered kind; nil for a work function
 	// stopDeadline stops the deadline timer; guarded by Manager.mu.
 	stopDeadline func()
+	slotFreed    bool // its slot was given back (freeSlot); guarded by Manager.mu
 }
 
 func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *anypb.Any, opts []StartOption) (*longrunningpb.Operation, error) {
@@ -215,7 +216,7 @@ func (m *Manager) endTask(t *task) {
 	if m.running[t.name] == t {
 		delete(m.running, t.name)
 	}
-	m.release(t.k)
+	m.freeSlotLocked(t)
 	m.tasks--
 	if m.closed && m.tasks == 0 {
 		close(m.drained)
@@ -262,6 +263,7 @@ func (m *Manager) run(t *task, work WorkFunc, op *Op) {
 	defer m.endTask(t)
 	r := m.obs.runBegin(t, op)
 	resp, err := callWork(r.ctx, work, op)
+	m.freeSlot(t)
 	t.stopWatch()
 	cause := context.Cause(t.ctx)
 	if errors.Is(cause, errDeadline) || (err != nil && m.retryLater(t, op, err, &r)) {

@@ -101,6 +101,8 @@ type Store struct {
 	finishes *batcher[*finishReq, error]        // Finish calls, written together
 	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
 	updates  *batcher[*updateReq, updateAnswer] // Update writes, made together
+	// claimNotes sends the notifications of ClaimQueued (queue.go).
+	claimNotes claimNotifier
 
 	listenerPID atomic.Uint32
 	notifying   atomic.Bool // see Notifying
@@ -300,6 +302,7 @@ func (s *Store) Close() {
 		s.creates.close()
 		s.updates.close()
 		s.finishes.close()
+		s.claimNotes.close()
 		s.cancel()
 		<-s.done
 		if s.ownPool {

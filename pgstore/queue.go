@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/lrokit/lro"
@@ -74,26 +75,98 @@ func (s *Store) dispatchQueue() {
 	}
 }
 
-// claimQueuedSQL claims, per kind ($4 kinds, $5 counts), the oldest
-// claimable rows, $6 rows in all. $2 is now, $3 the owner.
+// claimQueuedSQL claims, per kind ($3 kinds, $4 counts), the oldest
+// claimable rows, $5 rows in all. $1 is now, $2 the owner. It sends no
+// notification: a NOTIFY makes the commit wait for PostgreSQL's one
+// cluster-wide notification lock, which would put every other commit that
+// notifies on the path from a freed slot to the next start. The claim's
+// notifications follow it instead (claimNotes). The redundant test for a non-empty kind
+// lets the planner use the partial queue index.
 var claimQueuedSQL = `WITH want AS (
-	SELECT w.kind, w.n FROM unnest($4::text[], $5::int[]) AS w(kind, n) WHERE w.n > 0),
+	SELECT w.kind, w.n FROM unnest($3::text[], $4::int[]) AS w(kind, n) WHERE w.n > 0),
 cand AS (
 	SELECT c.name, c.create_time FROM want w CROSS JOIN LATERAL (
 		SELECT q.name, q.create_time FROM lro_operations q
-		WHERE NOT q.done AND q.owner = '' AND q.start_time IS NULL AND q.kind = w.kind
-			AND (q.run_after IS NULL OR q.run_after <= $2)
+		WHERE NOT q.done AND q.owner = '' AND q.start_time IS NULL AND q.kind <> '' AND q.kind = w.kind
+			AND (q.run_after IS NULL OR q.run_after <= $1)
 		ORDER BY q.create_time, q.name
 		LIMIT w.n
 		FOR UPDATE SKIP LOCKED) c
 	ORDER BY c.create_time, c.name
-	LIMIT $6),
+	LIMIT $5),
 upd AS (
-	UPDATE lro_operations o SET owner = $3, start_time = $2,
+	UPDATE lro_operations o SET owner = $2, start_time = $1,
 		attempt = o.attempt + 1, version = o.version + 1
 	FROM cand WHERE o.name = cand.name
 	RETURNING o.*)
-SELECT ` + columns + `, ` + notifyExpr("upd", false) + ` FROM upd`
+SELECT ` + columns + ` FROM upd`
+
+// claimNotesSQL notifies, for each of the operations named in $2, its
+// current state ($1 is the channel).
+var claimNotesSQL = `SELECT ` + notifyExpr("o", false) + ` FROM lro_operations o WHERE o.name = ANY($2)`
+
+// claimNotifier sends the notifications of claimed operations after their
+// claim has committed, from one goroutine at a time that takes every name
+// gathered meanwhile, so that Watch still reports every claim without the
+// claimer waiting for it. A notification reports the operation's state
+// when it is sent, which may be newer than the claim's: events may be
+// merged. Its zero value is ready; Store.Close calls close.
+type claimNotifier struct {
+	mu      sync.Mutex
+	names   []string
+	running bool
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// add queues the notifications of the named operations.
+func (n *claimNotifier) add(s *Store, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.names = append(n.names, names...)
+	if !n.running {
+		n.running = true
+		n.wg.Add(1)
+		go n.send(s)
+	}
+}
+
+// send notifies until no name is waiting.
+func (n *claimNotifier) send(s *Store) {
+	defer n.wg.Done()
+	for {
+		n.mu.Lock()
+		names := n.names
+		n.names = nil
+		if len(names) == 0 {
+			n.running = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		_, err := execCount(ctx, s.pool, claimNotesSQL, s.channel, names)
+		cancel()
+		if err != nil {
+			// The watchers' poll (lro.Poller) still sees the change.
+			s.logger.Warn("pgstore: notifying claimed operations", "operations", len(names), "error", err)
+		}
+	}
+}
+
+// close waits for the notifications under way and drops any later ones.
+func (n *claimNotifier) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.wg.Wait()
+}
 
 // claimOverdueSQL claims up to $4 rows nobody holds whose deadline ($2 is
 // now) has passed.
@@ -152,14 +225,15 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 				ns[i] = int32(max(0, min(int(ns[i]), g-counts[k])))
 			}
 		}
-		return queryRows(ctx, q, recordRow(nil), claimQueuedSQL,
-			s.channel, p.Now.UTC(), p.Owner, kinds, ns, p.Limit)
+		return queryRows(ctx, q, recordRow(), claimQueuedSQL,
+			p.Now.UTC(), p.Owner, kinds, ns, p.Limit)
 	}
 	if len(limited) == 0 {
 		out, err := claim(s.pool, nil)
 		if err != nil {
 			return nil, storeErr("claiming queued operations", err)
 		}
+		s.claimNotes.add(s, recordNames(out))
 		return queueOrder(out), nil
 	}
 	var out []*lro.Record
@@ -179,7 +253,17 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 	if err != nil {
 		return nil, storeErr("claiming queued operations", err)
 	}
+	s.claimNotes.add(s, recordNames(out))
 	return queueOrder(out), nil
+}
+
+// recordNames returns the names of recs.
+func recordNames(recs []*lro.Record) []string {
+	names := make([]string, len(recs))
+	for i, r := range recs {
+		names[i] = r.Operation.GetName()
+	}
+	return names
 }
 
 // queueOrder sorts claimed records oldest first, ties by name, as
