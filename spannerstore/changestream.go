@@ -173,6 +173,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 		}
 	}
 	s.notify(evs...)
+	s.pokeQueue() // queued work may have been recorded meanwhile
 	return nil
 }
 
@@ -210,7 +211,11 @@ func (s *Store) readPartition(ctx context.Context, token *string, from time.Time
 			}
 			for _, cr := range recs {
 				for _, d := range cr.DataChangeRecord {
-					s.notify(changeEvents(d)...)
+					evs, queued := changeEvents(d)
+					s.notify(evs...)
+					if queued {
+						s.pokeQueue()
+					}
 				}
 				for _, c := range cr.ChildPartitionsRecord {
 					ended = true
@@ -239,12 +244,13 @@ func deref(p *string) string {
 	return *p
 }
 
-// changeEvents turns a data change record into watch events.
-func changeEvents(d *dataChangeRecord) []lro.Event {
+// changeEvents turns a data change record into watch events, and reports
+// whether it tells of queued work: a record of a kind inserted or updated
+// queued (no owner, no start time, not done), or done (a slot freed).
+func changeEvents(d *dataChangeRecord) (out []lro.Event, queued bool) {
 	if d.TableName != "lro_operations" {
-		return nil
+		return nil, false
 	}
-	var out []lro.Event
 	for _, m := range d.Mods {
 		var key struct {
 			Name string `json:"name"`
@@ -262,9 +268,12 @@ func changeEvents(d *dataChangeRecord) []lro.Event {
 			Done            *bool   `json:"done"`
 			CancelRequested *bool   `json:"cancel_requested"`
 			Owner           *string `json:"owner"`
+			Kind            *string `json:"kind"`
 		}
+		var raw map[string]json.RawMessage // tells a null column from an absent one
 		if b, err := json.Marshal(m.NewValues.Value); err == nil {
 			_ = json.Unmarshal(b, &v)
+			_ = json.Unmarshal(b, &raw)
 		}
 		if v.Done != nil {
 			ev.Done = *v.Done
@@ -276,6 +285,13 @@ func changeEvents(d *dataChangeRecord) []lro.Event {
 			ev.Owner = *v.Owner
 		}
 		out = append(out, ev)
+		if v.Kind == nil || *v.Kind == "" || v.Done == nil {
+			continue // not a kind's, or from before schema version 4
+		}
+		start, tracked := raw["start_time"] // absent: not known to be queued
+		if *v.Done || (v.Owner != nil && *v.Owner == "" && tracked && string(start) == "null") {
+			queued = true
+		}
 	}
-	return out
+	return out, queued
 }

@@ -2,6 +2,7 @@ package spannerstore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,14 +43,24 @@ func TestConformance(t *testing.T) {
 // database, every replica a Store with a Spanner client of its own. An
 // hour between polls: only the change stream can wake a waiter on another
 // replica or reach work running there.
+//
+// The scenarios run one at a time here: the emulator runs one read-write
+// transaction at a time and its change stream queries (every replica's
+// reader makes them, in windows) conflict with them, so that scenarios run
+// together starve each other's lease renewals.
 func TestReplicas(t *testing.T) {
 	lrotest.TestReplicas(t, func(t *testing.T) func(t *testing.T) lro.Store {
+		streamScenarios.Lock()
+		t.Cleanup(streamScenarios.Unlock) // after the scenario's stores closed
 		_, db := newStore(t, spannerstore.WithoutChangeStream())
 		return func(t *testing.T) lro.Store {
 			return replica(t, db, spannerstore.WithPollInterval(time.Hour))
 		}
 	})
 }
+
+// streamScenarios runs the scenarios of TestReplicas one at a time.
+var streamScenarios sync.Mutex
 
 // TestReplicasPolled runs them without the change stream: changes from
 // another replica are seen through the Manager's poll alone.

@@ -106,6 +106,15 @@ var migrations = []migration{{
 	// Operations that exist already started when they were created: there
 	// was no queue.
 	backfill: `UPDATE lro_operations SET start_time = create_time WHERE start_time IS NULL AND create_time < @cutoff`,
+}, {
+	version: 4,
+	ddl: []string{
+		// Queue notification (lro.QueueWatcher): the stream also carries
+		// kind and start_time, so that a reader tells a record queued or
+		// put back (a kind, no start time), and the end of a kind's work
+		// (a slot freed), from other changes.
+		`ALTER CHANGE STREAM ` + changeStream + ` SET FOR lro_operations(done, cancel_requested, owner, kind, start_time)`,
+	},
 }}
 
 // changeStream names the change stream on lro_operations.
