@@ -107,6 +107,9 @@ func (s *Store) runStream(ctx context.Context) {
 func (s *Store) readStream(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if err := s.hook("start"); err != nil {
+		return err
+	}
 	var start time.Time
 	if err := s.client.Single().Query(ctx, spanner.Statement{SQL: `SELECT CURRENT_TIMESTAMP()`}).Do(func(r *spanner.Row) error {
 		return r.Columns(&start)
@@ -203,6 +206,9 @@ func (s *Store) readPartition(ctx context.Context, token *string, from time.Time
 				"token": spanner.NullString{StringVal: deref(token), Valid: token != nil},
 				"hb":    streamHeartbeat.Milliseconds()},
 		}
+		if err := s.hook("query"); err != nil {
+			return err
+		}
 		ended := false
 		err := s.client.Single().Query(ctx, stmt).Do(func(r *spanner.Row) error {
 			var recs []*changeRecord
@@ -235,6 +241,14 @@ func (s *Store) readPartition(ctx context.Context, token *string, from time.Time
 		}
 		from = end.Time
 	}
+}
+
+// hook calls the test hook, if any, at stage.
+func (s *Store) hook(stage string) error {
+	if s.streamHook == nil {
+		return nil
+	}
+	return s.streamHook(stage)
 }
 
 func deref(p *string) string {

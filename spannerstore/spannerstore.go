@@ -61,6 +61,8 @@ type Store struct {
 	stream       string // the change stream read, or "" for none
 	logf         func(format string, args ...any)
 
+	streamHook func(stage string) error // tests: called at "start" of each reader run and before each partition "query"
+
 	notifying  atomic.Bool // see Notifying
 	cancel     context.CancelFunc
 	streamDone chan struct{} // closed when the reader has stopped
