@@ -13,7 +13,8 @@
 // The shelves are shelves/fiction (120 books), shelves/science (45) and
 // shelves/poetry (12). An export takes ten steps of --step each (300 ms by
 // default) and publishes progress_percent in its metadata after each one.
-// Operations are kept in memory. Interrupt (Ctrl-C) lets running exports
+// Operations are kept in memory, or in Cloud Spanner with --spanner
+// projects/P/instances/I/databases/D (spanner.go), shared by replicas. Interrupt (Ctrl-C) lets running exports
 // finish for up to --grace, then stops. The server itself is package
 // exportserver; this command only reads flags and handles signals.
 package main
@@ -51,12 +52,18 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` to serve REST on; empty for none")
 	fs.DurationVar(&cfg.Step, "step", 300*time.Millisecond, "how long each of the ten steps of an export takes")
 	grace := fs.Duration("grace", 10*time.Second, "how long shutdown lets running exports finish")
+	useSpanner := spannerFlag(fs) // --spanner (spanner.go)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	closeStore, err := useSpanner(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
 	cfg.Logger = logger
 

@@ -44,6 +44,9 @@ type Config struct {
 	Step time.Duration
 	// Logger receives the server's own messages; nil means slog.Default().
 	Logger *slog.Logger
+	// ManagerOptions are added to the lro.Manager's, such as
+	// lro.WithStore to keep operations in a shared store.
+	ManagerOptions []lro.Option
 }
 
 // Server is the example service: gRPC (ExportService, Operations,
@@ -82,7 +85,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	cfg.Logger = slog.New(withTraceIDs(cfg.Logger.Handler()))
-	s.ops, err = lro.New(append(s.tel.managerOptions(), lro.WithLogger(cfg.Logger))...)
+	s.ops, err = lro.New(append(append(s.tel.managerOptions(), lro.WithLogger(cfg.Logger)), cfg.ManagerOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the operations manager: %w", err)
 	}
