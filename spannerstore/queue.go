@@ -75,7 +75,7 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 				rec.Attempt++
 			}
 			rec.Version++
-			muts[i] = spanner.Update("lro_operations", []string{"name", "owner", "start_time", "attempt", "version"},
+			muts[i] = partialUpdate(rec, []string{"name", "owner", "start_time", "attempt", "version"},
 				[]any{rec.Operation.GetName(), rec.Owner, nullTime(rec.StartTime), int64(rec.Attempt), rec.Version})
 		}
 		return tx.BufferWrite(muts)

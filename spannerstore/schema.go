@@ -115,6 +115,18 @@ var migrations = []migration{{
 		// (a slot freed), from other changes.
 		`ALTER CHANGE STREAM ` + changeStream + ` SET FOR lro_operations(done, cancel_requested, owner, kind, start_time)`,
 	},
+}, {
+	version: 5,
+	ddl: []string{
+		// Filter pushdown (pushdown.go): columns derived from the
+		// operation, current while derived_version = version. Rows
+		// written before, or by a replica that predates them, have them
+		// NULL or stale, and are left to the Manager's evaluation.
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS error_code INT64`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS metadata_type STRING(MAX)`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS response_type STRING(MAX)`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS derived_version INT64`,
+	},
 }}
 
 // changeStream names the change stream on lro_operations.
