@@ -2,6 +2,8 @@ package spannerstore
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,14 +106,21 @@ func TestMigrateToVersion4(t *testing.T) {
 	defer other.Close()
 	writer := New(other, WithoutChangeStream())
 	defer writer.Close()
-	r := lrotest.NewRecord("operations/queued", time.Now())
-	r.Kind, r.StartTime = "job", time.Time{}
-	if _, _, err := writer.Create(ctx, r); err != nil {
-		t.Fatal(err)
+	var lat []time.Duration
+	for i := range 5 {
+		r := lrotest.NewRecord(fmt.Sprint("operations/queued-", i), time.Now())
+		r.Kind, r.StartTime = "job", time.Time{}
+		t0 := time.Now()
+		if _, _, err := writer.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woken:
+			lat = append(lat, time.Since(t0))
+		case <-time.After(30 * time.Second):
+			t.Fatal("a queued operation recorded by another Store did not wake the queue watcher")
+		}
 	}
-	select {
-	case <-woken:
-	case <-time.After(30 * time.Second):
-		t.Fatal("a queued operation recorded by another Store did not wake the queue watcher")
-	}
+	slices.Sort(lat)
+	t.Logf("emulator: queued operation to queue wake on another Store, over %d: median %v, max %v", len(lat), lat[len(lat)/2], lat[len(lat)-1])
 }
