@@ -27,6 +27,10 @@
 // the Store is an lro.QueueWatcher, so queued work recorded by one replica
 // is found by another within the stream's latency.
 //
+// List pushes the filter down where its meaning is kept exactly (done,
+// queued, name, error presence and code, metadata and response presence
+// and type URLs; see pushdown.go), from derived columns (schema version 5).
+//
 // Retention is a sweep (DeleteExpired), not a row deletion policy: TTL
 // deletes eventually (up to days later) and tells no watcher, while an
 // expired operation must be NOT_FOUND at once and its deletion reported.
@@ -107,8 +111,9 @@ func WithPollInterval(d time.Duration) Option {
 }
 
 // WithoutChangeStream makes the Store read no change stream: watchers see
-// only this Store's changes at once, and the Manager sees other replicas'
-// changes through its poll, once per PollInterval.
+// only this Store's changes at once, the Manager sees other replicas'
+// changes through its poll, once per PollInterval, and queued work other
+// replicas recorded on its maintenance tick.
 func WithoutChangeStream() Option {
 	return func(s *Store) { s.stream = "" }
 }
