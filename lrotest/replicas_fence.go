@@ -46,11 +46,13 @@ func testReplicasOwnerIDExclusive(t *testing.T, c *cluster) {
 // refuses a Finish made directly for the stuck replica's run, and the
 // survivor's result stands.
 func testReplicasFencedCompletion(t *testing.T, c *cluster) {
-	const lease = time.Second
+	// The survivor's lease is longer, so that a busy machine does not cost
+	// it its own.
+	const lease, survivorLease = time.Second, 3 * time.Second
 	stuck := c.replica(t, "stuck")
 	stuck.finishes = make(chan error, 10)
 	mA := replicaManager(t, stuck, lro.WithOwner("stuck"), lro.WithLease(lease))
-	mB := replicaManager(t, c.replica(t, "survivor"), lro.WithOwner("survivor"), lro.WithLease(lease))
+	mB := replicaManager(t, c.replica(t, "survivor"), lro.WithOwner("survivor"), lro.WithLease(survivorLease))
 
 	started := make(chan struct{})
 	causes := make(chan error, 1)
@@ -138,8 +140,9 @@ func testReplicasFencedCompletion(t *testing.T, c *cluster) {
 // survivor return, and every operation ends exactly once, by a survivor.
 func testReplicasKilledReplica(t *testing.T, c *cluster) {
 	const (
-		lease = time.Second
-		kinds = 4
+		lease         = time.Second
+		survivorLease = 3 * time.Second // so that a busy machine does not cost a survivor its own
+		kinds         = 4
 	)
 	victim := c.replica(t, "victim")
 	mV, err := lro.New(lro.WithStore(victim), lro.WithOwner("victim"), lro.WithLease(lease), lro.WithCloseGrace(100*time.Millisecond))
@@ -154,8 +157,8 @@ func testReplicasKilledReplica(t *testing.T, c *cluster) {
 		_ = mV.Close(ctx)
 	})
 	survivors := []*lro.Manager{
-		replicaManager(t, c.replica(t, "survivor-1"), lro.WithOwner("survivor-1"), lro.WithLease(lease)),
-		replicaManager(t, c.replica(t, "survivor-2"), lro.WithOwner("survivor-2"), lro.WithLease(lease)),
+		replicaManager(t, c.replica(t, "survivor-1"), lro.WithOwner("survivor-1"), lro.WithLease(survivorLease)),
+		replicaManager(t, c.replica(t, "survivor-2"), lro.WithOwner("survivor-2"), lro.WithLease(survivorLease)),
 	}
 
 	started := make(chan string, kinds+1)

@@ -46,7 +46,7 @@ func testReplicasQueue(t *testing.T, c *cluster) {
 	acceptorStore := c.replica(t, "acceptor")
 	tick := lro.WithLease(time.Hour) // no maintenance tick during the test
 	if !notifiesQueue(acceptorStore.Store) {
-		tick = lro.WithLease(1500 * time.Millisecond) // the tick finds the queued work
+		tick = lro.WithLease(3 * time.Second) // the tick (every second) finds the queued work
 	}
 	acceptor := replicaManager(t, acceptorStore, lro.WithMaxRunning(0), tick)
 	if err := lro.Register(acceptor, "job", handler); err != nil {
