@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/examples/exportsvc/exportserver"
 )
 
@@ -52,18 +53,21 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8081", "`address` to serve REST on; empty for none")
 	fs.DurationVar(&cfg.Step, "step", 300*time.Millisecond, "how long each of the ten steps of an export takes")
 	grace := fs.Duration("grace", 10*time.Second, "how long shutdown lets running exports finish")
-	useSpanner := spannerFlag(fs) // --spanner (spanner.go)
+	spannerDB := spannerFlag(fs) // --spanner (spanner.go)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	closeStore, err := useSpanner(ctx, &cfg)
-	if err != nil {
-		return err
+	if *spannerDB != "" {
+		store, closeStore, err := openSpannerStore(ctx, *spannerDB)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		cfg.ManagerOptions = append(cfg.ManagerOptions, lro.WithStore(store))
 	}
-	defer closeStore()
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
 	cfg.Logger = logger
 
