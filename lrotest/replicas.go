@@ -254,7 +254,7 @@ func testReplicasAdoptOrphans(t *testing.T, c *cluster) {
 	kindOp := orphan("kind", "echo", req)
 	funcOp := orphan("func", "", nil)
 
-	m, err := lro.New(lro.WithStore(c.replica(t, "replica-b")), lro.WithOwner("replica-b"), lro.WithLease(300*time.Millisecond))
+	m, err := lro.New(lro.WithStore(c.replica(t, "replica-b")), lro.WithOwner("replica-b"), lro.WithLease(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
