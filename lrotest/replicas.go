@@ -15,90 +15,65 @@ import (
 )
 
 // TestReplicas runs the multi-replica scenarios for a Store shared between
-// processes: a Wait on one replica woken by work ending on another, a
-// Cancel on one replica reaching the work running on another, page tokens
-// of one replica accepted by another, and the adoption of a dead
-// replica's operations. Every case is a subtest, run in parallel, that
-// calls newCluster for a fresh, empty shared backend; newCluster returns
-// the constructor of one replica's Store on it (its cleanup registered
-// with t.Cleanup). Stores that notify across replicas may be made with a
-// poll interval of an hour, to prove that the notification wakes the
-// waiter; stores that only poll (lro.Poller) need a short one.
+// processes:
+//
+//   - WaitWakesAcross: a Wait on one replica woken by work ending on
+//     another;
+//   - CancelReachesOwner: a Cancel on one replica reaching the work running
+//     on another;
+//   - ListAndPageTokens: page tokens of one replica accepted by another;
+//   - AdoptOrphans: the adoption of a dead replica's operations;
+//   - OwnerIDExclusive: one live Manager per owner id;
+//   - FencedCompletion: a replica whose lease lapsed cannot end the work a
+//     survivor took over: its Finish is refused;
+//   - Queue: an accept-only replica records work of a kind, and workers
+//     drain it, each operation run once, within the kind's global limit;
+//   - KilledReplica: a replica cut off from the store mid-run (in-process:
+//     every call fails, and its Manager is never closed while it matters);
+//     the survivors adopt its work and end each operation exactly once.
+//
+// Every case is a subtest, run in parallel, that calls newCluster for a
+// fresh, empty shared backend; newCluster returns the constructor of one
+// replica's Store on it (its cleanup registered with t.Cleanup). Stores
+// that notify across replicas may be made with a poll interval of an hour,
+// to prove that the notification wakes the waiter; stores that only poll
+// (lro.Poller) need a short one. The Queue scenario leaves the Managers'
+// maintenance tick an hour away when the store is an lro.QueueWatcher that
+// does not poll more often than once a minute, to prove that its
+// notification finds the queued work; otherwise the tick does.
 func TestReplicas(t *testing.T, newCluster func(t *testing.T) (newReplica func(t *testing.T) lro.Store)) {
 	t.Helper()
 	cases := []struct {
 		name string
-		run  func(t *testing.T, newReplica func(t *testing.T) lro.Store)
+		run  func(t *testing.T, c *cluster)
 	}{
 		{"WaitWakesAcross", testReplicasWaitWakesAcross},
 		{"CancelReachesOwner", testReplicasCancelReachesOwner},
 		{"ListAndPageTokens", testReplicasListAndPageTokens},
 		{"AdoptOrphans", testReplicasAdoptOrphans},
+		{"OwnerIDExclusive", testReplicasOwnerIDExclusive},
+		{"FencedCompletion", testReplicasFencedCompletion},
+		{"Queue", testReplicasQueue},
+		{"KilledReplica", testReplicasKilledReplica},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c.run(t, newCluster(t))
+			tc.run(t, &cluster{newReplica: newCluster(t), ended: newEndings()})
 		})
 	}
 }
 
-// watchSignal is a Store that reports every Watch call on watched, so a
-// test knows when a Manager has started waiting. It passes on the optional
-// interfaces a waiting Manager uses (lro.Poller, lro.NotifyHealth,
-// lro.StateReader) with the behaviour of their absence when the wrapped
-// store lacks them: no poll, notifications not known to flow, one Get per
-// record.
-type watchSignal struct {
-	lro.Store
-	watched chan string
+// cluster is the shared backend of one scenario.
+type cluster struct {
+	newReplica func(t *testing.T) lro.Store
+	ended      *endings
 }
 
-var (
-	_ lro.Poller       = watchSignal{}
-	_ lro.NotifyHealth = watchSignal{}
-	_ lro.StateReader  = watchSignal{}
-)
-
-func (w watchSignal) Watch(name string, fn func(lro.Event)) func() {
-	stop := w.Store.Watch(name, fn)
-	select {
-	case w.watched <- name:
-	default:
-	}
-	return stop
-}
-
-func (w watchSignal) PollInterval() time.Duration {
-	if p, ok := w.Store.(lro.Poller); ok {
-		return p.PollInterval()
-	}
-	return 0 // the Manager does not poll
-}
-
-func (w watchSignal) Notifying() bool {
-	if h, ok := w.Store.(lro.NotifyHealth); ok {
-		return h.Notifying()
-	}
-	return false
-}
-
-func (w watchSignal) ReadStates(ctx context.Context, names []string) ([]lro.Event, error) {
-	if sr, ok := w.Store.(lro.StateReader); ok {
-		return sr.ReadStates(ctx, names)
-	}
-	var out []lro.Event
-	for _, n := range names {
-		r, err := w.Store.Get(ctx, n)
-		if errors.Is(err, lro.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, lro.Event{Name: n, Done: r.Done(), CancelRequested: r.CancelRequested, Owner: r.Owner})
-	}
-	return out, nil
+// replica returns the Store of a new replica called name (see
+// replicaStore).
+func (c *cluster) replica(t *testing.T, name string) *replicaStore {
+	return newReplicaStore(c.newReplica(t), name, c.ended)
 }
 
 // replicaManager returns a Manager on s, closed at the end of the test
@@ -135,9 +110,10 @@ func waitDone(t *testing.T, m *lro.Manager, name string) *longrunningpb.Operatio
 	}
 }
 
-func testReplicasWaitWakesAcross(t *testing.T, newReplica func(t *testing.T) lro.Store) {
-	a := newReplica(t)
-	b := watchSignal{newReplica(t), make(chan string, 10)}
+func testReplicasWaitWakesAcross(t *testing.T, c *cluster) {
+	a := c.replica(t, "replica-a")
+	b := c.replica(t, "replica-b")
+	b.watched = make(chan string, 10)
 	mA := replicaManager(t, a, lro.WithOwner("replica-a"))
 	mB := replicaManager(t, b, lro.WithOwner("replica-b"))
 	ctx := context.Background()
@@ -174,9 +150,9 @@ func testReplicasWaitWakesAcross(t *testing.T, newReplica func(t *testing.T) lro
 	}
 }
 
-func testReplicasCancelReachesOwner(t *testing.T, newReplica func(t *testing.T) lro.Store) {
-	mA := replicaManager(t, newReplica(t), lro.WithOwner("replica-a"))
-	mB := replicaManager(t, newReplica(t), lro.WithOwner("replica-b"))
+func testReplicasCancelReachesOwner(t *testing.T, c *cluster) {
+	mA := replicaManager(t, c.replica(t, "replica-a"), lro.WithOwner("replica-a"))
+	mB := replicaManager(t, c.replica(t, "replica-b"), lro.WithOwner("replica-b"))
 	ctx := context.Background()
 
 	started := make(chan struct{})
@@ -208,9 +184,9 @@ func testReplicasCancelReachesOwner(t *testing.T, newReplica func(t *testing.T) 
 	}
 }
 
-func testReplicasListAndPageTokens(t *testing.T, newReplica func(t *testing.T) lro.Store) {
-	mA := replicaManager(t, newReplica(t))
-	mB := replicaManager(t, newReplica(t))
+func testReplicasListAndPageTokens(t *testing.T, c *cluster) {
+	mA := replicaManager(t, c.replica(t, "a"))
+	mB := replicaManager(t, c.replica(t, "b"))
 	ctx := context.Background()
 	want := map[string]bool{}
 	for range 7 {
@@ -253,8 +229,8 @@ func testReplicasListAndPageTokens(t *testing.T, newReplica func(t *testing.T) l
 	}
 }
 
-func testReplicasAdoptOrphans(t *testing.T, newReplica func(t *testing.T) lro.Store) {
-	s := newReplica(t)
+func testReplicasAdoptOrphans(t *testing.T, c *cluster) {
+	s := c.newReplica(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	req, err := anypb.New(durationpb.New(3 * time.Second))
@@ -278,7 +254,7 @@ func testReplicasAdoptOrphans(t *testing.T, newReplica func(t *testing.T) lro.St
 	kindOp := orphan("kind", "echo", req)
 	funcOp := orphan("func", "", nil)
 
-	m, err := lro.New(lro.WithStore(newReplica(t)), lro.WithOwner("replica-b"), lro.WithLease(300*time.Millisecond))
+	m, err := lro.New(lro.WithStore(c.replica(t, "replica-b")), lro.WithOwner("replica-b"), lro.WithLease(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,27 +15,10 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// Owner leases on PostgreSQL: one live Manager per owner id, every lease
-// judged by the database's clock, and a replica that stops renewing loses
-// its work.
-
-func TestOwnerIDExclusiveAcrossReplicas(t *testing.T) {
-	t.Parallel()
-	schema := freshSchema(t)
-	a, b := newStore(t, schema), newStore(t, schema)
-	m, err := lro.New(lro.WithStore(a), lro.WithOwner("replica-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = lro.New(lro.WithStore(b), lro.WithOwner("replica-1"))
-	if !errors.Is(err, lro.ErrOwnerTaken) || !strings.Contains(err.Error(), `"replica-1"`) {
-		t.Fatalf("New with the owner id of a live replica: %v; want ErrOwnerTaken naming the id", err)
-	}
-	if err := m.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	newManager(t, b, lro.WithOwner("replica-1")) // released by Close: free at once
-}
+// Owner leases on PostgreSQL: every lease judged by the database's clock.
+// One live Manager per owner id, fenced completion and a replica that
+// stops renewing or dies are scenarios of lrotest.TestReplicas (run by
+// TestReplicas).
 
 // offsetClock is the system clock shifted by d, as on a machine whose
 // clock is wrong.
@@ -113,77 +95,6 @@ func TestClockAheadDoesNotSteal(t *testing.T) {
 	// The replica ahead keeps its own lease too: its id is taken.
 	if err := ahead.RegisterOwner(context.Background(), lro.LeaseParams{Owner: "ahead", Token: "other", Lease: time.Minute}); !errors.Is(err, lro.ErrOwnerTaken) {
 		t.Errorf("registering the id of the replica ahead: %v; want ErrOwnerTaken", err)
-	}
-}
-
-// frozenRenewals is a Store whose renewals fail while frozen is set, as
-// for a replica cut off from the database or stopped.
-type frozenRenewals struct {
-	*Store
-	frozen atomic.Bool
-}
-
-func (f *frozenRenewals) RenewLeases(ctx context.Context, p lro.LeaseParams) error {
-	if f.frozen.Load() {
-		return errors.New("renewals frozen by the test")
-	}
-	return f.Store.RenewLeases(ctx, p)
-}
-
-// TestStoppedHeartbeatLosesWork: a replica that stops renewing its lease
-// has its work's context cancelled with a lease-lost cause, and another
-// replica runs the operation again and ends it, once.
-func TestStoppedHeartbeatLosesWork(t *testing.T) {
-	t.Parallel()
-	schema := freshSchema(t)
-	const lease = time.Second
-	stuck := &frozenRenewals{Store: newStore(t, schema)}
-	mA := newManager(t, stuck, lro.WithOwner("stuck"), lro.WithLease(lease))
-	mB := newManager(t, newStore(t, schema), lro.WithOwner("survivor"), lro.WithLease(lease))
-
-	started := make(chan struct{})
-	causes := make(chan error, 1)
-	proceed := make(chan struct{})
-	handler := func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
-		if op.Attempt() > 1 {
-			return wrapperspb.String(req.GetValue() + " again"), nil
-		}
-		close(started)
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		<-proceed // the stuck replica's work lingers until the survivor is done
-		return nil, ctx.Err()
-	}
-	for _, m := range []*lro.Manager{mA, mB} {
-		if err := lro.Register(m, "echo", handler); err != nil {
-			t.Fatal(err)
-		}
-	}
-	op, err := mA.StartKind(context.Background(), "echo", wrapperspb.String("run"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	stuck.frozen.Store(true)
-
-	select {
-	case cause := <-causes:
-		if !errors.Is(cause, lro.ErrLeaseLost) {
-			t.Errorf("the stuck replica's work ended with cause %v; want lro.ErrLeaseLost", cause)
-		}
-		t.Logf("cause: %v", cause)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the stuck replica's work was not cancelled")
-	}
-	done := waitDone(t, mB, op.GetName())
-	close(proceed)
-	var got wrapperspb.StringValue
-	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "run again" {
-		t.Errorf("operation ended with %v; want the survivor's run", done.GetResult())
-	}
-	rec, err := stuck.Get(context.Background(), op.GetName())
-	if err != nil || rec.Owner != "survivor" || rec.Attempt != 2 {
-		t.Errorf("operation %v, %v; want finished by the survivor at attempt 2", rec, err)
 	}
 }
 

@@ -65,7 +65,9 @@ func waitDone(t *testing.T, m *lro.Manager, name string) *longrunningpb.Operatio
 }
 
 // TestReplicas runs the shared multi-replica scenarios (lrotest.TestReplicas)
-// on PostgreSQL. An hour between polls: only a notification can wake a
+// on PostgreSQL: cross-replica Wait and Cancel, page tokens, orphans,
+// owner ids, fenced completion, the queue (woken by notifications alone),
+// a killed replica. An hour between polls: only a notification can wake a
 // waiter or reach running work.
 func TestReplicas(t *testing.T) {
 	t.Parallel()

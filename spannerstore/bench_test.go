@@ -11,6 +11,7 @@ import (
 	"github.com/lrokit/lro/lrotest"
 	"github.com/lrokit/lro/spannerstore"
 	"github.com/lrokit/lro/spannerstore/internal/emulator"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 )
 
 // The benchmarks run on the emulator, which is no performance proxy for
@@ -48,13 +49,20 @@ func BenchmarkCreateFinish(b *testing.B) {
 	}
 }
 
-// BenchmarkGetList: Get of one operation, and a List page of 50 of 500.
+// BenchmarkGetList: Get of one operation, a List page of 50 of 500, and
+// the listing of the 10 failed operations among the 500 by a filter
+// pushed down (error:*, only the 10 rows read in full) and by one that is
+// not (error.message:*, every row read in full for the Manager to match).
 func BenchmarkGetList(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
 	const records = 500
 	for i := range records {
 		r := lrotest.NewRecord(fmt.Sprintf("projects/bench/operations/op%d", i), benchTime.Add(time.Duration(i)*time.Second))
+		if i%50 == 0 { // 10 failed operations, for the filtered listings
+			r.Operation.Done = true
+			r.Operation.Result = &longrunningpb.Operation_Error{Error: &statuspb.Status{Code: 5, Message: "boom"}}
+		}
 		if _, _, err := s.Create(ctx, r); err != nil {
 			b.Fatal(err)
 		}
@@ -74,4 +82,18 @@ func BenchmarkGetList(b *testing.B) {
 			}
 		}
 	})
+	for name, src := range map[string]string{"ListFilterPushedDown": "error:*", "ListFilterInGo": "error.message:*"} {
+		f, err := lro.ParseFilter(src, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				res, err := s.List(ctx, lro.ListQuery{Parent: "projects/bench", Limit: records, Filter: f})
+				if err != nil || len(res.Records) < 10 {
+					b.Fatalf("List(%q) = %d records, %v", src, len(res.Records), err)
+				}
+			}
+		})
+	}
 }

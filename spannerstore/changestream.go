@@ -107,6 +107,9 @@ func (s *Store) runStream(ctx context.Context) {
 func (s *Store) readStream(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if err := s.hook("start"); err != nil {
+		return err
+	}
 	var start time.Time
 	if err := s.client.Single().Query(ctx, spanner.Statement{SQL: `SELECT CURRENT_TIMESTAMP()`}).Do(func(r *spanner.Row) error {
 		return r.Columns(&start)
@@ -173,6 +176,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 		}
 	}
 	s.notify(evs...)
+	s.pokeQueue() // queued work may have been recorded meanwhile
 	return nil
 }
 
@@ -202,6 +206,9 @@ func (s *Store) readPartition(ctx context.Context, token *string, from time.Time
 				"token": spanner.NullString{StringVal: deref(token), Valid: token != nil},
 				"hb":    streamHeartbeat.Milliseconds()},
 		}
+		if err := s.hook("query"); err != nil {
+			return err
+		}
 		ended := false
 		err := s.client.Single().Query(ctx, stmt).Do(func(r *spanner.Row) error {
 			var recs []*changeRecord
@@ -210,7 +217,11 @@ func (s *Store) readPartition(ctx context.Context, token *string, from time.Time
 			}
 			for _, cr := range recs {
 				for _, d := range cr.DataChangeRecord {
-					s.notify(changeEvents(d)...)
+					evs, queued := changeEvents(d)
+					s.notify(evs...)
+					if queued {
+						s.pokeQueue()
+					}
 				}
 				for _, c := range cr.ChildPartitionsRecord {
 					ended = true
@@ -232,6 +243,14 @@ func (s *Store) readPartition(ctx context.Context, token *string, from time.Time
 	}
 }
 
+// hook calls the test hook, if any, at stage.
+func (s *Store) hook(stage string) error {
+	if s.streamHook == nil {
+		return nil
+	}
+	return s.streamHook(stage)
+}
+
 func deref(p *string) string {
 	if p == nil {
 		return ""
@@ -239,12 +258,13 @@ func deref(p *string) string {
 	return *p
 }
 
-// changeEvents turns a data change record into watch events.
-func changeEvents(d *dataChangeRecord) []lro.Event {
+// changeEvents turns a data change record into watch events, and reports
+// whether it tells of queued work: a record of a kind inserted or updated
+// queued (no owner, no start time, not done), or done (a slot freed).
+func changeEvents(d *dataChangeRecord) (out []lro.Event, queued bool) {
 	if d.TableName != "lro_operations" {
-		return nil
+		return nil, false
 	}
-	var out []lro.Event
 	for _, m := range d.Mods {
 		var key struct {
 			Name string `json:"name"`
@@ -262,9 +282,12 @@ func changeEvents(d *dataChangeRecord) []lro.Event {
 			Done            *bool   `json:"done"`
 			CancelRequested *bool   `json:"cancel_requested"`
 			Owner           *string `json:"owner"`
+			Kind            *string `json:"kind"`
 		}
+		var raw map[string]json.RawMessage // tells a null column from an absent one
 		if b, err := json.Marshal(m.NewValues.Value); err == nil {
 			_ = json.Unmarshal(b, &v)
+			_ = json.Unmarshal(b, &raw)
 		}
 		if v.Done != nil {
 			ev.Done = *v.Done
@@ -276,6 +299,13 @@ func changeEvents(d *dataChangeRecord) []lro.Event {
 			ev.Owner = *v.Owner
 		}
 		out = append(out, ev)
+		if v.Kind == nil || *v.Kind == "" || v.Done == nil {
+			continue // not a kind's, or from before schema version 4
+		}
+		start, tracked := raw["start_time"] // absent: not known to be queued
+		if *v.Done || (v.Owner != nil && *v.Owner == "" && tracked && string(start) == "null") {
+			queued = true
+		}
 	}
-	return out
+	return out, queued
 }

@@ -7,6 +7,7 @@ replace github.com/lrokit/lro => ../
 require (
 	cloud.google.com/go/longrunning v1.5.0
 	cloud.google.com/go/spanner v1.96.1
+	github.com/google/go-cmp v0.7.0
 	github.com/lrokit/lro v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
@@ -32,7 +33,6 @@ require (
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/btree v1.1.3 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/s2a-go v0.1.11 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/googleapis/enterprise-certificate-proxy v0.3.23 // indirect

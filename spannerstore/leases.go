@@ -151,7 +151,7 @@ func (s *Store) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lro.Rec
 			rec.Owner = p.Owner
 			rec.Version++
 			out = append(out, rec)
-			muts = append(muts, spanner.Update("lro_operations", []string{"name", "owner", "version"},
+			muts = append(muts, partialUpdate(rec, []string{"name", "owner", "version"},
 				[]any{rec.Operation.GetName(), rec.Owner, rec.Version}))
 			return nil
 		})

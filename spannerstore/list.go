@@ -18,7 +18,10 @@ import (
 // and then reads the full rows of those that pass, by key, in the same
 // read-only transaction. Every row of a window counts against the scan
 // budget, and a window never reads more than the budget left. The filter
-// is not pushed down: the Manager matches every returned record anyway.
+// is pushed down where its meaning is kept exactly (pushdown.go): each
+// window computes it as a column of every row, and rows that cannot match
+// are passed over like those that fail Done; the Manager matches every
+// returned record anyway.
 
 const (
 	minWindow = 64
@@ -38,7 +41,10 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	if !q.AllParents && hasWildcard(q.Parent) {
 		pattern = strings.Split(q.Parent, "/")
 	}
-	sc := scan{q: q, pattern: pattern, after: q.After}
+	sc := scan{q: q, pattern: pattern, after: q.After, pass: sqlTrue, params: params{}}
+	if f := q.Filter.Parsed(); f != nil {
+		sc.pass = filterCond(f, sc.params).sup
+	}
 	// One read-only transaction: every window and the final read see the
 	// same snapshot.
 	tx := s.client.ReadOnlyTransaction()
@@ -47,7 +53,7 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	var found []string
 	for {
 		n := min(window, budget-sc.examined)
-		if pattern == nil && q.Done == nil {
+		if pattern == nil && q.Done == nil && sc.pass == sqlTrue {
 			n = min(n, q.Limit-len(found))
 		}
 		names, err := readWindow(ctx, tx, &sc, n)
@@ -79,12 +85,17 @@ type scan struct {
 	examined int
 	found    int
 	more     bool
+	pass     string // the pushed-down filter: a necessary condition (pushdown.go)
+	params   params // its parameters
 }
 
 // window examines up to n rows following sc.after and returns the names of
 // those that pass.
 func readWindow(ctx context.Context, tx *spanner.ReadOnlyTransaction, sc *scan, n int) ([]string, error) {
 	params := map[string]any{"limit": int64(n + 1)}
+	for k, v := range sc.params {
+		params[k] = v
+	}
 	var where []string
 	index := "lro_operations_list_idx"
 	if !sc.q.AllParents && sc.pattern == nil {
@@ -97,7 +108,7 @@ func readWindow(ctx context.Context, tx *spanner.ReadOnlyTransaction, sc *scan, 
 		params["t"] = sc.after.CreateTime.UTC()
 		params["name"] = sc.after.Name
 	}
-	sql := `SELECT name, create_time, parent, done FROM lro_operations@{FORCE_INDEX=` + index + `}`
+	sql := `SELECT name, create_time, parent, done, ` + sc.pass + ` AS pass FROM lro_operations@{FORCE_INDEX=` + index + `}`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -109,9 +120,9 @@ func readWindow(ctx context.Context, tx *spanner.ReadOnlyTransaction, sc *scan, 
 		var (
 			name, parent string
 			ct           time.Time
-			done         bool
+			done, pass   bool
 		)
-		if err := r.Columns(&name, &ct, &parent, &done); err != nil {
+		if err := r.Columns(&name, &ct, &parent, &done, &pass); err != nil {
 			return err
 		}
 		if seen == n || sc.found == sc.q.Limit {
@@ -124,7 +135,7 @@ func readWindow(ctx context.Context, tx *spanner.ReadOnlyTransaction, sc *scan, 
 		if sc.pattern != nil && !parentMatches(sc.pattern, parent) {
 			return nil
 		}
-		if sc.q.Done != nil && *sc.q.Done != done {
+		if sc.q.Done != nil && *sc.q.Done != done || !pass {
 			return nil
 		}
 		sc.found++

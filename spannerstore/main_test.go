@@ -2,6 +2,7 @@ package spannerstore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func TestConformance(t *testing.T) {
 // replica or reach work running there.
 func TestReplicas(t *testing.T) {
 	lrotest.TestReplicas(t, func(t *testing.T) func(t *testing.T) lro.Store {
+		oneAtATime(t)
 		_, db := newStore(t, spannerstore.WithoutChangeStream())
 		return func(t *testing.T) lro.Store {
 			return replica(t, db, spannerstore.WithPollInterval(time.Hour))
@@ -51,10 +53,24 @@ func TestReplicas(t *testing.T) {
 	})
 }
 
+// scenarios runs the multi-replica scenarios one at a time.
+var scenarios sync.Mutex
+
+// oneAtATime holds the rest of the test until no other scenario runs, and
+// until it ends (after the scenario's stores closed). The emulator runs one
+// read-write transaction at a time (and its change stream queries conflict
+// with them), so scenarios run together starve each other's lease
+// renewals, which their leases of a second or two cannot bear.
+func oneAtATime(t *testing.T) {
+	scenarios.Lock()
+	t.Cleanup(scenarios.Unlock)
+}
+
 // TestReplicasPolled runs them without the change stream: changes from
 // another replica are seen through the Manager's poll alone.
 func TestReplicasPolled(t *testing.T) {
 	lrotest.TestReplicas(t, func(t *testing.T) func(t *testing.T) lro.Store {
+		oneAtATime(t)
 		_, db := newStore(t, spannerstore.WithoutChangeStream())
 		return func(t *testing.T) lro.Store {
 			return replica(t, db, spannerstore.WithoutChangeStream(), spannerstore.WithPollInterval(50*time.Millisecond))

@@ -72,7 +72,7 @@ func (s *Store) Create(ctx context.Context, rec *lro.Record) (*lro.Record, bool,
 				return err
 			}
 		}
-		muts = append(muts, spanner.InsertOrUpdate("lro_operations", columns, vals))
+		muts = append(muts, spanner.InsertOrUpdate("lro_operations", writeColumns, vals))
 		return tx.BufferWrite(muts)
 	})
 	if isAlreadyExists(err) {
@@ -119,7 +119,7 @@ func (s *Store) Update(ctx context.Context, name string, fn func(*lro.Record) er
 			return &fnError{err}
 		}
 		out = cur
-		return tx.BufferWrite([]*spanner.Mutation{spanner.Update("lro_operations", columns, vals)})
+		return tx.BufferWrite([]*spanner.Mutation{spanner.Update("lro_operations", writeColumns, vals)})
 	})
 	if fe, ok := asFnError(err); ok {
 		return nil, fe
@@ -233,7 +233,7 @@ func (s *Store) Finish(ctx context.Context, p lro.FinishParams) error {
 			return &fnError{err}
 		}
 		out = cur
-		return tx.BufferWrite([]*spanner.Mutation{spanner.Update("lro_operations", columns, vals)})
+		return tx.BufferWrite([]*spanner.Mutation{spanner.Update("lro_operations", writeColumns, vals)})
 	})
 	if fe, ok := asFnError(err); ok {
 		return fe

@@ -13,10 +13,14 @@ import (
 
 // The queue (issue 10). A queued record has a kind, no owner, no start
 // time and is not done; ClaimQueued hands such records to replicas with
-// free slots. The Store is no lro.QueueWatcher: a replica learns of queued
-// work it did not queue itself from its own finished work and from the
-// Manager's periodic maintenance tick, not within milliseconds as on
-// pgstore.
+// free slots. The Store is an lro.QueueWatcher: the change stream carries
+// kind and start_time (schema version 4), so every replica's reader sees a
+// record of a kind queued or put back, or ended (a slot freed under a
+// global limit), by any replica, and wakes its queue watchers. Queued work
+// is then found within the stream's latency, not at the Manager's
+// maintenance tick. The store does not know which kinds have a global
+// limit, so the end of any kind's work wakes every replica's queue: one
+// claim per replica with free slots.
 
 // queuedSQL selects the claimable records of kind @kind, oldest first, at
 // most @n.
@@ -71,7 +75,7 @@ func (s *Store) ClaimQueued(ctx context.Context, p lro.QueueClaimParams) ([]*lro
 				rec.Attempt++
 			}
 			rec.Version++
-			muts[i] = spanner.Update("lro_operations", []string{"name", "owner", "start_time", "attempt", "version"},
+			muts[i] = partialUpdate(rec, []string{"name", "owner", "start_time", "attempt", "version"},
 				[]any{rec.Operation.GetName(), rec.Owner, nullTime(rec.StartTime), int64(rec.Attempt), rec.Version})
 		}
 		return tx.BufferWrite(muts)
@@ -131,4 +135,40 @@ func (s *Store) pickQueued(ctx context.Context, tx *spanner.ReadWriteTransaction
 		out = out[:p.Limit]
 	}
 	return out, nil
+}
+
+// WatchQueue implements lro.QueueWatcher: fn is called when the change
+// stream carries a record of a kind inserted or put back queued, or ended,
+// and after the reader (re)starts, since it may have missed some. Without
+// the change stream (WithoutChangeStream) only this Store's NotifyQueue
+// calls it.
+func (s *Store) WatchQueue(fn func()) (stop func()) {
+	w := &fn
+	s.queueMu.Lock()
+	s.queueFns[w] = struct{}{}
+	s.queueMu.Unlock()
+	return func() {
+		s.queueMu.Lock()
+		defer s.queueMu.Unlock()
+		delete(s.queueFns, w)
+	}
+}
+
+// NotifyQueue implements lro.QueueWatcher: it calls this Store's WatchQueue
+// callbacks at once. The other replicas learn of the freed slot from the
+// change stream, which carries the write that ended the work (the Manager
+// calls NotifyQueue after it). It never fails.
+func (s *Store) NotifyQueue(ctx context.Context) error {
+	s.pokeQueue()
+	return nil
+}
+
+// pokeQueue calls the WatchQueue callbacks. The lock is held while calling
+// so that a stopped callback is never called after stop returns.
+func (s *Store) pokeQueue() {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	for fn := range s.queueFns {
+		(*fn)()
+	}
 }

@@ -17,6 +17,10 @@ var columns = []string{"name", "parent", "create_time", "update_time", "expire_t
 	"cancel_requested", "owner", "lease_expire_time", "kind", "request", "attempt", "version", "done", "operation",
 	"start_time", "deadline", "run_after"}
 
+// writeColumns are the columns a full write of a record sets: columns, and
+// the derived columns of the filter pushdown (see recordValues).
+var writeColumns = append(append([]string(nil), columns...), derivedColumns...)
+
 // columnList is columns for a SELECT.
 var columnList = func() string {
 	s := ""
@@ -60,7 +64,8 @@ func normTime(t time.Time) time.Time {
 }
 
 // recordValues validates rec, normalises its times to what will be stored
-// and sets its Version, and returns the column values for it (see columns).
+// and sets its Version, and returns the column values for it (see
+// writeColumns).
 func recordValues(rec *lro.Record, version int64) ([]any, error) {
 	if rec == nil || rec.Operation == nil {
 		return nil, invalid("the record has no operation")
@@ -84,10 +89,11 @@ func recordValues(rec *lro.Record, version int64) ([]any, error) {
 	rec.MapTimes(normTime)
 	rec.Version = version
 	reqID := spanner.NullString{StringVal: rec.RequestID, Valid: rec.RequestID != ""}
-	return []any{name, rec.Parent, rec.CreateTime, rec.UpdateTime, nullTime(rec.ExpireTime), reqID,
+	return append([]any{name, rec.Parent, rec.CreateTime, rec.UpdateTime, nullTime(rec.ExpireTime), reqID,
 		rec.CancelRequested, rec.Owner, nullTime(rec.LeaseExpireTime), rec.Kind, req, int64(rec.Attempt),
 		version, rec.Operation.GetDone(), op,
-		nullTime(rec.StartTime), nullTime(rec.Deadline), nullTime(rec.RunAfter)}, nil
+		nullTime(rec.StartTime), nullTime(rec.Deadline), nullTime(rec.RunAfter),
+	}, derivedValues(rec.Operation, version)...), nil
 }
 
 // scanRecord decodes a row holding columns, in order, from its first column on.
@@ -131,4 +137,12 @@ func scanRecord(row *spanner.Row) (*lro.Record, error) {
 // eventOf is the watch event for rec after a change.
 func eventOf(rec *lro.Record) lro.Event {
 	return lro.Event{Name: rec.Operation.GetName(), Done: rec.Done(), CancelRequested: rec.CancelRequested, Owner: rec.Owner}
+}
+
+// partialUpdate is the mutation that writes cols (vals) of rec's row, whose
+// Version it sets, and its derived columns, current at that version.
+func partialUpdate(rec *lro.Record, cols []string, vals []any) *spanner.Mutation {
+	cols = append(append([]string(nil), cols...), derivedColumns...)
+	vals = append(append([]any(nil), vals...), derivedValues(rec.Operation, rec.Version)...)
+	return spanner.Update("lro_operations", cols, vals)
 }

@@ -106,6 +106,27 @@ var migrations = []migration{{
 	// Operations that exist already started when they were created: there
 	// was no queue.
 	backfill: `UPDATE lro_operations SET start_time = create_time WHERE start_time IS NULL AND create_time < @cutoff`,
+}, {
+	version: 4,
+	ddl: []string{
+		// Queue notification (lro.QueueWatcher): the stream also carries
+		// kind and start_time, so that a reader tells a record queued or
+		// put back (a kind, no start time), and the end of a kind's work
+		// (a slot freed), from other changes.
+		`ALTER CHANGE STREAM ` + changeStream + ` SET FOR lro_operations(done, cancel_requested, owner, kind, start_time)`,
+	},
+}, {
+	version: 5,
+	ddl: []string{
+		// Filter pushdown (pushdown.go): columns derived from the
+		// operation, current while derived_version = version. Rows
+		// written before, or by a replica that predates them, have them
+		// NULL or stale, and are left to the Manager's evaluation.
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS error_code INT64`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS metadata_type STRING(MAX)`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS response_type STRING(MAX)`,
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS derived_version INT64`,
+	},
 }}
 
 // changeStream names the change stream on lro_operations.

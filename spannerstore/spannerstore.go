@@ -22,7 +22,14 @@
 // It implements lro.NotifyHealth (true while the reader runs and has
 // caught up), and lro.Poller, lro.StateReader and lro.CancelRequestLister,
 // so that the Manager falls back to one batched re-read per PollInterval
-// while the reader is down, or always with WithoutChangeStream.
+// while the reader is down, or always with WithoutChangeStream. The stream
+// also carries queued records and NotifyQueue's signal (schema version 4):
+// the Store is an lro.QueueWatcher, so queued work recorded by one replica
+// is found by another within the stream's latency.
+//
+// List pushes the filter down where its meaning is kept exactly (done,
+// queued, name, error presence and code, metadata and response presence
+// and type URLs; see pushdown.go), from derived columns (schema version 5).
 //
 // Retention is a sweep (DeleteExpired), not a row deletion policy: TTL
 // deletes eventually (up to days later) and tells no watcher, while an
@@ -50,13 +57,15 @@ const DefaultPollInterval = time.Second
 
 // Store is an lro.Store backed by Cloud Spanner. It also implements
 // lro.Finisher, lro.Poller, lro.NotifyHealth, lro.StateReader,
-// lro.CancelRequestLister and lro.TokenSecreter. Make one with New and
+// lro.CancelRequestLister, lro.TokenSecreter and lro.QueueWatcher. Make one with New and
 // release it with Close (the client stays the caller's).
 type Store struct {
 	client       *spanner.Client
 	pollInterval time.Duration
 	stream       string // the change stream read, or "" for none
 	logf         func(format string, args ...any)
+
+	streamHook func(stage string) error // tests: called at "start" of each reader run and before each partition "query"
 
 	notifying  atomic.Bool // see Notifying
 	cancel     context.CancelFunc
@@ -65,6 +74,9 @@ type Store struct {
 
 	mu       sync.Mutex
 	watchers map[string]map[*watcher]struct{}
+
+	queueMu  sync.Mutex
+	queueFns map[*func()]struct{} // see WatchQueue
 
 	secretMu sync.Mutex
 	secret   []byte
@@ -80,6 +92,7 @@ var (
 	_ lro.CancelRequestLister = (*Store)(nil)
 	_ lro.TokenSecreter       = (*Store)(nil)
 	_ lro.NotifyHealth        = (*Store)(nil)
+	_ lro.QueueWatcher        = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -98,8 +111,9 @@ func WithPollInterval(d time.Duration) Option {
 }
 
 // WithoutChangeStream makes the Store read no change stream: watchers see
-// only this Store's changes at once, and the Manager sees other replicas'
-// changes through its poll, once per PollInterval.
+// only this Store's changes at once, the Manager sees other replicas'
+// changes through its poll, once per PollInterval, and queued work other
+// replicas recorded on its maintenance tick.
 func WithoutChangeStream() Option {
 	return func(s *Store) { s.stream = "" }
 }
@@ -116,7 +130,8 @@ func WithLogf(logf func(format string, args ...any)) Option {
 // again with backoff, logged, while the Manager polls.
 func New(client *spanner.Client, opts ...Option) *Store {
 	s := &Store{client: client, pollInterval: DefaultPollInterval, stream: changeStream,
-		logf: log.Printf, watchers: map[string]map[*watcher]struct{}{}, streamDone: make(chan struct{})}
+		logf: log.Printf, watchers: map[string]map[*watcher]struct{}{}, queueFns: map[*func()]struct{}{},
+		streamDone: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -132,7 +147,7 @@ func New(client *spanner.Client, opts ...Option) *Store {
 }
 
 // Close stops the change stream reader, waits for it, and stops every
-// watch. It never fails; the Spanner client is the caller's to close, after
+// watch and queue watch. It never fails; the Spanner client is the caller's to close, after
 // Close.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
@@ -141,6 +156,9 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.watchers = map[string]map[*watcher]struct{}{}
 		s.mu.Unlock()
+		s.queueMu.Lock()
+		s.queueFns = map[*func()]struct{}{}
+		s.queueMu.Unlock()
 	})
 	return nil
 }

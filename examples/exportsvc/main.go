@@ -61,7 +61,8 @@ func main() {
 type options struct {
 	server   exportserver.Config
 	grace    time.Duration
-	database string // PostgreSQL URL; empty keeps operations in memory
+	database string  // PostgreSQL URL; empty keeps operations in memory
+	spanner  *string // Cloud Spanner database path; empty for none
 }
 
 // parseFlags reads args into options, writing usage and flag errors to
@@ -76,7 +77,8 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.DurationVar(&cfg.Step, "step", 300*time.Millisecond, "how long each of the ten steps of an export takes")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long shutdown lets running exports finish")
 	fs.StringVar(&o.database, "database", "", "PostgreSQL `URL` to keep operations in, shared by replicas; empty keeps them in memory")
-	fs.IntVar(&cfg.MaxRunning, "max-running", exportserver.DefaultMaxRunning, "how many exports this replica runs at once; 0 makes it accept-only (needs --database)")
+	o.spanner = spannerFlag(fs)
+	fs.IntVar(&cfg.MaxRunning, "max-running", exportserver.DefaultMaxRunning, "how many exports this replica runs at once; 0 makes it accept-only (needs --database or --spanner)")
 	fs.DurationVar(&cfg.Timeout, "timeout", exportserver.DefaultTimeout, "how long an export this replica accepts may take, time queued included, before it ends DEADLINE_EXCEEDED")
 	fs.DurationVar(&cfg.RetryBackoff, "retry-backoff", exportserver.DefaultRetryBackoff, "wait before an export that failed transiently runs again (doubling after each attempt)")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +86,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.database != "" && *o.spanner != "" {
+		return nil, fmt.Errorf("--database and --spanner name two stores; give one")
 	}
 	// In Config, zero means the default limit; on the command line it means
 	// none at all. exportserver.Start refuses negative values, and an
@@ -135,8 +140,12 @@ func serve(ctx context.Context, o *options, logOut io.Writer, started func(*expo
 
 // openStore opens the store the flags name, and returns it with the
 // function that closes it: PostgreSQL at --database (migrating its schema),
-// or nil (operations in memory) without it.
+// Cloud Spanner at --spanner (migrating its schema), or nil (operations in
+// memory) without either.
 func openStore(ctx context.Context, o *options, logger *slog.Logger) (lro.Store, func(), error) {
+	if *o.spanner != "" {
+		return openSpannerStore(ctx, *o.spanner)
+	}
 	if o.database == "" {
 		return nil, func() {}, nil
 	}
@@ -149,8 +158,11 @@ func openStore(ctx context.Context, o *options, logger *slog.Logger) (lro.Store,
 
 // storeName says in the log where the operations are kept.
 func storeName(o *options) string {
-	if o.database != "" {
+	switch {
+	case o.database != "":
 		return "postgres"
+	case *o.spanner != "":
+		return "spanner"
 	}
 	return "memory"
 }

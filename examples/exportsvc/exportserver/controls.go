@@ -49,7 +49,7 @@ func newControls(cfg Config) (controls, error) {
 	case cfg.RetryBackoff < 0:
 		return c, fmt.Errorf("retry backoff %v is negative", cfg.RetryBackoff)
 	case cfg.AcceptOnly && cfg.Store == nil:
-		return c, errors.New("an accept-only server needs a shared store (--database): with operations in memory no other server could run its exports")
+		return c, errors.New("an accept-only server needs a shared store (--database or --spanner): with operations in memory no other server could run its exports")
 	}
 	return c, nil
 }

@@ -1,0 +1,250 @@
+package spannerstore
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/spanner"
+	"github.com/lrokit/lro/internal/filter"
+)
+
+// Filter pushdown: a List filter translated into GoogleSQL on a row of
+// lro_operations, evaluated as a column of each row a List window
+// examines, so that only the rows that may match are read in full and
+// decoded. Every row still counts against the scan budget, so Examined
+// and Resume are as without the pushdown. The Manager still matches every
+// row List returns, so a translation may be looser than the filter, never
+// stricter.
+//
+// Every node becomes two conditions, as in pgstore: sup holds for every row
+// whose operation matches (a necessary condition) and sub only for such
+// rows (a sufficient one). A restriction translated exactly gives the same
+// SQL for both; one that cannot be translated gives TRUE and FALSE; NOT
+// swaps them. Conditions are never NULL, so that NOT keeps its meaning.
+//
+// What is translated: done and queued, the name (equality, wildcards,
+// ":", ordering), from their own columns; error presence, error.code,
+// metadata:*, response:*, metadata.@type and response.@type, from the
+// derived columns (schema version 5). Derived columns are used only on rows
+// whose derived columns are current (derived_version = version): rows
+// written before version 5, or by a replica that predates it, are left to
+// Go.
+
+// sqlCond is a filter node as SQL: see above.
+type sqlCond struct{ sup, sub string }
+
+const (
+	sqlTrue  = "TRUE"
+	sqlFalse = "FALSE"
+	// fresh holds when a row's derived columns are current.
+	fresh = "IFNULL(derived_version = version, FALSE)"
+)
+
+var unknown = sqlCond{sup: sqlTrue, sub: sqlFalse}
+
+// exact is a restriction SQL decides exactly on every row.
+func exact(e string) sqlCond { return sqlCond{sup: e, sub: e} }
+
+// derivedCond is a restriction decided by e exactly on fresh rows, and not
+// at all on the others.
+func derivedCond(e string) sqlCond {
+	return sqlCond{sup: "(NOT " + fresh + " OR " + e + ")", sub: "(" + fresh + " AND " + e + ")"}
+}
+
+// params collects the parameters of a statement.
+type params map[string]any
+
+// arg binds v and returns its placeholder.
+func (p params) arg(v any) string {
+	name := fmt.Sprintf("f%d", len(p))
+	p[name] = v
+	return "@" + name
+}
+
+// filterCond translates f; its parameters are added to p.
+func filterCond(f *filter.Filter, p params) sqlCond {
+	root, ok := f.Cond()
+	if !ok {
+		return exact(sqlTrue)
+	}
+	return p.cond(root)
+}
+
+func (p params) cond(c filter.Cond) sqlCond {
+	switch c.Kind {
+	case filter.CondAnd, filter.CondOr:
+		sups, subs := make([]string, len(c.Kids)), make([]string, len(c.Kids))
+		for i, k := range c.Kids {
+			kc := p.cond(k)
+			sups[i], subs[i] = kc.sup, kc.sub
+		}
+		if c.Kind == filter.CondAnd {
+			return sqlCond{sup: join(sups, " AND ", sqlTrue, sqlFalse), sub: join(subs, " AND ", sqlTrue, sqlFalse)}
+		}
+		return sqlCond{sup: join(sups, " OR ", sqlFalse, sqlTrue), sub: join(subs, " OR ", sqlFalse, sqlTrue)}
+	case filter.CondNot:
+		k := p.cond(c.Kids[0])
+		return sqlCond{sup: negate(k.sub), sub: negate(k.sup)}
+	case filter.CondDone:
+		if c.Bool == (c.Op == filter.OpEq) {
+			return exact("done")
+		}
+		return exact("NOT done")
+	case filter.CondQueued:
+		if c.Bool == (c.Op == filter.OpEq) {
+			return exact("(NOT done AND start_time IS NULL)")
+		}
+		return exact("(done OR start_time IS NOT NULL)")
+	case filter.CondName:
+		if e := p.textTest("name", c.Op, c.Parts, c.Presence); e != "" {
+			return exact(e)
+		}
+	case filter.CondError:
+		return derivedCond("error_code IS NOT NULL")
+	case filter.CondErrorCode:
+		if c.Presence {
+			return derivedCond("IFNULL(error_code != 0, FALSE)")
+		}
+		return derivedCond("IFNULL(error_code " + sqlOp(c.Op) + " " + p.arg(c.Code) + ", FALSE)")
+	case filter.CondAny:
+		return derivedCond(typeColumn(c.Side) + " IS NOT NULL")
+	case filter.CondAnyType:
+		col := typeColumn(c.Side)
+		if e := p.textTest(col, c.Op, c.Parts, c.Presence); e != "" {
+			return derivedCond("IFNULL(" + e + ", FALSE)")
+		}
+	}
+	return unknown
+}
+
+// textTest is the string test of filter.CondKind on the text column col
+// (NULL only where the caller guards it), or "" when a value cannot be
+// bound.
+func (p params) textTest(col string, op filter.Op, parts []string, presence bool) string {
+	if presence {
+		return col + " != ''"
+	}
+	for _, s := range parts {
+		if !utf8.ValidString(s) {
+			return ""
+		}
+	}
+	glob := func() string {
+		if len(parts) == 1 {
+			return col + " = " + p.arg(parts[0])
+		}
+		return col + " LIKE " + p.arg(likePattern(parts))
+	}
+	switch op {
+	case filter.OpEq:
+		return glob()
+	case filter.OpNe:
+		return "NOT " + glob()
+	case filter.OpHas:
+		return col + " LIKE " + p.arg("%"+likePattern(parts)+"%")
+	}
+	return col + " " + sqlOp(op) + " " + p.arg(strings.Join(parts, "*"))
+}
+
+// likePattern is a GoogleSQL LIKE pattern matching the parts with anything
+// between (a backslash escapes %, _ and itself).
+func likePattern(parts []string) string {
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	out := make([]string, len(parts))
+	for i, s := range parts {
+		out[i] = esc.Replace(s)
+	}
+	return strings.Join(out, "%")
+}
+
+// typeColumn is the derived column of a side's type URL.
+func typeColumn(s filter.Side) string {
+	if s == filter.Response {
+		return "response_type"
+	}
+	return "metadata_type"
+}
+
+// sqlOp is the SQL form of an ordering comparator; ":" on a number is
+// equality.
+func sqlOp(op filter.Op) string {
+	switch op {
+	case filter.OpNe:
+		return "!="
+	case filter.OpLt:
+		return "<"
+	case filter.OpLe:
+		return "<="
+	case filter.OpGt:
+		return ">"
+	case filter.OpGe:
+		return ">="
+	}
+	return "="
+}
+
+// join joins conditions with sep, folding the constants: unit leaves no
+// trace and zero absorbs everything.
+func join(conds []string, sep, unit, zero string) string {
+	var keep []string
+	for _, c := range conds {
+		switch c {
+		case zero:
+			return zero
+		case unit:
+		default:
+			keep = append(keep, c)
+		}
+	}
+	switch len(keep) {
+	case 0:
+		return unit
+	case 1:
+		return keep[0]
+	}
+	return "(" + strings.Join(keep, sep) + ")"
+}
+
+// negate is NOT c, folding the constants.
+func negate(c string) string {
+	switch c {
+	case sqlTrue:
+		return sqlFalse
+	case sqlFalse:
+		return sqlTrue
+	}
+	return "(NOT " + c + ")"
+}
+
+// derivedColumns are the lro_operations columns derived from the
+// operation for the pushdown (schema version 5), in the order of
+// derivedValues.
+var derivedColumns = []string{"error_code", "metadata_type", "response_type", "derived_version"}
+
+// derivedValues are the derived columns of op in a row at version:
+// derived_version is NULL, marking them unknown, when a type URL is not
+// valid UTF-8 (Spanner cannot hold it).
+func derivedValues(op *longrunningpb.Operation, version int64) []any {
+	var (
+		code         spanner.NullInt64
+		mdType, resp spanner.NullString
+	)
+	ok := true
+	if e := op.GetError(); e != nil {
+		code = spanner.NullInt64{Int64: int64(e.GetCode()), Valid: true}
+	}
+	if m := op.GetMetadata(); m != nil {
+		mdType = spanner.NullString{StringVal: m.GetTypeUrl(), Valid: true}
+		ok = utf8.ValidString(m.GetTypeUrl())
+	}
+	if r := op.GetResponse(); r != nil {
+		resp = spanner.NullString{StringVal: r.GetTypeUrl(), Valid: true}
+		ok = ok && utf8.ValidString(r.GetTypeUrl())
+	}
+	if !ok {
+		return []any{spanner.NullInt64{}, spanner.NullString{}, spanner.NullString{}, spanner.NullInt64{}}
+	}
+	return []any{code, mdType, resp, spanner.NullInt64{Int64: version, Valid: true}}
+}
