@@ -21,6 +21,7 @@ func TestRun(t *testing.T) {
 		{"work controls", []string{"--grpc", "127.0.0.1:0", "--http", "", "--max-running", "2", "--timeout", "1m", "--retry-backoff", "5s"}, ""},
 		{"accept-only in memory", []string{"--grpc", "127.0.0.1:0", "--max-running", "0"}, "an accept-only server needs a shared store"},
 		{"negative limit", []string{"--grpc", "127.0.0.1:0", "--max-running", "-1"}, "MaxRunning -1 is negative"},
+		{"two stores", []string{"--grpc", "127.0.0.1:0", "--database", "postgres://x/y", "--spanner", "projects/p/instances/i/databases/d"}, "--database and --spanner name two stores"},
 		{"negative timeout", []string{"--grpc", "127.0.0.1:0", "--http", "", "--timeout", "-1s"}, "timeout -1s is negative"},
 		{"bad database URL", []string{"--grpc", "127.0.0.1:0", "--http", "", "--database", "postgres://%zz"}, "opening --database"},
 	}
