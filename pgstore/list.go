@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/internal/filter"
 )
 
 // List walks an index range in List order and examines at most the scan
@@ -60,12 +61,6 @@ func compact(sql string, args []any) (string, []any) {
 	return sql, out
 }
 
-// escapeLike escapes the LIKE metacharacters of s for ESCAPE '\'.
-func escapeLike(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
-}
-
 // parentPattern returns the conditions selecting rows whose parent matches
 // pattern, where "-" segments match any one non-empty segment, or false
 // when nothing can match.
@@ -77,7 +72,7 @@ func (q *query) parentPattern(pattern string) ([]string, bool) {
 	var conds []string
 	if wild := slicesIndex(segs, "-"); wild > 0 {
 		prefix := strings.Join(segs[:wild], "/") + "/"
-		conds = append(conds, "o.parent LIKE "+q.arg(escapeLike(prefix)+"%")+` ESCAPE '\'`)
+		conds = append(conds, "o.parent LIKE "+q.arg(filter.EscapeLike(prefix)+"%")+` ESCAPE '\'`)
 	}
 	conds = append(conds, "length(o.parent) - length(replace(o.parent, '/', '')) = "+q.arg(len(segs)-1))
 	for i, s := range segs {

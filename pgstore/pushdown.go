@@ -36,8 +36,8 @@ import (
 type sqlCond struct{ sup, sub string }
 
 const (
-	sqlTrue  = "TRUE"
-	sqlFalse = "FALSE"
+	sqlTrue  = filter.SQLTrue
+	sqlFalse = filter.SQLFalse
 	// fresh holds when a row's derived columns are current.
 	fresh = "o.derived_version IS NOT DISTINCT FROM o.version"
 )
@@ -71,12 +71,12 @@ func (q *query) cond(c filter.Cond, pins []string) sqlCond {
 			sups[i], subs[i] = kc.sup, kc.sub
 		}
 		if c.Kind == filter.CondAnd {
-			return sqlCond{sup: join(sups, " AND ", sqlTrue, sqlFalse), sub: join(subs, " AND ", sqlTrue, sqlFalse)}
+			return sqlCond{sup: filter.SQLJoin(sups, " AND ", sqlTrue, sqlFalse), sub: filter.SQLJoin(subs, " AND ", sqlTrue, sqlFalse)}
 		}
-		return sqlCond{sup: join(sups, " OR ", sqlFalse, sqlTrue), sub: join(subs, " OR ", sqlFalse, sqlTrue)}
+		return sqlCond{sup: filter.SQLJoin(sups, " OR ", sqlFalse, sqlTrue), sub: filter.SQLJoin(subs, " OR ", sqlFalse, sqlTrue)}
 	case filter.CondNot:
 		k := q.cond(c.Kids[0], pins)
-		return sqlCond{sup: negate(k.sub), sub: negate(k.sup)}
+		return sqlCond{sup: filter.SQLNot(k.sub), sub: filter.SQLNot(k.sup)}
 	case filter.CondDone:
 		if c.Bool == (c.Op == filter.OpEq) {
 			return exact("o.done")
@@ -97,11 +97,11 @@ func (q *query) cond(c filter.Cond, pins []string) sqlCond {
 		if c.Presence {
 			return derivedCond(fresh, "(o.error_code IS NOT NULL AND o.error_code <> 0)")
 		}
-		return derivedCond(fresh, "(o.error_code IS NOT NULL AND o.error_code "+sqlOp(c.Op)+" "+q.arg(int32(c.Code))+")")
+		return derivedCond(fresh, "(o.error_code IS NOT NULL AND o.error_code "+filter.SQLOp(c.Op)+" "+q.arg(int32(c.Code))+")")
 	case filter.CondAny:
-		return derivedCond(fresh, typeColumn(c.Side)+" IS NOT NULL")
+		return derivedCond(fresh, filter.TypeColumn("o.", c.Side)+" IS NOT NULL")
 	case filter.CondAnyType:
-		col := typeColumn(c.Side)
+		col := filter.TypeColumn("o.", c.Side)
 		if e := q.textTest(col, c.Op, c.Parts, c.Presence); e != "" {
 			return derivedCond(fresh, "("+col+" IS NOT NULL AND "+e+")")
 		}
@@ -173,7 +173,7 @@ func (q *query) jsonTest(jt filter.JSONTest) string {
 		} else {
 			// The guard keeps a value that is not an integer from failing
 			// the whole query; the schema fingerprint rules it out anyway.
-			t = "CASE WHEN " + val + " ~ '^-?[0-9]+$' THEN " + val + "::numeric " + sqlOp(jt.Op) + " " + q.arg(jt.Number) + "::numeric END"
+			t = "CASE WHEN " + val + " ~ '^-?[0-9]+$' THEN " + val + "::numeric " + filter.SQLOp(jt.Op) + " " + q.arg(jt.Number) + "::numeric END"
 		}
 		conds = append(conds, "COALESCE("+t+", false)")
 	default:
@@ -198,7 +198,7 @@ func (q *query) textTest(col string, op filter.Op, parts []string, presence bool
 		if len(parts) == 1 {
 			return col + " = " + q.arg(parts[0])
 		}
-		return like(likePattern(parts))
+		return like(filter.LikePattern(parts))
 	}
 	switch op {
 	case filter.OpEq:
@@ -206,75 +206,7 @@ func (q *query) textTest(col string, op filter.Op, parts []string, presence bool
 	case filter.OpNe:
 		return "NOT " + glob()
 	case filter.OpHas:
-		return like("%" + likePattern(parts) + "%")
+		return like("%" + filter.LikePattern(parts) + "%")
 	}
-	return col + " " + sqlOp(op) + " " + q.arg(strings.Join(parts, "*"))
-}
-
-// likePattern is a LIKE pattern matching the parts with anything between.
-func likePattern(parts []string) string {
-	esc := make([]string, len(parts))
-	for i, p := range parts {
-		esc[i] = escapeLike(p)
-	}
-	return strings.Join(esc, "%")
-}
-
-// typeColumn is the derived column of a side's type URL.
-func typeColumn(s filter.Side) string {
-	if s == filter.Response {
-		return "o.response_type"
-	}
-	return "o.metadata_type"
-}
-
-// sqlOp is the SQL form of an ordering comparator; ":" on a number is
-// equality.
-func sqlOp(op filter.Op) string {
-	switch op {
-	case filter.OpNe:
-		return "<>"
-	case filter.OpLt:
-		return "<"
-	case filter.OpLe:
-		return "<="
-	case filter.OpGt:
-		return ">"
-	case filter.OpGe:
-		return ">="
-	}
-	return "="
-}
-
-// join joins conditions with sep, folding the constants: unit leaves no
-// trace and zero absorbs everything.
-func join(conds []string, sep, unit, zero string) string {
-	var keep []string
-	for _, c := range conds {
-		switch c {
-		case zero:
-			return zero
-		case unit:
-		default:
-			keep = append(keep, c)
-		}
-	}
-	switch len(keep) {
-	case 0:
-		return unit
-	case 1:
-		return keep[0]
-	}
-	return "(" + strings.Join(keep, sep) + ")"
-}
-
-// negate is NOT c, folding the constants.
-func negate(c string) string {
-	switch c {
-	case sqlTrue:
-		return sqlFalse
-	case sqlFalse:
-		return sqlTrue
-	}
-	return "(NOT " + c + ")"
+	return col + " " + filter.SQLOp(op) + " " + q.arg(strings.Join(parts, "*"))
 }

@@ -36,8 +36,8 @@ import (
 type sqlCond struct{ sup, sub string }
 
 const (
-	sqlTrue  = "TRUE"
-	sqlFalse = "FALSE"
+	sqlTrue  = filter.SQLTrue
+	sqlFalse = filter.SQLFalse
 	// fresh holds when a row's derived columns are current.
 	fresh = "IFNULL(derived_version = version, FALSE)"
 )
@@ -81,12 +81,12 @@ func (p params) cond(c filter.Cond) sqlCond {
 			sups[i], subs[i] = kc.sup, kc.sub
 		}
 		if c.Kind == filter.CondAnd {
-			return sqlCond{sup: join(sups, " AND ", sqlTrue, sqlFalse), sub: join(subs, " AND ", sqlTrue, sqlFalse)}
+			return sqlCond{sup: filter.SQLJoin(sups, " AND ", sqlTrue, sqlFalse), sub: filter.SQLJoin(subs, " AND ", sqlTrue, sqlFalse)}
 		}
-		return sqlCond{sup: join(sups, " OR ", sqlFalse, sqlTrue), sub: join(subs, " OR ", sqlFalse, sqlTrue)}
+		return sqlCond{sup: filter.SQLJoin(sups, " OR ", sqlFalse, sqlTrue), sub: filter.SQLJoin(subs, " OR ", sqlFalse, sqlTrue)}
 	case filter.CondNot:
 		k := p.cond(c.Kids[0])
-		return sqlCond{sup: negate(k.sub), sub: negate(k.sup)}
+		return sqlCond{sup: filter.SQLNot(k.sub), sub: filter.SQLNot(k.sup)}
 	case filter.CondDone:
 		if c.Bool == (c.Op == filter.OpEq) {
 			return exact("done")
@@ -107,11 +107,11 @@ func (p params) cond(c filter.Cond) sqlCond {
 		if c.Presence {
 			return derivedCond("IFNULL(error_code != 0, FALSE)")
 		}
-		return derivedCond("IFNULL(error_code " + sqlOp(c.Op) + " " + p.arg(c.Code) + ", FALSE)")
+		return derivedCond("IFNULL(error_code " + filter.SQLOp(c.Op) + " " + p.arg(c.Code) + ", FALSE)")
 	case filter.CondAny:
-		return derivedCond(typeColumn(c.Side) + " IS NOT NULL")
+		return derivedCond(filter.TypeColumn("", c.Side) + " IS NOT NULL")
 	case filter.CondAnyType:
-		col := typeColumn(c.Side)
+		col := filter.TypeColumn("", c.Side)
 		if e := p.textTest(col, c.Op, c.Parts, c.Presence); e != "" {
 			return derivedCond("IFNULL(" + e + ", FALSE)")
 		}
@@ -135,7 +135,7 @@ func (p params) textTest(col string, op filter.Op, parts []string, presence bool
 		if len(parts) == 1 {
 			return col + " = " + p.arg(parts[0])
 		}
-		return col + " LIKE " + p.arg(likePattern(parts))
+		return col + " LIKE " + p.arg(filter.LikePattern(parts))
 	}
 	switch op {
 	case filter.OpEq:
@@ -143,79 +143,9 @@ func (p params) textTest(col string, op filter.Op, parts []string, presence bool
 	case filter.OpNe:
 		return "NOT " + glob()
 	case filter.OpHas:
-		return col + " LIKE " + p.arg("%"+likePattern(parts)+"%")
+		return col + " LIKE " + p.arg("%"+filter.LikePattern(parts)+"%")
 	}
-	return col + " " + sqlOp(op) + " " + p.arg(strings.Join(parts, "*"))
-}
-
-// likePattern is a GoogleSQL LIKE pattern matching the parts with anything
-// between (a backslash escapes %, _ and itself).
-func likePattern(parts []string) string {
-	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	out := make([]string, len(parts))
-	for i, s := range parts {
-		out[i] = esc.Replace(s)
-	}
-	return strings.Join(out, "%")
-}
-
-// typeColumn is the derived column of a side's type URL.
-func typeColumn(s filter.Side) string {
-	if s == filter.Response {
-		return "response_type"
-	}
-	return "metadata_type"
-}
-
-// sqlOp is the SQL form of an ordering comparator; ":" on a number is
-// equality.
-func sqlOp(op filter.Op) string {
-	switch op {
-	case filter.OpNe:
-		return "!="
-	case filter.OpLt:
-		return "<"
-	case filter.OpLe:
-		return "<="
-	case filter.OpGt:
-		return ">"
-	case filter.OpGe:
-		return ">="
-	}
-	return "="
-}
-
-// join joins conditions with sep, folding the constants: unit leaves no
-// trace and zero absorbs everything.
-func join(conds []string, sep, unit, zero string) string {
-	var keep []string
-	for _, c := range conds {
-		switch c {
-		case zero:
-			return zero
-		case unit:
-		default:
-			keep = append(keep, c)
-		}
-	}
-	switch len(keep) {
-	case 0:
-		return unit
-	case 1:
-		return keep[0]
-	}
-	return "(" + strings.Join(keep, sep) + ")"
-}
-
-// negate is NOT c, folding the constants.
-func negate(c string) string {
-	switch c {
-	case sqlTrue:
-		return sqlFalse
-	case sqlFalse:
-		return sqlTrue
-	}
-	return "(NOT " + c + ")"
+	return col + " " + filter.SQLOp(op) + " " + p.arg(strings.Join(parts, "*"))
 }
 
 // derivedColumns are the lro_operations columns derived from the
