@@ -76,9 +76,26 @@ func (c *cluster) replica(t *testing.T, name string) *replicaStore {
 	return newReplicaStore(c.newReplica(t), name, c.ended)
 }
 
-// replicaManager returns a Manager on s, closed at the end of the test
-// (before s, since cleanups run last first).
-func replicaManager(t *testing.T, s lro.Store, opts ...lro.Option) *lro.Manager {
+// closeManagers closes ms. A waiter can see an operation done before the
+// Finish call that ended it has returned to the replica's counting store;
+// Close waits for every write its Manager makes, so a test closes the
+// Managers before it reads who ended what.
+func closeManagers(t testing.TB, ms ...*lro.Manager) {
+	t.Helper()
+	for _, m := range ms {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := m.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		cancel()
+	}
+}
+
+// NewManager returns a Manager on s with opts, closed at the end of the
+// test (before s when s was made earlier, since cleanups run last first).
+// It fails the test when lro.New refuses the options, and reports an error
+// when Close fails.
+func NewManager(t testing.TB, s lro.Store, opts ...lro.Option) *lro.Manager {
 	t.Helper()
 	m, err := lro.New(append([]lro.Option{lro.WithStore(s)}, opts...)...)
 	if err != nil {
@@ -114,8 +131,8 @@ func testReplicasWaitWakesAcross(t *testing.T, c *cluster) {
 	a := c.replica(t, "replica-a")
 	b := c.replica(t, "replica-b")
 	b.watched = make(chan string, 10)
-	mA := replicaManager(t, a, lro.WithOwner("replica-a"))
-	mB := replicaManager(t, b, lro.WithOwner("replica-b"))
+	mA := NewManager(t, a, lro.WithOwner("replica-a"))
+	mB := NewManager(t, b, lro.WithOwner("replica-b"))
 	ctx := context.Background()
 
 	release := make(chan struct{})
@@ -151,8 +168,8 @@ func testReplicasWaitWakesAcross(t *testing.T, c *cluster) {
 }
 
 func testReplicasCancelReachesOwner(t *testing.T, c *cluster) {
-	mA := replicaManager(t, c.replica(t, "replica-a"), lro.WithOwner("replica-a"))
-	mB := replicaManager(t, c.replica(t, "replica-b"), lro.WithOwner("replica-b"))
+	mA := NewManager(t, c.replica(t, "replica-a"), lro.WithOwner("replica-a"))
+	mB := NewManager(t, c.replica(t, "replica-b"), lro.WithOwner("replica-b"))
 	ctx := context.Background()
 
 	started := make(chan struct{})
@@ -185,8 +202,8 @@ func testReplicasCancelReachesOwner(t *testing.T, c *cluster) {
 }
 
 func testReplicasListAndPageTokens(t *testing.T, c *cluster) {
-	mA := replicaManager(t, c.replica(t, "a"))
-	mB := replicaManager(t, c.replica(t, "b"))
+	mA := NewManager(t, c.replica(t, "a"))
+	mB := NewManager(t, c.replica(t, "b"))
 	ctx := context.Background()
 	want := map[string]bool{}
 	for range 7 {

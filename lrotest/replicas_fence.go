@@ -35,7 +35,7 @@ func testReplicasOwnerIDExclusive(t *testing.T, c *cluster) {
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	replicaManager(t, b, lro.WithOwner("replica-1")) // released by Close: free at once
+	NewManager(t, b, lro.WithOwner("replica-1")) // released by Close: free at once
 }
 
 // testReplicasFencedCompletion: a replica that stops renewing its lease
@@ -51,8 +51,8 @@ func testReplicasFencedCompletion(t *testing.T, c *cluster) {
 	const lease, survivorLease = time.Second, 3 * time.Second
 	stuck := c.replica(t, "stuck")
 	stuck.finishes = make(chan error, 10)
-	mA := replicaManager(t, stuck, lro.WithOwner("stuck"), lro.WithLease(lease))
-	mB := replicaManager(t, c.replica(t, "survivor"), lro.WithOwner("survivor"), lro.WithLease(survivorLease))
+	mA := NewManager(t, stuck, lro.WithOwner("stuck"), lro.WithLease(lease))
+	mB := NewManager(t, c.replica(t, "survivor"), lro.WithOwner("survivor"), lro.WithLease(survivorLease))
 
 	started := make(chan struct{})
 	causes := make(chan error, 1)
@@ -125,6 +125,7 @@ func testReplicasFencedCompletion(t *testing.T, c *cluster) {
 	if err := rec.Operation.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "run again" {
 		t.Errorf("stored result %v; want the survivor's", rec.Operation.GetResult())
 	}
+	closeManagers(t, mB) // its Finish call has returned
 	if by := c.ended.of(op.GetName()); !slices.Equal(by, []string{"survivor"}) {
 		t.Errorf("operation ended by %v; want once, by the survivor", by)
 	}
@@ -157,8 +158,8 @@ func testReplicasKilledReplica(t *testing.T, c *cluster) {
 		_ = mV.Close(ctx)
 	})
 	survivors := []*lro.Manager{
-		replicaManager(t, c.replica(t, "survivor-1"), lro.WithOwner("survivor-1"), lro.WithLease(survivorLease)),
-		replicaManager(t, c.replica(t, "survivor-2"), lro.WithOwner("survivor-2"), lro.WithLease(survivorLease)),
+		NewManager(t, c.replica(t, "survivor-1"), lro.WithOwner("survivor-1"), lro.WithLease(survivorLease)),
+		NewManager(t, c.replica(t, "survivor-2"), lro.WithOwner("survivor-2"), lro.WithLease(survivorLease)),
 	}
 
 	started := make(chan string, kinds+1)
@@ -228,6 +229,7 @@ func testReplicasKilledReplica(t *testing.T, c *cluster) {
 	if op := waitDone(t, survivors[0], fn.GetName()); op.GetError().GetCode() != int32(codes.Unavailable) {
 		t.Errorf("the dead replica's work function ended with %v; want UNAVAILABLE", op.GetResult())
 	}
+	closeManagers(t, survivors...) // their Finish calls have all returned
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -48,16 +48,18 @@ func testReplicasQueue(t *testing.T, c *cluster) {
 	if !notifiesQueue(acceptorStore.Store) {
 		tick = lro.WithLease(3 * time.Second) // the tick (every second) finds the queued work
 	}
-	acceptor := replicaManager(t, acceptorStore, lro.WithMaxRunning(0), tick)
+	acceptor := NewManager(t, acceptorStore, lro.WithMaxRunning(0), tick)
 	if err := lro.Register(acceptor, "job", handler); err != nil {
 		t.Fatal(err)
 	}
+	var workers []*lro.Manager
 	for i := range 2 {
 		name := fmt.Sprintf("worker-%d", i)
-		w := replicaManager(t, c.replica(t, name), lro.WithMaxRunning(2), lro.WithOwner(name), tick)
+		w := NewManager(t, c.replica(t, name), lro.WithMaxRunning(2), lro.WithOwner(name), tick)
 		if err := lro.Register(w, "job", handler, lro.KindMaxRunningGlobal(global)); err != nil {
 			t.Fatal(err)
 		}
+		workers = append(workers, w)
 	}
 	_, err := acceptor.Start(context.Background(), func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil })
 	if err == nil {
@@ -76,6 +78,7 @@ func testReplicasQueue(t *testing.T, c *cluster) {
 			t.Errorf("%s: %v", n, op)
 		}
 	}
+	closeManagers(t, workers...) // their Finish calls have all returned
 	mu.Lock()
 	defer mu.Unlock()
 	for _, n := range names {

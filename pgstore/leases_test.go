@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -54,9 +55,9 @@ func (c claimSignal) ClaimExpired(ctx context.Context, p lro.ClaimParams) ([]*lr
 func TestClockAheadDoesNotSteal(t *testing.T) {
 	t.Parallel()
 	schema := freshSchema(t)
-	mA := newManager(t, newStore(t, schema), lro.WithOwner("healthy"), lro.WithLease(3*time.Second))
+	mA := lrotest.NewManager(t, newStore(t, schema), lro.WithOwner("healthy"), lro.WithLease(3*time.Second))
 	ahead := claimSignal{newStore(t, schema), make(chan struct{})}
-	newManager(t, ahead, lro.WithOwner("ahead"), lro.WithClock(offsetClock{35 * time.Second}), lro.WithLease(300*time.Millisecond))
+	lrotest.NewManager(t, ahead, lro.WithOwner("ahead"), lro.WithClock(offsetClock{35 * time.Second}), lro.WithLease(300*time.Millisecond))
 
 	started := make(chan struct{})
 	cancelled := make(chan error, 1)
@@ -148,7 +149,7 @@ func TestMigrationKeepsOwners(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM lro_owners WHERE owner = 'done-owner'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("an owner of done operations only got %d leases (%v); want none", n, err)
 	}
-	newManager(t, s, lro.WithOwner("dead")) // a lapsed lease is free
+	lrotest.NewManager(t, s, lro.WithOwner("dead")) // a lapsed lease is free
 }
 
 // TestNotifiedOwner: events name the owner, unless it is too long to send.
@@ -184,7 +185,7 @@ func TestTakeoverNotifiedCancelsWork(t *testing.T) {
 	schema := freshSchema(t)
 	// An hour between polls: only the notification can tell.
 	a := newStore(t, schema, WithPollInterval(time.Hour))
-	m := newManager(t, a, lro.WithOwner("first"))
+	m := lrotest.NewManager(t, a, lro.WithOwner("first"))
 	started := make(chan struct{})
 	causes := make(chan error, 1)
 	op, err := m.Start(context.Background(), func(ctx context.Context, op *lro.Op) (proto.Message, error) {
@@ -231,7 +232,7 @@ func TestRestartedReplicaTakesBackItsWork(t *testing.T) {
 	r.Owner, r.Kind, r.Request, r.Attempt = "pod-0", "echo", req, 1
 	mustCreate(t, s, r)
 
-	m := newManager(t, s, lro.WithOwner("pod-0"), lro.WithLease(3*time.Second)) // first round after 1 s, after Register
+	m := lrotest.NewManager(t, s, lro.WithOwner("pod-0"), lro.WithLease(3*time.Second)) // first round after 1 s, after Register
 	if err := lro.Register(m, "echo", func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
 		return wrapperspb.String(fmt.Sprint(req.GetValue(), "#", op.Attempt())), nil
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -54,7 +55,7 @@ func TestListAuthorizerUsesStore(t *testing.T) {
 		}
 		return nil
 	}
-	m = newManager(t, s, lro.WithAuthorizer(authz))
+	m = lrotest.NewManager(t, s, lro.WithAuthorizer(authz))
 	for i := range 120 {
 		if _, err := m.Create(ctx, lro.WithParent(fmt.Sprint("projects/p", i%3))); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -15,7 +16,7 @@ import (
 func TestListQueuedFilter(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
-	m := newManager(t, s, lro.WithMaxRunning(0))
+	m := lrotest.NewManager(t, s, lro.WithMaxRunning(0))
 	if err := lro.Register(m, "job", func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
 		return req, nil
 	}); err != nil {

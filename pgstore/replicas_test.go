@@ -30,24 +30,6 @@ func (w watchSignal) Watch(name string, fn func(lro.Event)) func() {
 	return stop
 }
 
-// newManager returns a Manager on s, closed at the end of the test (before
-// s, since cleanups run last first).
-func newManager(t *testing.T, s lro.Store, opts ...lro.Option) *lro.Manager {
-	t.Helper()
-	m, err := lro.New(append([]lro.Option{lro.WithStore(s)}, opts...)...)
-	if err != nil {
-		t.Fatalf("lro.New: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return m
-}
-
 // waitDone waits on m until the operation is done.
 func waitDone(t *testing.T, m *lro.Manager, name string) *longrunningpb.Operation {
 	t.Helper()
@@ -99,8 +81,8 @@ func TestWaitWhileListenerDown(t *testing.T) {
 	letGo := func() { unholdOnce.Do(func() { close(unhold) }) }
 	t.Cleanup(letGo) // before the stores close, even when the test fails
 	b := watchSignal{bStore, make(chan string, 10)}
-	mA := newManager(t, a, lro.WithOwner("replica-a"))
-	mB := newManager(t, b, lro.WithOwner("replica-b"))
+	mA := lrotest.NewManager(t, a, lro.WithOwner("replica-a"))
+	mB := lrotest.NewManager(t, b, lro.WithOwner("replica-b"))
 	ctx := context.Background()
 	first := <-pids
 

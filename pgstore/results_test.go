@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -23,7 +24,7 @@ import (
 func TestEveryResultEnds(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
-	m := newManager(t, s, lro.WithMaxPayloadSize(4<<10))
+	m := lrotest.NewManager(t, s, lro.WithMaxPayloadSize(4<<10))
 	const bad = "file \xff\xfe.txt"
 	for _, tt := range []struct {
 		desc     string

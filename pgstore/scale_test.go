@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/internal/testpb"
+	"github.com/lrokit/lro/lrotest"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -126,7 +127,7 @@ func TestScaleReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newStore(t, schema)
-	m := newManager(t, s)
+	m := lrotest.NewManager(t, s)
 	var loaded int
 	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM lro_operations").Scan(&loaded); err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestScaleBudgets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := newManager(t, s, lro.WithListScanBudget(b))
+		m := lrotest.NewManager(t, s, lro.WithListScanBudget(b))
 		for _, filter := range []string{"error.code = NOT_FOUND", "error.message:nomatch"} {
 			var lat []time.Duration
 			for range 7 {

@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/jackc/pgx/v5"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -63,11 +64,11 @@ func newTxSetup(t *testing.T, workerOpts ...lro.KindOption) *txSetup {
 		t.Fatal(err)
 	}
 	slow := lro.WithLease(time.Hour)
-	st.front = newManager(t, st.store, lro.WithMaxRunning(0), slow)
+	st.front = lrotest.NewManager(t, st.store, lro.WithMaxRunning(0), slow)
 	if err := lro.Register(st.front, txKind, st.log.handler); err != nil {
 		t.Fatal(err)
 	}
-	st.worker = newManager(t, newStore(t, schema), lro.WithMaxRunning(1), slow)
+	st.worker = lrotest.NewManager(t, newStore(t, schema), lro.WithMaxRunning(1), slow)
 	if err := lro.Register(st.worker, txKind, st.log.handler, workerOpts...); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestStartKindTxRollback(t *testing.T) {
 func TestStartKindTxRecord(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
-	m := newManager(t, s, lro.WithMaxRunning(0)) // runs nothing: the record stays queued
+	m := lrotest.NewManager(t, s, lro.WithMaxRunning(0)) // runs nothing: the record stays queued
 	if err := lro.Register(m, txKind, newRanLog().handler, lro.KindTimeout(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestStartKindTxRecord(t *testing.T) {
 func TestStartKindTxRequestID(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
-	m := newManager(t, s, lro.WithMaxRunning(0))
+	m := lrotest.NewManager(t, s, lro.WithMaxRunning(0))
 	if err := lro.Register(m, txKind, newRanLog().handler); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestStartKindTxErrors(t *testing.T) {
 	t.Parallel()
 	schema := freshSchema(t)
 	s := newStore(t, schema)
-	m := newManager(t, s, lro.WithMaxRunning(0))
+	m := lrotest.NewManager(t, s, lro.WithMaxRunning(0))
 	if err := lro.Register(m, txKind, newRanLog().handler); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestStartKindTxErrors(t *testing.T) {
 	if err := closed.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	inMemory := newManager(t, lro.NewMemoryStore())
+	inMemory := lrotest.NewManager(t, lro.NewMemoryStore())
 	if err := lro.Register(inMemory, txKind, newRanLog().handler); err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +377,7 @@ func TestStartKindTxErrors(t *testing.T) {
 func TestStartKindTxConcurrentRequestID(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
-	m := newManager(t, s, lro.WithMaxRunning(0))
+	m := lrotest.NewManager(t, s, lro.WithMaxRunning(0))
 	if err := lro.Register(m, txKind, newRanLog().handler); err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +463,7 @@ func TestStartKindTxConcurrentRequestID(t *testing.T) {
 func TestStartKindTxStartAfter(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
-	m := newManager(t, s, lro.WithLease(time.Hour))
+	m := lrotest.NewManager(t, s, lro.WithLease(time.Hour))
 	ranAt := make(chan time.Time, 1)
 	if err := lro.Register(m, txKind, func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
 		ranAt <- time.Now()

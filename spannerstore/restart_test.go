@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/lrokit/lro"
+	"github.com/lrokit/lro/lrotest"
 	"github.com/lrokit/lro/spannerstore"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -62,8 +63,8 @@ func TestStreamReaderRestartCatchesUp(t *testing.T) {
 	bStore := replica(t, db, spannerstore.WithPollInterval(time.Hour), spannerstore.WithStreamHook(hook),
 		spannerstore.WithLogf(t.Logf))
 	b := watchCalls{bStore, make(chan string, 10)}
-	mA := newManager(t, a, lro.WithOwner("replica-a"))
-	mB := newManager(t, b, lro.WithOwner("replica-b"))
+	mA := lrotest.NewManager(t, a, lro.WithOwner("replica-a"))
+	mB := lrotest.NewManager(t, b, lro.WithOwner("replica-b"))
 	waitNotifying(t, bStore)
 	ctx := context.Background()
 
