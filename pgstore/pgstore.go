@@ -100,6 +100,7 @@ type Store struct {
 	finishes *batcher[*finishReq, error]        // Finish calls, written together
 	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
 	updates  *batcher[*updateReq, updateAnswer] // Update writes, made together
+	reads    *batcher[string, readAnswer]       // Get calls, read together
 
 	listenerPID atomic.Uint32
 	notifying   atomic.Bool // see Notifying
@@ -240,6 +241,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s.finishes = newBatcher(finishWorkers, maxFinishBatch, s.finishBatch)
 	s.creates = newBatcher(createWorkers, maxCreateBatch, s.createBatch)
 	s.updates = newBatcher(updateWorkers, maxUpdateBatch, s.updateBatch)
+	s.reads = newBatcher(readWorkers, maxReadBatch, s.readBatch)
 	return s, nil
 }
 
@@ -295,6 +297,7 @@ func (s *Store) Close() {
 		s.creates.close()
 		s.updates.close()
 		s.finishes.close()
+		s.reads.close()
 		s.cancel()
 		<-s.done
 		if s.ownPool {
