@@ -132,6 +132,65 @@ func TestListScanBudget(t *testing.T) {
 	}
 }
 
+// TestListByNameMemory lists with filters that require a name, under a
+// scan budget far smaller than the store: the memory store looks the name
+// up, so the first page holds the operation (the oldest, last in List
+// order) and has no next page, and at most one record is examined.
+func TestListByNameMemory(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	store := &countingStore{Store: lro.NewMemoryStore()}
+	m := newManager(t, lro.WithStore(store), lro.WithClock(clk), lro.WithListScanBudget(10))
+	ctx := context.Background()
+	var names []string
+	for i := range 100 {
+		op, err := m.Create(ctx, lro.WithParent(fmt.Sprint("projects/p", i%2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if err := m.Complete(ctx, op.GetName(), wrapperspb.String("ok")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		names = append(names, op.GetName())
+		clk.Advance(time.Second)
+	}
+	oldest, done := names[0], names[1] // under projects/p0 and projects/p1
+	store.take()
+	for _, tc := range []struct {
+		collection, filter string
+		want               []string
+	}{
+		{"", `name = "` + oldest + `"`, []string{oldest}},
+		{"projects/p0/operations", `name = "` + oldest + `"`, []string{oldest}},
+		{"projects/p1/operations", `name = "` + oldest + `"`, nil},
+		{"projects/-/operations", `name = "` + oldest + `"`, []string{oldest}},
+		{"", `done = true AND name = "` + done + `"`, []string{done}},
+		{"", `done = true AND name = "` + oldest + `"`, nil},
+		{"", `name = "` + oldest + `" AND name = "` + done + `"`, nil},
+		{"", `name = "projects/p0/operations/missing"`, nil},
+	} {
+		resp, err := m.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: tc.collection, Filter: tc.filter, PageSize: 10})
+		if err != nil {
+			t.Fatalf("%q in %q: %v", tc.filter, tc.collection, err)
+		}
+		var got []string
+		for _, op := range resp.GetOperations() {
+			got = append(got, op.GetName())
+		}
+		if !slices.Equal(got, tc.want) || resp.GetNextPageToken() != "" {
+			t.Errorf("%q in %q: got %q and next page token %q, want %q and none", tc.filter, tc.collection, got, resp.GetNextPageToken(), tc.want)
+		}
+		total := 0
+		for _, n := range store.take() {
+			total += n
+		}
+		if total > 1 {
+			t.Errorf("%q in %q: %d records examined, want at most 1", tc.filter, tc.collection, total)
+		}
+	}
+}
+
 func TestListScanBudgetOption(t *testing.T) {
 	for _, n := range []int{0, -1} {
 		if _, err := lro.New(lro.WithListScanBudget(n)); err == nil || !strings.Contains(err.Error(), "WithListScanBudget") {

@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -125,9 +126,7 @@ func (m *Manager) maintain(ctx context.Context) bool {
 		m.obs.storeError(ctx, storeClaimExpired, err)
 		m.log.Warn("lro: claiming orphaned operations", "error", err)
 	}
-	for _, r := range claimed {
-		m.adopt(ctx, r)
-	}
+	m.adoptAll(ctx, claimed)
 	m.expireOverdue(ctx)
 	m.pokeQueue() // the fallback for lost queue notifications and others' retries
 	return true
@@ -172,6 +171,34 @@ func (m *Manager) checkCancels(ctx context.Context) {
 			t.cancel(errCancelled)
 		}
 	}
+}
+
+// adoptParallel is how many claimed operations the lease loop takes over
+// at once.
+const adoptParallel = 16
+
+// adoptAll takes over the claimed operations (see adopt), up to
+// adoptParallel at a time, and returns when it has taken over every one.
+// Taking them over together rather than one after another lets the store
+// write them together (pgstore batches concurrent writes into one
+// commit), so the lease loop is back to renewing sooner.
+func (m *Manager) adoptAll(ctx context.Context, recs []*Record) {
+	if len(recs) == 1 {
+		m.adopt(ctx, recs[0])
+		return
+	}
+	sem := make(chan struct{}, adoptParallel)
+	var wg sync.WaitGroup
+	for _, r := range recs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m.adopt(ctx, r)
+		}()
+	}
+	wg.Wait()
 }
 
 // adopt takes over an operation whose owner was lost, as r shows it:

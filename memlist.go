@@ -14,7 +14,9 @@ const memListChunk = 256
 // List implements Store. It holds the read lock for at most memListChunk
 // records at a time, applies only the parent and Done conditions under it
 // (Filter is left to the Manager), and decodes the records it returns
-// after releasing it.
+// after releasing it. A Filter that requires a name ("name = NAME AND
+// ...") is the exception: List looks that one record up and ends the
+// listing there, since no other can match.
 func (s *MemoryStore) List(ctx context.Context, q ListQuery) (ListResult, error) {
 	if q.Limit <= 0 {
 		return ListResult{}, fmt.Errorf("lro: listing: Limit %d is not positive", q.Limit)
@@ -26,6 +28,13 @@ func (s *MemoryStore) List(ctx context.Context, q ListQuery) (ListResult, error)
 	sc := memScan{q: q, after: q.After}
 	if !q.AllParents && hasWildcard(q.Parent) {
 		sc.pattern = strings.Split(q.Parent, "/")
+	}
+	if names := q.Filter.Parsed().Names(); len(names) > 0 {
+		// Only the record of that name can match: look it up.
+		s.mu.RLock()
+		sc.lookup(s, names[0])
+		s.mu.RUnlock()
+		return sc.result()
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -41,11 +50,16 @@ func (s *MemoryStore) List(ctx context.Context, q ListQuery) (ListResult, error)
 			s.betweenChunks()
 		}
 	}
+	return sc.result()
+}
+
+// result is what the scan found, decoded. Stored versions are immutable,
+// so decoding needs no lock.
+func (sc *memScan) result() (ListResult, error) {
 	res := ListResult{Examined: sc.examined, Records: make([]*Record, 0, len(sc.found))}
 	if sc.more {
 		res.Resume = sc.after
 	}
-	// Stored versions are immutable, so decoding needs no lock.
 	for _, m := range sc.found {
 		r, err := m.decode()
 		if err != nil {
@@ -64,6 +78,30 @@ type memScan struct {
 	examined int
 	found    []*memRec
 	more     bool // records follow after
+}
+
+// lookup examines the record named name, when it is one of the listing
+// after the cursor: the listing of a filter that requires that name, which
+// no other record can match. The caller holds s.mu for reading.
+func (sc *memScan) lookup(s *MemoryStore, name string) {
+	slot := s.recs[name]
+	switch {
+	case slot == nil:
+		return
+	case !sc.q.AllParents && sc.pattern == nil && slot.parent != sc.q.Parent:
+		return
+	case sc.after != nil && !sc.after.Precedes(slot.createTime, slot.name):
+		return
+	}
+	sc.examined++
+	m := slot.cur
+	if sc.pattern != nil && !parentMatches(sc.pattern, slot.parent) {
+		return
+	}
+	if sc.q.Done != nil && *sc.q.Done != m.done {
+		return
+	}
+	sc.found = append(sc.found, m)
 }
 
 // chunk examines up to n more records, following after in List order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,6 +105,55 @@ func TestOrphansAreRecovered(t *testing.T) {
 	got := get(t, m, "operations/cancelled")
 	if got.GetError().GetCode() != int32(codes.Canceled) {
 		t.Errorf("orphan with a pending cancel: %v, want CANCELLED", got.GetError())
+	}
+}
+
+// gatedUpdates holds every Update until release is closed, and tells
+// entered about each one first.
+type gatedUpdates struct {
+	lro.Store
+	entered chan string
+	release chan struct{}
+}
+
+func (s *gatedUpdates) Update(ctx context.Context, name string, fn func(*lro.Record) error) (*lro.Record, error) {
+	s.entered <- name
+	<-s.release
+	return s.Store.Update(ctx, name, fn)
+}
+
+// TestOrphansAreAdoptedTogether: the orphans one lease round claims are
+// taken over at once, not one after another, so that a store can write
+// them together and the round is back to renewing soon.
+func TestOrphansAreAdoptedTogether(t *testing.T) {
+	clk := lrotest.NewClock(epoch)
+	mem := lro.NewMemoryStore()
+	store := &gatedUpdates{Store: mem, entered: make(chan string, 10), release: make(chan struct{})}
+	m := newManager(t, lro.WithStore(store), lro.WithClock(clk), lro.WithOwner("survivor"))
+	var released sync.Once
+	release := func() { released.Do(func() { close(store.release) }) }
+	t.Cleanup(release) // before the Manager closes, should the test fail
+	names := []string{"operations/o1", "operations/o2", "operations/o3", "operations/o4"}
+	for _, n := range names {
+		orphan(t, mem, n, "", nil, false)
+	}
+	rounds := maintained(m)
+	clk.WaitForTimers(2, nil)
+	clk.Advance(lro.DefaultLease / 3)
+	timeout := time.After(waitTimeout)
+	for i := range names {
+		select {
+		case <-store.entered:
+		case <-timeout:
+			t.Fatalf("%d of %d orphans were being taken over at once, want all of them", i, len(names))
+		}
+	}
+	release()
+	<-rounds
+	for _, n := range names {
+		if got := get(t, m, n); codes.Code(got.GetError().GetCode()) != codes.Unavailable {
+			t.Errorf("%s: %v, want UNAVAILABLE (its owner was lost)", n, got.GetError())
+		}
 	}
 }
 

@@ -62,11 +62,21 @@ func reportLatencies(b *testing.B, ds []time.Duration) {
 	if len(ds) == 0 {
 		return
 	}
+	reportQuantiles(b, "", ds)
+	b.ReportMetric(float64(ds[len(ds)-1])/float64(time.Millisecond), "max-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// reportQuantiles reports the median and 99th percentile of ds in
+// milliseconds, as prefix+"p50-ms" and prefix+"p99-ms". It sorts ds.
+func reportQuantiles(b *testing.B, prefix string, ds []time.Duration) {
+	b.Helper()
+	if len(ds) == 0 {
+		return
+	}
 	slices.Sort(ds)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	pick := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
-	b.ReportMetric(ms(pick(0.5)), "p50-ms")
-	b.ReportMetric(ms(pick(0.99)), "p99-ms")
-	b.ReportMetric(ms(ds[len(ds)-1]), "max-ms")
-	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(pick(0.5)), prefix+"p50-ms")
+	b.ReportMetric(ms(pick(0.99)), prefix+"p99-ms")
 }

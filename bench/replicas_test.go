@@ -97,15 +97,17 @@ func benchCrossReplicaWait(b *testing.B, pairs int) {
 	a := newManager(b, newStore(b, url, schema, int32(8+pairs)))
 	sb := &lookedUp{Store: newStore(b, url, schema, int32(8+pairs))}
 	mb := newManager(b, sb)
-	runPairs(b, pairs, func(ctx context.Context) (time.Duration, error) { return waitOnce(ctx, a, mb, sb) })
+	runPairs(b, pairs, func(ctx context.Context) (time.Duration, time.Duration, error) { return waitOnce(ctx, a, mb, sb) })
 }
 
 // runPairs calls sample b.N times from pairs goroutines and reports the
-// latencies it returns.
-func runPairs(b *testing.B, pairs int, sample func(context.Context) (time.Duration, error)) {
+// latencies it returns (p50-ms, p99-ms, max-ms), and the part of each that
+// the write took (write-p50-ms, write-p99-ms), the rest being delivery.
+func runPairs(b *testing.B, pairs int, sample func(context.Context) (total, write time.Duration, err error)) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, b.N)
+	writes := make([]time.Duration, 0, b.N)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -114,13 +116,14 @@ func runPairs(b *testing.B, pairs int, sample func(context.Context) (time.Durati
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
-				d, err := sample(ctx)
+				d, w, err := sample(ctx)
 				if err != nil {
 					b.Error(err)
 					return
 				}
 				mu.Lock()
 				lat = append(lat, d)
+				writes = append(writes, w)
 				mu.Unlock()
 			}
 		}()
@@ -128,15 +131,16 @@ func runPairs(b *testing.B, pairs int, sample func(context.Context) (time.Durati
 	wg.Wait()
 	b.StopTimer()
 	reportLatencies(b, lat)
+	reportQuantiles(b, "write-", writes)
 }
 
 // waitOnce creates an operation on a, waits for it on mb, completes it on
 // a once the waiter is blocked, and returns how long the waiter took to
-// return after the Complete call began.
-func waitOnce(ctx context.Context, a, mb *lro.Manager, sb *lookedUp) (time.Duration, error) {
+// return after the Complete call began, and how long Complete took.
+func waitOnce(ctx context.Context, a, mb *lro.Manager, sb *lookedUp) (total, write time.Duration, err error) {
 	op, err := a.Create(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	blocked := sb.expect(op.GetName())
 	woke := make(chan time.Time, 1)
@@ -152,10 +156,11 @@ func waitOnce(ctx context.Context, a, mb *lro.Manager, sb *lookedUp) (time.Durat
 	<-blocked
 	t0 := time.Now()
 	if err := a.Complete(ctx, op.GetName(), &emptypb.Empty{}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	write = time.Since(t0)
 	t1 := <-woke
-	return t1.Sub(t0), werr
+	return t1.Sub(t0), write, werr
 }
 
 // BenchmarkCrossReplicaCancel measures how long a CancelOperation on
@@ -173,14 +178,15 @@ func BenchmarkCrossReplicaCancel(b *testing.B) {
 			schema := freshSchema(b, url)
 			a := newManager(b, newStore(b, url, schema, int32(8+pairs)))
 			mb := newManager(b, newStore(b, url, schema, int32(8+pairs)))
-			runPairs(b, pairs, func(ctx context.Context) (time.Duration, error) { return cancelOnce(ctx, a, mb) })
+			runPairs(b, pairs, func(ctx context.Context) (time.Duration, time.Duration, error) { return cancelOnce(ctx, a, mb) })
 		})
 	}
 }
 
 // cancelOnce starts blocking work on a, cancels it through mb once it runs,
-// and returns how long the work took to see its context cancelled.
-func cancelOnce(ctx context.Context, a, mb *lro.Manager) (time.Duration, error) {
+// and returns how long the work took to see its context cancelled, and how
+// long CancelOperation took.
+func cancelOnce(ctx context.Context, a, mb *lro.Manager) (total, write time.Duration, err error) {
 	running := make(chan struct{})
 	stopped := make(chan time.Time, 1)
 	op, err := a.Start(ctx, func(ctx context.Context, _ *lro.Op) (proto.Message, error) {
@@ -190,14 +196,15 @@ func cancelOnce(ctx context.Context, a, mb *lro.Manager) (time.Duration, error) 
 		return nil, ctx.Err()
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	<-running
 	t0 := time.Now()
 	if _, err := mb.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return (<-stopped).Sub(t0), nil
+	write = time.Since(t0)
+	return (<-stopped).Sub(t0), write, nil
 }
 
 // BenchmarkCancelWrite measures CancelOperation alone (the store write and
@@ -208,7 +215,7 @@ func BenchmarkCancelWrite(b *testing.B) {
 	url := dbURL(b)
 	schema := freshSchema(b, url)
 	a := newManager(b, newStore(b, url, schema, 40))
-	runPairs(b, 32, func(ctx context.Context) (time.Duration, error) { return cancelOnce(ctx, a, a) })
+	runPairs(b, 32, func(ctx context.Context) (time.Duration, time.Duration, error) { return cancelOnce(ctx, a, a) })
 }
 
 // BenchmarkOrphanRecovery measures how long an operation whose owner died

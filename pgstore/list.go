@@ -13,8 +13,9 @@ import (
 )
 
 // List walks an index range in List order and examines at most the scan
-// budget of rows: the rows of one parent (lro_operations_parent_list_idx),
-// of the running operations when the query asks for done = false
+// budget of rows: the one row a filter's "name = NAME" names (the primary
+// key), the rows of one parent (lro_operations_parent_list_idx), of the
+// running operations when the query asks for done = false
 // (lro_operations_running_list_idx), or of every operation
 // (lro_operations_list_idx), from the cursor on. Every other condition (a
 // wildcard parent, done, the pushed-down filter; see pushdown.go) is a
@@ -157,6 +158,15 @@ func planList(q lro.ListQuery) (listPlan, bool) {
 		pass = append(pass, "o.done = "+p.q.arg(*q.Done))
 	}
 	if f := q.Filter.Parsed(); f != nil {
+		// A filter that requires a name ("name = NAME AND ...") matches
+		// at most the row of that name: the range is that row, found by
+		// the primary key, rather than the rows scanned until it turns up.
+		if names := f.Names(); len(names) > 0 {
+			if !validText(names[0]) {
+				return listPlan{}, false
+			}
+			p.q.where = append(p.q.where, "name = "+p.q.arg(names[0]))
+		}
 		switch c := p.q.filterCond(f); c.sup {
 		case sqlFalse:
 			return listPlan{}, false

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,5 +102,61 @@ func TestListAuthorizerUsesStore(t *testing.T) {
 	writers.Wait()
 	if asked.Load() < 120 {
 		t.Errorf("the Authorizer was asked about %d operations, want at least 120", asked.Load())
+	}
+}
+
+// examinedStore records how many rows each List call examined.
+type examinedStore struct {
+	*Store
+	examined atomic.Int64
+}
+
+func (s *examinedStore) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, error) {
+	res, err := s.Store.List(ctx, q)
+	s.examined.Add(int64(res.Examined))
+	return res, err
+}
+
+// TestListByName lists with filters that require a name, under a scan
+// budget far smaller than the table: each is one primary key look-up, so
+// the first page holds the operation (the oldest, last in List order) and
+// has no next page, and at most one row is examined.
+func TestListByName(t *testing.T) {
+	t.Parallel()
+	s := &examinedStore{Store: newStore(t, freshSchema(t))}
+	scaleLoad(t, s.Store, 0, 3000)
+	m := lrotest.NewManager(t, s, lro.WithListScanBudget(100))
+	oldest, _ := scaleOp(0)  // done, under projects/p000
+	running, _ := scaleOp(7) // running, under projects/p007
+	for _, tc := range []struct {
+		collection, filter string
+		want               []string
+	}{
+		{"", `name = "` + oldest.GetName() + `"`, []string{oldest.GetName()}},
+		{"projects/p000/operations", `name = "` + oldest.GetName() + `"`, []string{oldest.GetName()}},
+		{"projects/p001/operations", `name = "` + oldest.GetName() + `"`, nil},
+		{"projects/-/operations", `name = "` + oldest.GetName() + `"`, []string{oldest.GetName()}},
+		{"", `done = true AND name = "` + oldest.GetName() + `" AND error:*`, nil},
+		{"", `done = false AND name = "` + running.GetName() + `"`, []string{running.GetName()}},
+		{"", `done = false AND name = "` + oldest.GetName() + `"`, nil},
+		{"", `name = "` + oldest.GetName() + `" AND name = "` + running.GetName() + `"`, nil},
+		{"", `name = "projects/p000/operations/missing"`, nil},
+	} {
+		s.examined.Store(0)
+		resp, err := m.ListOperations(context.Background(), &longrunningpb.ListOperationsRequest{
+			Name: tc.collection, Filter: tc.filter, PageSize: 10})
+		if err != nil {
+			t.Fatalf("%q in %q: %v", tc.filter, tc.collection, err)
+		}
+		var got []string
+		for _, op := range resp.GetOperations() {
+			got = append(got, op.GetName())
+		}
+		if !slices.Equal(got, tc.want) || resp.GetNextPageToken() != "" {
+			t.Errorf("%q in %q: got %q and next page token %q, want %q and none", tc.filter, tc.collection, got, resp.GetNextPageToken(), tc.want)
+		}
+		if n := s.examined.Load(); n > 1 {
+			t.Errorf("%q in %q: %d rows examined, want at most 1", tc.filter, tc.collection, n)
+		}
 	}
 }

@@ -278,21 +278,6 @@ func (s *Store) getBy(ctx context.Context, where string, args ...any) (*lro.Reco
 	return rec, err
 }
 
-// Get implements lro.Store.
-func (s *Store) Get(ctx context.Context, name string) (*lro.Record, error) {
-	if !validText(name) {
-		return nil, fmt.Errorf("pgstore: getting %q: %w", name, lro.ErrNotFound)
-	}
-	rec, err := s.getBy(ctx, `name = $1`, name)
-	switch {
-	case errors.Is(err, lro.ErrNotFound):
-		return nil, fmt.Errorf("pgstore: getting %q: %w", name, lro.ErrNotFound)
-	case err != nil:
-		return nil, storeErr(fmt.Sprintf("getting %q", name), err)
-	}
-	return rec, nil
-}
-
 // optimisticTries is how often Update tries its optimistic write before it
 // takes the row lock instead: a record that others keep changing between
 // the read and the write (a hot counter) is better served by waiting in

@@ -9,20 +9,23 @@ import (
 )
 
 // Update's write notifies, and PostgreSQL serialises the commits of
-// transactions that notify, each holding its turn through its WAL flush:
-// concurrent Updates (cancellations, completions, progress) queue behind
-// each other's flushes. The Store writes the Updates that arrive together
-// with one statement and one commit, as it does finishes.
+// transactions that notify, each holding its turn (a lock on the NOTIFY
+// queue) through its WAL flush: concurrent Updates (cancellations,
+// completions, progress) queue behind each other's flushes. The Store
+// writes the Updates that arrive together with one statement and one
+// commit, as it does finishes.
 const (
 	// maxUpdateBatch bounds the records written by one statement.
 	maxUpdateBatch = 256
-	// updateWorkers is how many update batches may be in flight at once.
-	// Callers that update one record after another (the Manager's lease
-	// loop adopts claimed orphans so, before its next renewal) wait for a
-	// free worker each time: with 2, a survivor in internal/chaos's
-	// TestKillReplica (1 s lease) missed its renewal in 3 of 5 runs; with
-	// 8, in none of 7 (issue 11, BENCHMARKS.md).
-	updateWorkers = 8
+	// updateWorkers is how many update batches may be in flight at once:
+	// two, so that one batch runs its statement while the other commits.
+	// More only wait in line for the NOTIFY lock, and make smaller
+	// batches: on durable PostgreSQL with 32 concurrent Completes, 8
+	// workers took 15.7 ms per batch (p50; p99 222 ms) at 2.2 writes each,
+	// 2 workers 9.8 ms (p99 45 ms) at 5.5 (issue 11, BENCHMARKS.md). The
+	// Manager takes over claimed orphans together (adoptAll), so its lease
+	// loop does not wait for one batch after another.
+	updateWorkers = 2
 )
 
 // updateReq is one Update's write: the record's name, its insertSQL

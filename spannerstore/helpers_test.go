@@ -27,4 +27,3 @@ func replica(t *testing.T, db *emulator.DB, opts ...spannerstore.Option) *spanne
 	})
 	return s
 }
-

@@ -132,6 +132,27 @@ func (f *Filter) Pins(s Side) []string {
 	return urls
 }
 
+// Names returns the names the filter requires at its top level ("name =
+// NAME AND ...", NAME without a wildcard): an operation can match only if
+// its name is each of them, so a store may look it up by name instead of
+// scanning for it.
+func (f *Filter) Names() []string {
+	if f == nil || f.root == nil {
+		return nil
+	}
+	top := []*node{f.root}
+	if f.root.kind == nodeAnd {
+		top = f.root.kids
+	}
+	var names []string
+	for _, n := range top {
+		if n.kind == nodeName && n.op == opEq && !n.presence && len(n.str.parts) == 1 {
+			names = append(names, n.str.parts[0])
+		}
+	}
+	return names
+}
+
 // JSONKind tells what a JSONTest tests.
 type JSONKind uint8
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -170,4 +171,57 @@ func evalJSON(t *testing.T, jt JSONTest, b []byte) bool {
 		t.Fatalf("numbers %q and %q", text, jt.Number)
 	}
 	return compareOrdered(jt.Op, a.Cmp(n))
+}
+
+// TestNames checks the names a filter requires at its top level: a table
+// of filters, then every catalog filter against every fixture operation
+// (an operation that matches has each required name).
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want []string
+	}{
+		{"", nil},
+		{"name = operations/plain", []string{"operations/plain"}},
+		{`name = "operations/plain" AND done = false`, []string{"operations/plain"}},
+		{"done = false AND (error:* AND name = 'a/b')", []string{"a/b"}},
+		{"name = a AND name = b", []string{"a", "b"}},
+		{`name = "operations/plain\*"`, []string{"operations/plain*"}},
+		{`name = "operations/*"`, nil},
+		{"name:plain", nil},
+		{"name:*", nil},
+		{"name != operations/plain", nil},
+		{"name >= operations/plain", nil},
+		{"NOT name = operations/plain", nil},
+		{"name = operations/plain OR done = true", nil},
+	} {
+		f, err := Parse(tc.src, Options{Resolver: resolver})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		if got := f.Names(); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: Names() = %q, want %q", tc.src, got, tc.want)
+		}
+	}
+	checked := 0
+	for _, tc := range filtertest.Cases {
+		f, err := Parse(tc.Filter, Options{Resolver: resolver})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.Filter, err)
+		}
+		names := f.Names()
+		if len(names) > 0 {
+			checked++
+		}
+		for _, op := range fixture() {
+			for _, n := range names {
+				if f.Match(op) && op.GetName() != n {
+					t.Errorf("%q matches %s, but Names() requires %q", tc.Filter, op.GetName(), n)
+				}
+			}
+		}
+	}
+	if checked < 4 {
+		t.Errorf("only %d catalog filters require a name", checked)
+	}
 }
