@@ -278,10 +278,17 @@ func queueOrder(recs []*lro.Record) []*lro.Record {
 	return recs
 }
 
+// runningCountsSQL counts the running operations of each of the kinds $1
+// (registered kinds: never empty). It requires a non-empty kind in SQL
+// too, so that the planner can use lro_operations_running_kind_idx, which
+// leaves out plain work functions.
+const runningCountsSQL = `SELECT kind, count(*) FROM lro_operations
+WHERE NOT done AND owner <> '' AND start_time IS NOT NULL AND kind <> '' AND kind = ANY($1)
+GROUP BY kind`
+
 // runningCounts counts the running operations of each of kinds.
 func runningCounts(ctx context.Context, tx pgx.Tx, kinds []string) (map[string]int, error) {
-	rows, err := tx.Query(ctx, `SELECT kind, count(*) FROM lro_operations
-WHERE NOT done AND owner <> '' AND start_time IS NOT NULL AND kind = ANY($1) GROUP BY kind`, kinds)
+	rows, err := tx.Query(ctx, runningCountsSQL, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("counting running operations: %w", err)
 	}
