@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -20,7 +21,11 @@ import (
 // The OpenTelemetry metrics a Manager records. docs/OBSERVABILITY.md has
 // the table of instruments; WithMeterProvider lists them too. Every
 // attribute set is built once per kind, status code or store method, so
-// that recording a measurement allocates nothing of its own.
+// that recording a measurement allocates nothing of its own. The counts
+// every operation changes (started, finished, queued) are kept in atomics
+// per kind and status code and observed when the provider collects: one
+// atomic add per operation instead of a measurement (an attribute-set
+// lookup and an exemplar offer) in the SDK.
 
 // instrumentationName is the scope of the Manager's meter and tracer.
 const instrumentationName = "github.com/lrokit/lro"
@@ -50,11 +55,11 @@ var durationBuckets = []float64{
 // with the scope "github.com/lrokit/lro" (docs/OBSERVABILITY.md has the
 // full table):
 //
-//	lro.operations.started   Counter        {operation} lro.kind
-//	lro.operations.finished  Counter        {operation} lro.kind, lro.status_code
+//	lro.operations.started   Counter        {operation} lro.kind (observed)
+//	lro.operations.finished  Counter        {operation} lro.kind, lro.status_code (observed)
 //	lro.operation.duration   Histogram      s           lro.kind, lro.status_code
 //	lro.operations.running   UpDownCounter  {operation} lro.kind (observed)
-//	lro.operations.queued    UpDownCounter  {operation} lro.kind
+//	lro.operations.queued    UpDownCounter  {operation} lro.kind (observed)
 //	lro.waiters              UpDownCounter  {waiter}    lro.kind
 //	lro.list.rows_scanned    Counter        {row}       lro.store
 //	lro.store.errors         Counter        {error}     lro.store, lro.store.method
@@ -64,7 +69,8 @@ var durationBuckets = []float64{
 // lro.kind is the registered kind ("" for Start and Create), lro.status_code
 // the canonical name of the final code ("OK", "DEADLINE_EXCEEDED"), and
 // lro.store the store's name (StoreNamer). No metric carries an operation
-// name.
+// name. The observed counters carry no exemplars; the histogram's
+// measurements, made in the run span's context, can.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
 		if mp == nil {
@@ -117,11 +123,11 @@ var storeMethods = []string{
 // observer records a Manager's metrics and spans. A nil observer records
 // nothing: it is the uninstrumented baseline of the benchmarks.
 type observer struct {
-	started     metric.Int64Counter
-	finished    metric.Int64Counter
+	started     metric.Int64ObservableCounter // observed from kindAttrs.started
+	finished    metric.Int64ObservableCounter // observed from codeAttrs.finished
 	duration    metric.Float64Histogram
 	running     metric.Int64ObservableUpDownCounter
-	queued      metric.Int64UpDownCounter
+	queued      metric.Int64ObservableUpDownCounter // observed from kindAttrs.queued
 	waiters     metric.Int64UpDownCounter
 	rowsScanned metric.Int64Counter
 	storeErrors metric.Int64Counter
@@ -131,6 +137,9 @@ type observer struct {
 	tracer trace.Tracer // nil when spans are off (a no-op TracerProvider)
 	meter  metric.Meter
 	reg    metric.Registration // of the callback observing running work; nil before observeRunning
+	// The callback observing the counts is never unregistered: the counts
+	// are cumulative and stay reported after Close. It holds the observer,
+	// not the Manager.
 
 	storeAttrs  []metric.AddOption            // {lro.store}
 	methodAttrs map[string][]metric.AddOption // {lro.store, lro.store.method}, by method
@@ -145,19 +154,29 @@ type observer struct {
 // UNAUTHENTICATED); other codes are counted as UNKNOWN.
 const numCodes = int(codes.Unauthenticated) + 1
 
-// kindAttrs holds the attribute sets of one kind, built once.
+// kindAttrs holds the attribute sets of one kind, built once, and the
+// counts of its operations that the provider observes.
 type kindAttrs struct {
 	spanName string
 	kind     attribute.KeyValue     // lro.kind, for the span
 	one      []metric.AddOption     // {lro.kind}
 	observe  []metric.ObserveOption // the same, for observations
 	byCode   [numCodes]codeAttrs
+
+	started atomic.Int64 // lro.operations.started
+	queued  atomic.Int64 // lro.operations.queued, reported once queuedSeen
+	// queuedSeen makes the queued count reported, zero included, from
+	// the first work of the kind that queued.
+	queuedSeen atomic.Bool
 }
 
-// codeAttrs holds the attribute sets of one kind and final code.
+// codeAttrs holds the attribute sets of one kind and final code, and the
+// count of its operations that ended with that code.
 type codeAttrs struct {
-	add    []metric.AddOption    // {lro.kind, lro.status_code}
-	record []metric.RecordOption // the same, for the histogram
+	add      []metric.AddOption     // {lro.kind, lro.status_code}
+	record   []metric.RecordOption  // the same, for the histogram
+	observe  []metric.ObserveOption // the same, for lro.operations.finished
+	finished atomic.Int64           // lro.operations.finished
 }
 
 // codeIndex maps c to its slot in kindAttrs.byCode.
@@ -184,7 +203,8 @@ func newKindAttrs(kind string) *kindAttrs {
 	k.one, k.observe = []metric.AddOption{one}, []metric.ObserveOption{one}
 	for i := range k.byCode {
 		set := metric.WithAttributeSet(attribute.NewSet(attrKind.String(kind), attrStatusCode.String(codeName(codes.Code(i)))))
-		k.byCode[i] = codeAttrs{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+		c := &k.byCode[i]
+		c.add, c.record, c.observe = []metric.AddOption{set}, []metric.RecordOption{set}, []metric.ObserveOption{set}
 	}
 	return k
 }
@@ -236,19 +256,26 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 		errs = append(errs, err)
 		return c
 	}
-	o.started = counter("lro.operations.started", "{operation}", "Operations created by Start, StartKind or Create.")
-	o.finished = counter("lro.operations.finished", "{operation}", "Operations that ended, by kind and final status code.")
-	var err error
-	o.running, err = meter.Int64ObservableUpDownCounter("lro.operations.running",
-		metric.WithUnit("{operation}"),
-		metric.WithDescription("Work this Manager runs, from its start until its end is recorded."))
-	errs = append(errs, err)
-	o.queued = upDown("lro.operations.queued", "{operation}", "Work waiting in this Manager for a free slot.")
+	observed := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	observedUpDown := func(name, unit, desc string) metric.Int64ObservableUpDownCounter {
+		c, err := meter.Int64ObservableUpDownCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	o.started = observed("lro.operations.started", "{operation}", "Operations created by Start, StartKind or Create.")
+	o.finished = observed("lro.operations.finished", "{operation}", "Operations that ended, by kind and final status code.")
+	o.running = observedUpDown("lro.operations.running", "{operation}", "Work this Manager runs, from its start until its end is recorded.")
+	o.queued = observedUpDown("lro.operations.queued", "{operation}", "Work waiting in this Manager for a free slot.")
 	o.waiters = upDown("lro.waiters", "{waiter}", "WaitOperation calls blocked until their operation is done.")
 	o.rowsScanned = counter("lro.list.rows_scanned", "{row}", "Records ListOperations read from the store.")
 	o.storeErrors = counter("lro.store.errors", "{error}", "Store calls that failed, by store method.")
 	o.takeovers = counter("lro.lease.takeovers", "{operation}", "Operations taken over from a replica whose lease lapsed.")
 	o.retries = counter("lro.retries", "{retry}", "Runs of registered work scheduled again after a retryable error.")
+	var err error
 	o.duration, err = meter.Float64Histogram("lro.operation.duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("Time from an operation's creation to its end."),
@@ -257,7 +284,40 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("lro: creating the metric instruments: %w", err)
 	}
+	if _, err := meter.RegisterCallback(o.observeCounts, o.started, o.finished, o.queued); err != nil {
+		return nil, fmt.Errorf("lro: observing the operation counts: %w", err)
+	}
 	return o, nil
+}
+
+// observeCounts reports the counts kept by kind and code: started and
+// finished where not zero (a counter's series appears with its first
+// count, as a synchronous one's would), queued from the first work of
+// the kind that queued.
+func (o *observer) observeCounts(_ context.Context, obs metric.Observer) error {
+	o.observeKind(obs, o.noKind)
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, k := range o.kinds {
+		o.observeKind(obs, k)
+	}
+	return nil
+}
+
+// observeKind reports the counts of one kind (see observeCounts).
+func (o *observer) observeKind(obs metric.Observer, k *kindAttrs) {
+	if n := k.started.Load(); n != 0 {
+		obs.ObserveInt64(o.started, n, k.observe...)
+	}
+	for i := range k.byCode {
+		c := &k.byCode[i]
+		if n := c.finished.Load(); n != 0 {
+			obs.ObserveInt64(o.finished, n, c.observe...)
+		}
+	}
+	if k.queuedSeen.Load() {
+		obs.ObserveInt64(o.queued, k.queued.Load(), k.observe...)
+	}
 }
 
 // methodAttrs is the attribute set of a failure of the store's method.
@@ -334,18 +394,19 @@ func (o *observer) attrs(kind string) *kindAttrs {
 }
 
 // operationStarted counts an operation made by Start, StartKind or Create.
-func (o *observer) operationStarted(ctx context.Context, kind string) {
+// The context is not used: an observed count has no exemplars.
+func (o *observer) operationStarted(_ context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.started.Add(live(ctx), 1, o.attrs(kind).one...)
+	o.attrs(kind).started.Add(1)
 }
 
 // operationFinished counts an operation of kind that ended with c, d after
 // it was created.
 func (o *observer) operationFinished(ctx context.Context, k *kindAttrs, c codes.Code, d time.Duration) {
 	a := &k.byCode[codeIndex(c)]
-	o.finished.Add(live(ctx), 1, a.add...)
+	a.finished.Add(1)
 	o.duration.Record(live(ctx), d.Seconds(), a.record...)
 }
 
@@ -360,21 +421,26 @@ func (o *observer) ended(ctx context.Context, r *Record, err error) {
 	o.operationFinished(ctx, o.attrs(r.Kind), finalCode(r.Operation), r.UpdateTime.Sub(r.CreateTime))
 }
 
-// enqueued counts work of kind that waits for a free slot; dequeued, work
-// that leaves the queue (to run or not). Recorded once work can queue
-// (WithMaxRunning, issue 10); nothing calls them yet.
-func (o *observer) enqueued(ctx context.Context, kind string) {
+// enqueued counts work of kind that waits for a free slot in this
+// Manager's local queue (WithMaxRunning); dequeued, work that leaves the
+// queue (to run or not). The context is not used: an observed count has
+// no exemplars.
+func (o *observer) enqueued(_ context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.queued.Add(live(ctx), 1, o.attrs(kind).one...)
+	k := o.attrs(kind)
+	k.queued.Add(1)
+	if !k.queuedSeen.Load() {
+		k.queuedSeen.Store(true)
+	}
 }
 
-func (o *observer) dequeued(ctx context.Context, kind string) {
+func (o *observer) dequeued(_ context.Context, kind string) {
 	if o == nil {
 		return
 	}
-	o.queued.Add(live(ctx), -1, o.attrs(kind).one...)
+	o.attrs(kind).queued.Add(-1)
 }
 
 // waitBegin counts a WaitOperation that blocks on an operation of kind;

@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +171,89 @@ func TestNilObserverRecordsNothing(t *testing.T) {
 	o.listScanned(ctx, 1)
 	o.storeError(ctx, storeGet, errors.New("x"))
 	o.takeover(ctx, "")
+}
+
+// TestObservedCounts: the counts the provider observes (started,
+// finished, queued) are exact under concurrent operations, are summed
+// over the Managers that share a provider, and stay reported, unchanged,
+// after a Manager closes: they are cumulative, so a closed Manager must
+// not make a shared series go down. The observed counters carry no
+// exemplars, even when measured in a sampled span's context.
+func TestObservedCounts(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	var obs [2]*observer
+	for i := range obs {
+		o, err := newObserver(mp, tp, "memory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs[i] = o
+	}
+	const perGoroutine, goroutines = 200, 4
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		o := obs[g%2]
+		wg.Go(func() {
+			for range perGoroutine {
+				o.operationStarted(ctx, "export")
+				o.operationFinished(ctx, o.attrs("export"), codes.OK, time.Second)
+				o.enqueued(ctx, "")
+				o.dequeued(ctx, "")
+			}
+		})
+	}
+	wg.Wait()
+	obs[0].operationFinished(ctx, obs[0].noKind, codes.Code(99), time.Second) // counts as UNKNOWN
+	obs[1].enqueued(ctx, "")
+
+	set := func(kvs ...attribute.KeyValue) string {
+		s := attribute.NewSet(kvs...)
+		return s.Encoded(attribute.DefaultEncoder())
+	}
+	want := map[string]map[string]int64{
+		"lro.operations.started": {set(attrKind.String("export")): perGoroutine * goroutines},
+		"lro.operations.finished": {
+			set(attrKind.String("export"), attrStatusCode.String("OK")): perGoroutine * goroutines,
+			set(attrKind.String(""), attrStatusCode.String("UNKNOWN")):  1,
+		},
+		"lro.operations.queued": {set(attrKind.String("")): 1},
+	}
+	collect := func(when string) {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]map[string]int64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				sum, ok := m.Data.(metricdata.Sum[int64])
+				if _, counted := want[m.Name]; !counted || !ok {
+					continue
+				}
+				if sum.Temporality != metricdata.CumulativeTemporality || sum.IsMonotonic != (m.Name != "lro.operations.queued") {
+					t.Errorf("%s %s: temporality %v, monotonic %v", when, m.Name, sum.Temporality, sum.IsMonotonic)
+				}
+				got[m.Name] = map[string]int64{}
+				for _, dp := range sum.DataPoints {
+					got[m.Name][dp.Attributes.Encoded(attribute.DefaultEncoder())] = dp.Value
+					if len(dp.Exemplars) != 0 {
+						t.Errorf("%s %s: %d exemplars, want none", when, m.Name, len(dp.Exemplars))
+					}
+				}
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", when, diff)
+		}
+	}
+	collect("open")
+	collect("collected again")
+	obs[0].close()
+	obs[1].close()
+	collect("after close")
 }
