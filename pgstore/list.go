@@ -167,12 +167,12 @@ func planList(q lro.ListQuery) (listPlan, bool) {
 			}
 			p.q.where = append(p.q.where, "name = "+p.q.arg(names[0]))
 		}
-		switch c := p.q.filterCond(f); c.sup {
+		switch c := p.q.filterCond(f); c.Sup {
 		case sqlFalse:
 			return listPlan{}, false
 		case sqlTrue:
 		default:
-			pass = append(pass, c.sup)
+			pass = append(pass, c.Sup)
 		}
 	}
 	p.pass = strings.Join(pass, " AND ")

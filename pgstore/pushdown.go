@@ -12,11 +12,8 @@ import (
 // List returns, so a translation may be looser than the filter, never
 // stricter.
 //
-// Every node becomes two conditions: sup holds for every row whose
-// operation matches (a necessary condition) and sub only for such rows (a
-// sufficient one). A restriction translated exactly gives the same SQL
-// for both; one that cannot be translated gives TRUE and FALSE; NOT swaps
-// them. Conditions are never NULL, so that NOT keeps its meaning.
+// Every node becomes a filter.SQLCond (a necessary and a sufficient
+// condition; filter.TranslateSQL combines AND, OR and NOT), never NULL.
 //
 // What is translated:
 //   - done, the name (equality, wildcards, ":", ordering), from their own
@@ -32,8 +29,8 @@ import (
 // metadata has the pinned type and was written with the same schema
 // (schemaFingerprint); other rows are left to Go.
 
-// sqlCond is a filter node as SQL: see above.
-type sqlCond struct{ sup, sub string }
+// sqlCond is a filter node as SQL (filter.SQLCond): see above.
+type sqlCond = filter.SQLCond
 
 const (
 	sqlTrue  = filter.SQLTrue
@@ -42,41 +39,26 @@ const (
 	fresh = "o.derived_version IS NOT DISTINCT FROM o.version"
 )
 
-var unknown = sqlCond{sup: sqlTrue, sub: sqlFalse}
+var unknown = filter.SQLUnknown
 
 // exact is a restriction SQL decides exactly on every row.
-func exact(e string) sqlCond { return sqlCond{sup: e, sub: e} }
+func exact(e string) sqlCond { return filter.SQLExact(e) }
 
 // derivedCond is a restriction decided by e exactly on the rows where
 // known holds, and not at all on the others.
 func derivedCond(known, e string) sqlCond {
-	return sqlCond{sup: "(NOT (" + known + ") OR " + e + ")", sub: "(" + known + " AND " + e + ")"}
+	return sqlCond{Sup: "(NOT (" + known + ") OR " + e + ")", Sub: "(" + known + " AND " + e + ")"}
 }
 
 // filterCond translates f.
 func (q *query) filterCond(f *filter.Filter) sqlCond {
-	root, ok := f.Cond()
-	if !ok {
-		return exact(sqlTrue)
-	}
-	return q.cond(root, f.Pins(filter.Metadata))
+	pins := f.Pins(filter.Metadata)
+	return filter.TranslateSQL(f, func(c filter.Cond) sqlCond { return q.cond(c, pins) })
 }
 
+// cond translates a restriction (filter.TranslateSQL combines them).
 func (q *query) cond(c filter.Cond, pins []string) sqlCond {
 	switch c.Kind {
-	case filter.CondAnd, filter.CondOr:
-		sups, subs := make([]string, len(c.Kids)), make([]string, len(c.Kids))
-		for i, k := range c.Kids {
-			kc := q.cond(k, pins)
-			sups[i], subs[i] = kc.sup, kc.sub
-		}
-		if c.Kind == filter.CondAnd {
-			return sqlCond{sup: filter.SQLJoin(sups, " AND ", sqlTrue, sqlFalse), sub: filter.SQLJoin(subs, " AND ", sqlTrue, sqlFalse)}
-		}
-		return sqlCond{sup: filter.SQLJoin(sups, " OR ", sqlFalse, sqlTrue), sub: filter.SQLJoin(subs, " OR ", sqlFalse, sqlTrue)}
-	case filter.CondNot:
-		k := q.cond(c.Kids[0], pins)
-		return sqlCond{sup: filter.SQLNot(k.sub), sub: filter.SQLNot(k.sup)}
 	case filter.CondDone:
 		if c.Bool == (c.Op == filter.OpEq) {
 			return exact("o.done")

@@ -208,7 +208,7 @@ func TestPushdownSQL(t *testing.T) {
 			t.Fatal(err)
 		}
 		var q query
-		got, _ := compact(q.filterCond(f.Parsed()).sup, q.args)
+		got, _ := compact(q.filterCond(f.Parsed()).Sup, q.args)
 		if got != tc.sup {
 			t.Errorf("%q: sup = %s, want %s", tc.filter, got, tc.sup)
 		}

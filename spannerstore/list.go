@@ -43,7 +43,7 @@ func (s *Store) List(ctx context.Context, q lro.ListQuery) (lro.ListResult, erro
 	}
 	sc := scan{q: q, pattern: pattern, after: q.After, pass: sqlTrue, params: params{}}
 	if f := q.Filter.Parsed(); f != nil {
-		sc.pass = filterCond(f, sc.params).sup
+		sc.pass = filterCond(f, sc.params).Sup
 	}
 	// One read-only transaction: every window and the final read see the
 	// same snapshot.

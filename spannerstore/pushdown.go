@@ -18,11 +18,8 @@ import (
 // row List returns, so a translation may be looser than the filter, never
 // stricter.
 //
-// Every node becomes two conditions, as in pgstore: sup holds for every row
-// whose operation matches (a necessary condition) and sub only for such
-// rows (a sufficient one). A restriction translated exactly gives the same
-// SQL for both; one that cannot be translated gives TRUE and FALSE; NOT
-// swaps them. Conditions are never NULL, so that NOT keeps its meaning.
+// Every node becomes a filter.SQLCond (a necessary and a sufficient
+// condition; filter.TranslateSQL combines AND, OR and NOT), never NULL.
 //
 // What is translated: done and queued, the name (equality, wildcards,
 // ":", ordering), from their own columns; error presence, error.code,
@@ -32,8 +29,8 @@ import (
 // written before version 5, or by a replica that predates it, are left to
 // Go.
 
-// sqlCond is a filter node as SQL: see above.
-type sqlCond struct{ sup, sub string }
+// sqlCond is a filter node as SQL (filter.SQLCond): see above.
+type sqlCond = filter.SQLCond
 
 const (
 	sqlTrue  = filter.SQLTrue
@@ -42,15 +39,15 @@ const (
 	fresh = "IFNULL(derived_version = version, FALSE)"
 )
 
-var unknown = sqlCond{sup: sqlTrue, sub: sqlFalse}
+var unknown = filter.SQLUnknown
 
 // exact is a restriction SQL decides exactly on every row.
-func exact(e string) sqlCond { return sqlCond{sup: e, sub: e} }
+func exact(e string) sqlCond { return filter.SQLExact(e) }
 
 // derivedCond is a restriction decided by e exactly on fresh rows, and not
 // at all on the others.
 func derivedCond(e string) sqlCond {
-	return sqlCond{sup: "(NOT " + fresh + " OR " + e + ")", sub: "(" + fresh + " AND " + e + ")"}
+	return sqlCond{Sup: "(NOT " + fresh + " OR " + e + ")", Sub: "(" + fresh + " AND " + e + ")"}
 }
 
 // params collects the parameters of a statement.
@@ -65,28 +62,12 @@ func (p params) arg(v any) string {
 
 // filterCond translates f; its parameters are added to p.
 func filterCond(f *filter.Filter, p params) sqlCond {
-	root, ok := f.Cond()
-	if !ok {
-		return exact(sqlTrue)
-	}
-	return p.cond(root)
+	return filter.TranslateSQL(f, p.cond)
 }
 
+// cond translates a restriction (filter.TranslateSQL combines them).
 func (p params) cond(c filter.Cond) sqlCond {
 	switch c.Kind {
-	case filter.CondAnd, filter.CondOr:
-		sups, subs := make([]string, len(c.Kids)), make([]string, len(c.Kids))
-		for i, k := range c.Kids {
-			kc := p.cond(k)
-			sups[i], subs[i] = kc.sup, kc.sub
-		}
-		if c.Kind == filter.CondAnd {
-			return sqlCond{sup: filter.SQLJoin(sups, " AND ", sqlTrue, sqlFalse), sub: filter.SQLJoin(subs, " AND ", sqlTrue, sqlFalse)}
-		}
-		return sqlCond{sup: filter.SQLJoin(sups, " OR ", sqlFalse, sqlTrue), sub: filter.SQLJoin(subs, " OR ", sqlFalse, sqlTrue)}
-	case filter.CondNot:
-		k := p.cond(c.Kids[0])
-		return sqlCond{sup: filter.SQLNot(k.sub), sub: filter.SQLNot(k.sup)}
 	case filter.CondDone:
 		if c.Bool == (c.Op == filter.OpEq) {
 			return exact("done")

@@ -90,3 +90,49 @@ func TypeColumn(prefix string, s Side) string {
 	}
 	return prefix + "metadata_type"
 }
+
+// SQLCond is a filter node translated to SQL as two conditions: Sup holds
+// for every row whose operation matches (a necessary condition) and Sub
+// only for such rows (a sufficient one). A restriction translated exactly
+// has the same SQL for both; one that cannot be translated is SQLUnknown;
+// NOT swaps them. A store evaluates the rest in Go, so a translation may
+// be looser than the filter, never stricter. Conditions must never be
+// NULL, so that NOT keeps its meaning.
+type SQLCond struct{ Sup, Sub string }
+
+// SQLUnknown is a restriction SQL cannot decide: every row may match, none
+// surely does.
+var SQLUnknown = SQLCond{Sup: SQLTrue, Sub: SQLFalse}
+
+// SQLExact is a restriction that e decides exactly on every row.
+func SQLExact(e string) SQLCond { return SQLCond{Sup: e, Sub: e} }
+
+// TranslateSQL translates f: AND, OR and NOT are combined here, and leaf
+// translates every other node (returning SQLUnknown for what it cannot).
+// A filter with no condition is exactly TRUE.
+func TranslateSQL(f *Filter, leaf func(Cond) SQLCond) SQLCond {
+	root, ok := f.Cond()
+	if !ok {
+		return SQLExact(SQLTrue)
+	}
+	return translateSQL(root, leaf)
+}
+
+func translateSQL(c Cond, leaf func(Cond) SQLCond) SQLCond {
+	switch c.Kind {
+	case CondAnd, CondOr:
+		sups, subs := make([]string, len(c.Kids)), make([]string, len(c.Kids))
+		for i, k := range c.Kids {
+			kc := translateSQL(k, leaf)
+			sups[i], subs[i] = kc.Sup, kc.Sub
+		}
+		if c.Kind == CondAnd {
+			return SQLCond{Sup: SQLJoin(sups, " AND ", SQLTrue, SQLFalse), Sub: SQLJoin(subs, " AND ", SQLTrue, SQLFalse)}
+		}
+		return SQLCond{Sup: SQLJoin(sups, " OR ", SQLFalse, SQLTrue), Sub: SQLJoin(subs, " OR ", SQLFalse, SQLTrue)}
+	case CondNot:
+		k := translateSQL(c.Kids[0], leaf)
+		return SQLCond{Sup: SQLNot(k.Sub), Sub: SQLNot(k.Sup)}
+	}
+	return leaf(c)
+}

@@ -38,3 +38,32 @@ func TestSQLPieces(t *testing.T) {
 		t.Errorf("TypeColumn(\"\", Metadata) = %q", got)
 	}
 }
+
+func TestTranslateSQL(t *testing.T) {
+	// Leaves: done is exact, anything else unknown.
+	leaf := func(c Cond) SQLCond {
+		if c.Kind == CondDone {
+			return SQLExact("d")
+		}
+		return SQLUnknown
+	}
+	tests := []struct {
+		filter   string
+		sup, sub string
+	}{
+		{"", SQLTrue, SQLTrue},
+		{"done = true", "d", "d"},
+		{`done = true AND name = "x"`, "d", SQLFalse},
+		{`done = true OR name = "x"`, SQLTrue, "d"},
+		{`NOT (done = true AND name = "x")`, SQLTrue, "(NOT d)"},
+	}
+	for _, tc := range tests {
+		f, err := Parse(tc.filter, Options{})
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tc.filter, err)
+		}
+		if got := TranslateSQL(f, leaf); got.Sup != tc.sup || got.Sub != tc.sub {
+			t.Errorf("TranslateSQL(%q) = %+v, want sup %q sub %q", tc.filter, got, tc.sup, tc.sub)
+		}
+	}
+}
