@@ -111,8 +111,10 @@ func NewManager(t testing.TB, s lro.Store, opts ...lro.Option) *lro.Manager {
 	return m
 }
 
-// waitDone waits on m until the operation is done.
-func waitDone(t *testing.T, m *lro.Manager, name string) *longrunningpb.Operation {
+// WaitDone waits on m, through WaitOperation, until the named operation is
+// done, and returns it. It fails the test when WaitOperation fails or the
+// operation is not done within 30 seconds.
+func WaitDone(t testing.TB, m *lro.Manager, name string) *longrunningpb.Operation {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -195,7 +197,7 @@ func testReplicasCancelReachesOwner(t *testing.T, c *cluster) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("cancelling on B did not reach the work running on A")
 	}
-	done := waitDone(t, mB, op.GetName())
+	done := WaitDone(t, mB, op.GetName())
 	if done.GetError().GetCode() != int32(codes.Canceled) {
 		t.Errorf("operation ended with %v; want CANCELLED", done.GetResult())
 	}
@@ -284,7 +286,7 @@ func testReplicasAdoptOrphans(t *testing.T, c *cluster) {
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 
-	done := waitDone(t, m, kindOp)
+	done := WaitDone(t, m, kindOp)
 	var d durationpb.Duration
 	if done.GetResponse().UnmarshalTo(&d) != nil || d.AsDuration() != 3*time.Second {
 		t.Errorf("adopted registered work ended with %v; want the echoed request", done.GetResult())
@@ -292,7 +294,7 @@ func testReplicasAdoptOrphans(t *testing.T, c *cluster) {
 	if got := <-attempts; got != 2 {
 		t.Errorf("adopted work ran as attempt %d; want 2", got)
 	}
-	done = waitDone(t, m, funcOp)
+	done = WaitDone(t, m, funcOp)
 	if done.GetError().GetCode() != int32(codes.Unavailable) {
 		t.Errorf("orphaned work function ended with %v; want UNAVAILABLE", done.GetResult())
 	}

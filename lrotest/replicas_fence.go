@@ -91,7 +91,7 @@ func testReplicasFencedCompletion(t *testing.T, c *cluster) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the stuck replica's work was not cancelled")
 	}
-	done := waitDone(t, mB, op.GetName())
+	done := WaitDone(t, mB, op.GetName())
 
 	// The stuck replica's run, finished directly: refused.
 	late, err := anypb.New(wrapperspb.String("forged"))
@@ -214,7 +214,7 @@ func testReplicasKilledReplica(t *testing.T, c *cluster) {
 	}
 
 	for i, name := range jobs {
-		op := waitDone(t, survivors[i%2], name)
+		op := WaitDone(t, survivors[i%2], name)
 		if name == cancelled {
 			if op.GetError().GetCode() != int32(codes.Canceled) {
 				t.Errorf("%s, cancelled after its owner died, ended with %v; want CANCELLED", name, op.GetResult())
@@ -226,7 +226,7 @@ func testReplicasKilledReplica(t *testing.T, c *cluster) {
 			t.Errorf("%s ended with %v; want job-%d run again as attempt 2", name, op.GetResult(), i)
 		}
 	}
-	if op := waitDone(t, survivors[0], fn.GetName()); op.GetError().GetCode() != int32(codes.Unavailable) {
+	if op := WaitDone(t, survivors[0], fn.GetName()); op.GetError().GetCode() != int32(codes.Unavailable) {
 		t.Errorf("the dead replica's work function ended with %v; want UNAVAILABLE", op.GetResult())
 	}
 	closeManagers(t, survivors...) // their Finish calls have all returned

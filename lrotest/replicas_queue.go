@@ -74,7 +74,7 @@ func testReplicasQueue(t *testing.T, c *cluster) {
 		names = append(names, op.GetName())
 	}
 	for _, n := range names {
-		if op := waitDone(t, acceptor, n); op.GetResponse() == nil {
+		if op := WaitDone(t, acceptor, n); op.GetResponse() == nil {
 			t.Errorf("%s: %v", n, op)
 		}
 	}

@@ -238,7 +238,7 @@ func TestRestartedReplicaTakesBackItsWork(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	done := waitDone(t, m, r.Operation.GetName())
+	done := lrotest.WaitDone(t, m, r.Operation.GetName())
 	var got wrapperspb.StringValue
 	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "books#2" {
 		t.Errorf("the work the id held ended with %v; want it run again as attempt 2", done.GetResult())

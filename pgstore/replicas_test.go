@@ -30,22 +30,6 @@ func (w watchSignal) Watch(name string, fn func(lro.Event)) func() {
 	return stop
 }
 
-// waitDone waits on m until the operation is done.
-func waitDone(t *testing.T, m *lro.Manager, name string) *longrunningpb.Operation {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		op, err := m.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: name, Timeout: durationpb.New(20 * time.Second)})
-		if err != nil {
-			t.Fatalf("WaitOperation(%q): %v", name, err)
-		}
-		if op.GetDone() {
-			return op
-		}
-	}
-}
-
 // TestReplicas runs the shared multi-replica scenarios (lrotest.TestReplicas)
 // on PostgreSQL: cross-replica Wait and Cancel, page tokens, orphans,
 // owner ids, fenced completion, the queue (woken by notifications alone),

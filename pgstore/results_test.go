@@ -53,7 +53,7 @@ func TestEveryResultEnds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := waitDone(t, m, op.GetName()).GetError()
+			got := lrotest.WaitDone(t, m, op.GetName()).GetError()
 			if codes.Code(got.GetCode()) != tt.wantCode || !strings.Contains(got.GetMessage(), tt.wantMsg) || !utf8.ValidString(got.GetMessage()) {
 				t.Errorf("error %v, want %v containing %q in valid UTF-8", got, tt.wantCode, tt.wantMsg)
 			}

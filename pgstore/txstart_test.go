@@ -128,7 +128,7 @@ func TestStartKindTxCommit(t *testing.T) {
 	if op.GetDone() {
 		t.Fatalf("StartKindTx returned a done operation: %v", op)
 	}
-	done := waitDone(t, st.front, op.GetName())
+	done := lrotest.WaitDone(t, st.front, op.GetName())
 	var got wrapperspb.StringValue
 	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "shipped o-1" {
 		t.Fatalf("response = %v, %v; want shipped o-1", done.GetResponse(), err)
@@ -153,7 +153,7 @@ func TestStartKindTxRollback(t *testing.T) {
 	st := newTxSetup(t)
 	gone := st.order(t, "o-gone", false)
 	kept := st.order(t, "o-kept", true)
-	waitDone(t, st.front, kept.GetName())
+	lrotest.WaitDone(t, st.front, kept.GetName())
 	if first := <-st.log.ran; first != kept.GetName() {
 		t.Errorf("the first operation run was %s; want %s", first, kept.GetName())
 	}
@@ -488,7 +488,7 @@ func TestStartKindTxStartAfter(t *testing.T) {
 	if want := at.UTC().Truncate(time.Microsecond); !r.RunAfter.Equal(want) || !r.Queued() {
 		t.Errorf("stored RunAfter %v, queued %v; want %v, queued", r.RunAfter, r.Queued(), want)
 	}
-	waitDone(t, m, op.GetName())
+	lrotest.WaitDone(t, m, op.GetName())
 	if got := <-ranAt; got.Before(at.Truncate(time.Microsecond)) {
 		t.Errorf("ran at %v, before %v", got, at)
 	}
