@@ -104,6 +104,7 @@ type Store struct {
 	secret   []byte
 
 	finishes *batcher[*finishReq, error]        // Finish calls, written together
+	finished atomic.Int64                       // operations the finish batches finished (finishPlan)
 	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
 	updates  *batcher[*updateReq, updateAnswer] // Update writes, made together
 	// claimNotes sends the notifications of ClaimQueued (queue.go).
@@ -251,7 +252,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s.cancel = cancel
 	go s.listen(lctx, conn)
 	s.finishes = newBatcher(finishWorkers, maxFinishBatch, s.finishBatch)
-	s.creates = newBatcher(createWorkers, maxCreateBatch, s.createBatch)
+	s.creates = newGatheringBatcher(createWorkers, maxCreateBatch, createGathering, s.createBatch)
 	s.updates = newBatcher(updateWorkers, maxUpdateBatch, s.updateBatch)
 	s.reads = newBatcher(readWorkers, maxReadBatch, s.readBatch)
 	return s, nil
