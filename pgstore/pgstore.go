@@ -10,9 +10,12 @@
 // the owner lease calls change nothing a watcher waits for and send none.
 // Concurrent calls of Create, Finish, Get and Update's write are each
 // batched: the calls that arrive together share one statement (and one
-// commit), and a lone call goes at once. PostgreSQL lets only one
-// notifying transaction commit at a time, through its WAL flush, so fewer
-// and larger notifying commits are what keep wake-ups fast under load.
+// commit), and a lone call goes at once; while two insert batches are
+// being written, Creates gather into a batch of up to 8 before the next
+// one starts, since each statement and commit costs several rows' work.
+// PostgreSQL lets only one notifying transaction commit at a time, through
+// its WAL flush, so fewer and larger notifying commits are what keep
+// wake-ups fast under load.
 //
 // Leases are kept per owner in lro_owners and judged by the database's
 // clock, now(), whatever the clocks of the replicas say; renewing one is
