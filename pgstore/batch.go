@@ -28,7 +28,19 @@ type batcher[Q, A any] struct {
 	wg    sync.WaitGroup
 	max   int
 	write func([]*batchCall[Q, A])
+
+	// gather, when set, holds small batches back while others are
+	// written (see newGatheringBatcher).
+	gather gathering
+	busy   atomic.Int32  // batches being written
+	freed  chan struct{} // a batch was written (buffered)
+	turn   chan struct{} // the gathering worker's turn (gathering only)
 }
+
+// gathering is when a batcher's worker holds a batch back: while it has
+// fewer than small calls and at least calm other batches are being
+// written.
+type gathering struct{ small, calm int }
 
 // batchCall is one call waiting for its batch. The write answers it
 // exactly once.
@@ -53,7 +65,23 @@ func (c *batchCall[Q, A]) answer(a A) { c.out <- a }
 // calls with write, which must answer every call it is given. Close stops
 // them.
 func newBatcher[Q, A any](workers, max int, write func([]*batchCall[Q, A])) *batcher[Q, A] {
-	b := &batcher[Q, A]{in: make(chan *batchCall[Q, A], max), stop: make(chan struct{}), max: max, write: write}
+	return newGatheringBatcher(workers, max, gathering{}, write)
+}
+
+// newGatheringBatcher is newBatcher whose workers, while at least g.calm
+// batches are being written, hold a batch of fewer than g.small calls
+// back until more calls join it or one of those batches is written. A
+// lone call is still written at once when fewer are in flight. Each
+// statement and commit costs the database about as much as several rows:
+// under load this writes the same calls in fewer, larger batches, while
+// up to workers batches can still wait on their commits together.
+func newGatheringBatcher[Q, A any](workers, max int, g gathering, write func([]*batchCall[Q, A])) *batcher[Q, A] {
+	b := &batcher[Q, A]{in: make(chan *batchCall[Q, A], max), stop: make(chan struct{}), max: max, write: write,
+		gather: g, freed: make(chan struct{}, 1)}
+	if g.small > 1 {
+		b.turn = make(chan struct{}, 1)
+		b.turn <- struct{}{}
+	}
 	b.wg.Add(workers)
 	for range workers {
 		go b.loop()
@@ -94,21 +122,9 @@ func (b *batcher[Q, A]) do(ctx context.Context, req Q) (A, error) {
 func (b *batcher[Q, A]) loop() {
 	defer b.wg.Done()
 	for {
-		var first *batchCall[Q, A]
-		select {
-		case first = <-b.in:
-		case <-b.stop:
+		batch := b.next()
+		if batch == nil {
 			return
-		}
-		batch := []*batchCall[Q, A]{first}
-	collect:
-		for len(batch) < b.max {
-			select {
-			case c := <-b.in:
-				batch = append(batch, c)
-			default:
-				break collect
-			}
 		}
 		taken := batch[:0]
 		for _, c := range batch {
@@ -117,9 +133,64 @@ func (b *batcher[Q, A]) loop() {
 			}
 		}
 		if len(taken) > 0 {
+			b.busy.Add(1)
 			b.write(taken)
+			b.busy.Add(-1)
+			select {
+			case b.freed <- struct{}{}:
+			default: // a wake-up is waiting already
+			}
 		}
 	}
+}
+
+// next returns the next batch to write, or nil once the batcher is
+// closed. A gathering batcher has one worker at a time gather, so that
+// the calls held back join one batch.
+func (b *batcher[Q, A]) next() []*batchCall[Q, A] {
+	if b.turn != nil {
+		select {
+		case <-b.turn:
+		case <-b.stop:
+			return nil
+		}
+		defer func() { b.turn <- struct{}{} }()
+	}
+	var first *batchCall[Q, A]
+	select {
+	case first = <-b.in:
+	case <-b.stop:
+		return nil
+	}
+	batch := b.collect([]*batchCall[Q, A]{first})
+	for b.holdBack(len(batch)) {
+		select {
+		case c := <-b.in:
+			batch = b.collect(append(batch, c))
+		case <-b.freed:
+		case <-b.stop:
+			return batch
+		}
+	}
+	return batch
+}
+
+// collect adds the calls already waiting to batch, up to max.
+func (b *batcher[Q, A]) collect(batch []*batchCall[Q, A]) []*batchCall[Q, A] {
+	for len(batch) < b.max {
+		select {
+		case c := <-b.in:
+			batch = append(batch, c)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// holdBack reports whether a batch of n calls waits for more (gathering).
+func (b *batcher[Q, A]) holdBack(n int) bool {
+	return n < b.gather.small && n < b.max && int(b.busy.Load()) >= b.gather.calm
 }
 
 // close stops the workers once their batches in flight are written, and

@@ -178,3 +178,89 @@ func TestBatcherClose(t *testing.T) {
 		t.Errorf("do after close = %v; want errBatcherClosed", err)
 	}
 }
+
+// TestBatcherGathers: while a batch is being written (calm 1), the next
+// worker holds the calls that arrive back until they make a batch of
+// small (3); a held batch smaller than that is written once the busy batch
+// ends; with nothing being written, a lone call goes at once.
+func TestBatcherGathers(t *testing.T) {
+	r := &sizeRecorder{entered: make(chan struct{}), hold: make(chan struct{})}
+	b := newGatheringBatcher(2, 8, gathering{small: 3, calm: 1}, r.write)
+	defer b.close()
+	ctx := context.Background()
+	first := make(chan int)
+	go func() {
+		a, _ := b.do(ctx, 0)
+		first <- a
+	}()
+	<-r.entered // the lone call is being written without waiting for more
+	var wg sync.WaitGroup
+	for i := 1; i <= 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a, err := b.do(ctx, i); err != nil || a != i {
+				t.Errorf("do(%d) = %d, %v; want %d", i, a, err, i)
+			}
+		}()
+	}
+	wg.Wait() // written while the first batch is still held
+	r.mu.Lock()
+	sizes := slices.Clone(r.sizes)
+	r.mu.Unlock()
+	if want := []int{1, 3}; !slices.Equal(sizes, want) {
+		t.Errorf("batch sizes %v; want %v", sizes, want)
+	}
+	// A single call now waits for the held batch to end (or, if the batch
+	// ends first, goes at once): either way it is written alone.
+	last := make(chan int)
+	go func() {
+		a, _ := b.do(ctx, 4)
+		last <- a
+	}()
+	close(r.hold)
+	if a := <-first; a != 0 {
+		t.Errorf("do(0) = %d; want 0", a)
+	}
+	if a := <-last; a != 4 {
+		t.Errorf("do(4) = %d; want 4", a)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if want := []int{1, 3, 1}; !slices.Equal(r.sizes, want) {
+		t.Errorf("batch sizes %v; want %v", r.sizes, want)
+	}
+}
+
+// TestGatheringBatcherClose: close ends a gathering batcher whose worker
+// holds calls back: each held call is either written or fails with
+// errBatcherClosed, and the workers end.
+func TestGatheringBatcherClose(t *testing.T) {
+	r := &sizeRecorder{entered: make(chan struct{}), hold: make(chan struct{})}
+	b := newGatheringBatcher(2, 8, gathering{small: 4, calm: 1}, r.write)
+	ctx := context.Background()
+	inFlight := make(chan error)
+	go func() {
+		_, err := b.do(ctx, 1)
+		inFlight <- err
+	}()
+	<-r.entered
+	held := make(chan error)
+	go func() {
+		a, err := b.do(ctx, 2)
+		if err == nil && a != 2 {
+			err = errors.New("wrong answer")
+		}
+		held <- err
+	}()
+	closed := make(chan struct{})
+	go func() { b.close(); close(closed) }()
+	if err := <-held; err != nil && !errors.Is(err, errBatcherClosed) {
+		t.Errorf("held do = %v; want its answer or errBatcherClosed", err)
+	}
+	close(r.hold)
+	if err := <-inFlight; err != nil {
+		t.Errorf("in-flight do = %v; want its answer", err)
+	}
+	<-closed
+}

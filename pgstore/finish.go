@@ -41,20 +41,56 @@ type finishReq struct {
 // finishCall is a Finish call in a batch; its answer is Finish's error.
 type finishCall = batchCall[*finishReq, error]
 
-var finishSQL = `WITH i AS (
-	SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[],
-		$7::int4[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bool[], $13::int4[])
-		AS t(name, owner, operation, update_time, expire_time,
-			error_code, metadata_type, response_type, metadata_json, metadata_schema, derived, attempt)),
-upd AS (
-	UPDATE lro_operations o SET operation = i.operation, done = true, update_time = i.update_time,
-		expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1,
-		error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
-		metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema,
-		derived_version = CASE WHEN i.derived THEN o.version + 1 END
-	FROM i WHERE o.name = i.name AND o.owner = i.owner AND o.attempt = i.attempt AND NOT o.done
-	RETURNING o.name, o.done, o.cancel_requested, o.owner)
-SELECT upd.name, ` + notifyExpr("upd", false) + ` FROM upd`
+// finishSQL finishes a batch: $2 to $13 are its columns, one row per
+// operation. It is one flat UPDATE, notifying in its RETURNING list, so
+// that planning it (finishExecMode plans every batch) stays cheap.
+var finishSQL = `UPDATE lro_operations o SET operation = i.operation, done = true, update_time = i.update_time,
+	expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1,
+	error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
+	metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema,
+	derived_version = CASE WHEN i.derived THEN o.version + 1 END
+FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[],
+	$7::int4[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bool[], $13::int4[])
+	AS i(name, owner, operation, update_time, expire_time,
+		error_code, metadata_type, response_type, metadata_json, metadata_schema, derived, attempt)
+WHERE o.name = i.name AND o.owner = i.owner AND o.attempt = i.attempt AND NOT o.done
+RETURNING o.name, ` + notifyExpr("o", false)
+
+// A prepared statement switches to a generic plan after five runs, planned
+// for the table as it is then, and keeps it until the table's statistics
+// change. Planned while the table is small (a fresh table, a Store's first
+// batches), that plan joins by a sequential scan, and keeps scanning the
+// whole table as it grows: on durable PostgreSQL a fifth of the finish
+// batches of BenchmarkStartToDone/lro did, each 4 times slower than a batch
+// through an index. Planning each batch anew avoids it but costs a tenth
+// of PostgreSQL's work. So finishSQL is prepared again, under a new text,
+// each time the operations this Store has finished grow fourfold from 4,096
+// on (to 4M): each generic plan is then made for a table at least a
+// quarter of the size it serves, which stays on the index once the table
+// holds a few thousand rows.
+const (
+	finishPlanFirst = 4096 // finishes before the first new plan
+	finishPlanGens  = 6    // plans made over a Store's life, at most
+)
+
+// finishPlans holds finishSQL's text for each plan generation.
+var finishPlans = func() []string {
+	texts := make([]string, finishPlanGens)
+	for g := range texts {
+		texts[g] = fmt.Sprintf("%s\n-- plan generation %d", finishSQL, g)
+	}
+	return texts
+}()
+
+// finishPlan returns the text of finishSQL to run once finished
+// operations have been finished by this Store.
+func finishPlan(finished int64) string {
+	g := 0
+	for n := int64(finishPlanFirst); finished >= n && g < finishPlanGens-1; n *= 4 {
+		g++
+	}
+	return finishPlans[g]
+}
 
 // Finish implements lro.Finisher. Concurrent calls are written together,
 // in batches of up to 256, each one UPDATE statement in its own
@@ -119,7 +155,7 @@ func (s *Store) finishBatch(calls []*finishCall) {
 		var name string
 		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
 		return name, err
-	}, finishSQL, append(append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...), attempts)...)
+	}, finishPlan(s.finished.Load()), append(append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...), attempts)...)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, c := range batch {
@@ -127,6 +163,7 @@ func (s *Store) finishBatch(calls []*finishCall) {
 		}
 		return
 	}
+	s.finished.Add(int64(len(written)))
 	finished := setOf(written)
 	var missed []string
 	for _, c := range batch {

@@ -10,9 +10,12 @@
 // the owner lease calls change nothing a watcher waits for and send none.
 // Concurrent calls of Create, Finish, Get and Update's write are each
 // batched: the calls that arrive together share one statement (and one
-// commit), and a lone call goes at once. PostgreSQL lets only one
-// notifying transaction commit at a time, through its WAL flush, so fewer
-// and larger notifying commits are what keep wake-ups fast under load.
+// commit), and a lone call goes at once; while two insert batches are
+// being written, Creates gather into a batch of up to 8 before the next
+// one starts, since each statement and commit costs several rows' work.
+// PostgreSQL lets only one notifying transaction commit at a time, through
+// its WAL flush, so fewer and larger notifying commits are what keep
+// wake-ups fast under load.
 //
 // Leases are kept per owner in lro_owners and judged by the database's
 // clock, now(), whatever the clocks of the replicas say; renewing one is
@@ -104,6 +107,7 @@ type Store struct {
 	secret   []byte
 
 	finishes *batcher[*finishReq, error]        // Finish calls, written together
+	finished atomic.Int64                       // operations the finish batches finished (finishPlan)
 	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
 	updates  *batcher[*updateReq, updateAnswer] // Update writes, made together
 	// claimNotes sends the notifications of ClaimQueued (queue.go).
@@ -251,7 +255,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s.cancel = cancel
 	go s.listen(lctx, conn)
 	s.finishes = newBatcher(finishWorkers, maxFinishBatch, s.finishBatch)
-	s.creates = newBatcher(createWorkers, maxCreateBatch, s.createBatch)
+	s.creates = newGatheringBatcher(createWorkers, maxCreateBatch, createGathering, s.createBatch)
 	s.updates = newBatcher(updateWorkers, maxUpdateBatch, s.updateBatch)
 	s.reads = newBatcher(readWorkers, maxReadBatch, s.readBatch)
 	return s, nil
