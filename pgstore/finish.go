@@ -43,7 +43,7 @@ type finishCall = batchCall[*finishReq, error]
 
 // finishSQL finishes a batch: $2 to $13 are its columns, one row per
 // operation. It is one flat UPDATE, notifying in its RETURNING list, so
-// that planning it (finishExecMode plans every batch) stays cheap.
+// that planning it (again at each plan generation, finishPlan) stays cheap.
 var finishSQL = `UPDATE lro_operations o SET operation = i.operation, done = true, update_time = i.update_time,
 	expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1,
 	error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
