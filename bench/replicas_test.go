@@ -136,39 +136,27 @@ func runPairs(b *testing.B, pairs int, sample func(context.Context) (total, writ
 	reportQuantiles(b, "write-", writes)
 }
 
-// The warm-up before the timed samples: each pair takes at least
-// warmUpSamples untimed samples, and goes on until warmUpTime has passed.
-const (
-	warmUpSamples = 4
-	warmUpTime    = 500 * time.Millisecond
-)
+// warmUpSamples is how many untimed samples each pair takes before the
+// timed ones.
+const warmUpSamples = 4
 
-// warmUp takes untimed samples on each of pairs goroutines (see
-// warmUpSamples), so that the timed samples meet the steady state:
-//
-//   - Each Store's pool has dialled the connections that pairs concurrent
-//     callers need (pgxpool dials on demand), and each connection has
-//     prepared its statements. Without it, the first burst of every run
-//     waited for a dozen connections to be dialled at once (each Get or
-//     batch that needed one took 25–95 ms on the durable cluster of
-//     BENCHMARKS.md, issue 11), and with 32 pairs that burst is more than
-//     the 1 % of 2,000 samples that sets the p99: the p99 measured the
-//     pool's start, not the wake-up.
-//   - The run starts at least warmUpTime after the schema of the run
-//     before was dropped (just before this one's set-up). On that machine
-//     the disk at times stopped completing writes for 50–620 ms within a
-//     few hundred milliseconds of a drop, right after the file system
-//     discarded the freed blocks, and every durable commit, hence every
-//     wake-up in flight, waited for it.
+// warmUp takes warmUpSamples untimed samples on each of pairs goroutines,
+// so that the timed samples meet the steady state: each Store's pool has
+// dialled the connections that pairs concurrent callers need (pgxpool
+// dials on demand), and each connection has prepared its statements.
+// Without it, the first burst of every run waits for a dozen connections
+// to be dialled at once (each Get or batch that needs one took 25–95 ms on
+// the durable cluster of BENCHMARKS.md, issue 11), and with 32 pairs that
+// burst is more than the 1 % of 2,000 samples that sets the p99: the p99
+// then measured the pool's start, not the wake-up.
 func warmUp(b *testing.B, pairs int, sample func(context.Context) (total, write time.Duration, err error)) {
 	b.Helper()
-	until := time.Now().Add(warmUpTime)
 	var wg sync.WaitGroup
 	for range pairs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < warmUpSamples || time.Now().Before(until); i++ {
+			for range warmUpSamples {
 				if _, _, err := sample(context.Background()); err != nil {
 					b.Error(err)
 					return
