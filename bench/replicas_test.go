@@ -103,6 +103,7 @@ func benchCrossReplicaWait(b *testing.B, pairs int) {
 // runPairs calls sample b.N times from pairs goroutines and reports the
 // latencies it returns (p50-ms, p99-ms, max-ms), and the part of each that
 // the write took (write-p50-ms, write-p99-ms), the rest being delivery.
+// The timed samples follow an untimed warm-up (see warmUp).
 func runPairs(b *testing.B, pairs int, sample func(context.Context) (total, write time.Duration, err error)) {
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -110,6 +111,7 @@ func runPairs(b *testing.B, pairs int, sample func(context.Context) (total, writ
 	writes := make([]time.Duration, 0, b.N)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	warmUp(b, pairs, sample)
 	b.ResetTimer()
 	for range pairs {
 		wg.Add(1)
@@ -132,6 +134,37 @@ func runPairs(b *testing.B, pairs int, sample func(context.Context) (total, writ
 	b.StopTimer()
 	reportLatencies(b, lat)
 	reportQuantiles(b, "write-", writes)
+}
+
+// warmUpSamples is how many untimed samples each pair takes before the
+// timed ones.
+const warmUpSamples = 4
+
+// warmUp takes warmUpSamples untimed samples on each of pairs goroutines,
+// so that the timed samples meet the steady state: each Store's pool has
+// dialled the connections that pairs concurrent callers need (pgxpool
+// dials on demand), and each connection has prepared its statements.
+// Without it, the first burst of every run waits for a dozen connections
+// to be dialled at once (each Get or batch that needs one took 25–95 ms on
+// the durable cluster of BENCHMARKS.md, issue 11), and with 32 pairs that
+// burst is more than the 1 % of 2,000 samples that sets the p99: the p99
+// then measured the pool's start, not the wake-up.
+func warmUp(b *testing.B, pairs int, sample func(context.Context) (total, write time.Duration, err error)) {
+	b.Helper()
+	var wg sync.WaitGroup
+	for range pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range warmUpSamples {
+				if _, _, err := sample(context.Background()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // waitOnce creates an operation on a, waits for it on mb, completes it on
