@@ -51,6 +51,10 @@ func (benchDiscard) Shutdown(context.Context) error                             
 // the other side's turn.
 const benchOTelChunk = 250
 
+// benchOTelWarmChunks is how many turns each side takes before the
+// measured ones.
+const benchOTelWarmChunks = 4
+
 // BenchmarkStartThroughputOTel measures what OpenTelemetry costs on the
 // Start→done path of no-op operations, against an uninstrumented Manager
 // (one that calls no instrument and starts no span) in the same run: the
@@ -76,12 +80,13 @@ const benchOTelChunk = 250
 //     both sides; BenchmarkOTelWork) instead of returning at once.
 //
 // The Start context carries a sampled span context, so every run span has
-// a link. It reports otel/base (wall time) and, where the CPU time can be
+// a link. Both sides first take benchOTelWarmChunks turns that are not
+// counted. It reports otel/base (wall time) and, where the CPU time can be
 // read, otel/base-cpu, with base-ns/op, otel-ns/op, and the heap
-// allocations per operation of each side (base-allocs/op,
-// otel-allocs/op); ns/op is the instrumented side alone. Run it with
-// -run '^$': a test that installs global providers would change the
-// global variant.
+// allocations and bytes allocated per operation of each side
+// (base-allocs/op, otel-allocs/op, base-B/op, otel-B/op); ns/op is the
+// instrumented side alone. Run it with -run '^$': a test that installs
+// global providers would change the global variant.
 func BenchmarkStartThroughputOTel(b *testing.B) {
 	variants := []struct {
 		name string
@@ -141,6 +146,7 @@ type benchSide struct {
 	wall   time.Duration
 	cpu    time.Duration
 	allocs uint64
+	bytes  uint64
 }
 
 // benchWork is how many SHA-256 sums of a 1 KiB block the work of
@@ -190,7 +196,7 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 	run := func(s *benchSide, n int) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		a0 := ms.Mallocs
+		a0, b0 := ms.Mallocs, ms.TotalAlloc
 		c0, _ := benchRusage()
 		t0 := time.Now()
 		s.store.left.Store(int64(n))
@@ -208,7 +214,17 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 		s.cpu += c1 - c0
 		runtime.ReadMemStats(&ms)
 		s.allocs += ms.Mallocs - a0
+		s.bytes += ms.TotalAlloc - b0
 	}
+
+	// Warm up both sides before anything is counted: their worker pools,
+	// the stores' indexes, and on the instrumented side the SDK's first
+	// span batch and the aggregations it makes on first use.
+	for range benchOTelWarmChunks {
+		run(base, benchOTelChunk)
+		run(inst, benchOTelChunk)
+	}
+	*base, *inst = benchSide{m: base.m, store: base.store}, benchSide{m: inst.m, store: inst.store}
 
 	b.ResetTimer()
 	for i, turn := 0, 0; i < b.N; i, turn = i+benchOTelChunk, turn+1 {
@@ -233,6 +249,8 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 	}
 	b.ReportMetric(float64(base.allocs)/float64(b.N), "base-allocs/op")
 	b.ReportMetric(float64(inst.allocs)/float64(b.N), "otel-allocs/op")
+	b.ReportMetric(float64(base.bytes)/float64(b.N), "base-B/op")
+	b.ReportMetric(float64(inst.bytes)/float64(b.N), "otel-B/op")
 }
 
 // BenchmarkOTelSDKSpanFloor measures what the OTel SDK alone costs for one

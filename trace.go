@@ -69,20 +69,18 @@ type runObs struct {
 	retried bool            // retrying recorded the run's failure
 }
 
-// spanStart holds the options that start a run's span, built once and
+// spanStart holds the option that starts a run's span, built once and
 // reused (spanStarts) so that starting a span allocates nothing of its
-// own: the attributes change from run to run, the options that carry them
-// do not. The SDK copies what the options give it before Start returns.
+// own: the attributes change from run to run, the option that carries them
+// does not. The SDK copies what the option gives it before Start returns.
 type spanStart struct {
-	attrs [3]attribute.KeyValue // lro.kind, lro.attempt, lro.operation.name
-	opts  [2]trace.SpanStartOption
+	attrs [3]attribute.KeyValue    // lro.kind, lro.attempt, lro.operation.name
+	opts  [1]trace.SpanStartOption // passed as a slice: no variadic one to allocate
 }
 
 var spanStarts = sync.Pool{New: func() any {
 	s := new(spanStart)
-	// Of kind internal, the default; a new root (the run links to the
-	// request instead).
-	s.opts = [2]trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(s.attrs[:]...)}
+	s.opts[0] = trace.WithAttributes(s.attrs[:]...) // of kind internal, the default
 	return s
 }}
 
@@ -97,19 +95,29 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 	if o.tracer == nil {
 		return r
 	}
+	// The span is a root: the request that started the work has ended, or
+	// soon will, so the run links to the request's span rather than being
+	// its child. The span starts from the work's context with the
+	// request's span hidden (a nil span is no span to OpenTelemetry): one
+	// small context, where trace.WithNewRoot would make the SDK add a
+	// context and a span of its own, and count the run among the request
+	// span's children.
+	req := trace.SpanContextFromContext(t.ctx)
+	ctx := t.ctx
+	if req.HasTraceID() || req.HasSpanID() {
+		ctx = trace.ContextWithSpan(ctx, nil)
+	}
 	// Every attribute is given at the start, where a sampler sees them and
 	// the SDK stores them in one go.
 	s := spanStarts.Get().(*spanStart)
 	s.attrs = [3]attribute.KeyValue{r.k.kind, attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name)}
-	r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, s.opts[:]...)
+	r.ctx, r.span = o.tracer.Start(ctx, r.k.spanName, s.opts[:]...)
 	s.attrs = [3]attribute.KeyValue{} // keeps no operation name alive
 	spanStarts.Put(s)
-	// The request that started the work, if it was traced: it has ended,
-	// or soon will, so the run is linked to it rather than its child.
-	if r.span.IsRecording() {
-		if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
-			r.span.AddLink(trace.Link{SpanContext: sc})
-		}
+	// A sampled span records (asking IsRecording would take the SDK span's
+	// lock once more); one that is not may still record (RecordOnly).
+	if req.IsValid() && (r.span.SpanContext().IsSampled() || r.span.IsRecording()) {
+		r.span.AddLink(trace.Link{SpanContext: req})
 	}
 	return r
 }
@@ -129,10 +137,19 @@ func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, f
 	if r.span == nil {
 		return
 	}
-	if r.span.IsRecording() {
+	// A recorded success leaves nothing to describe: End alone, without
+	// asking IsRecording (the SDK span's lock) first.
+	if !quietEnd(r, c, werr, final, recorded) && r.span.IsRecording() {
 		describeEnd(r, c, cause, werr, final, recorded)
 	}
 	r.span.End()
+}
+
+// quietEnd reports whether run r ended in a way describeEnd adds nothing
+// for: work that returned without an error and whose successful end was
+// recorded.
+func quietEnd(r runObs, c codes.Code, werr error, final *longrunningpb.Operation, recorded bool) bool {
+	return werr == nil && !r.retried && recorded && final != nil && c == codes.OK
 }
 
 // describeEnd records on r's span how its run ended (see runEnd).

@@ -257,6 +257,53 @@ func TestSamplerSeesTheKind(t *testing.T) {
 	}
 }
 
+// TestRunSpanIsARoot: a run's span is the root of its own trace, whatever
+// the span of the request that started it: a request span still recording
+// when the run begins does not count the run among its children, and a
+// request span that was not sampled does not make a parent-based sampler
+// drop the run. Either way the run links to the request's span.
+func TestRunSpanIsARoot(t *testing.T) {
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:  trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		Remote:  true,
+	})
+	for _, sampledRequest := range []bool{true, false} {
+		h := newOTelHarness(t) // every span sampled, parent-based
+		running, release := make(chan struct{}), make(chan struct{})
+		work := func(context.Context, *lro.Op) (proto.Message, error) {
+			close(running)
+			<-release
+			return nil, nil
+		}
+		ctx, request := h.tp.Tracer("host").Start(context.Background(), "ExportBooks")
+		if !sampledRequest {
+			ctx = trace.ContextWithRemoteSpanContext(context.Background(), unsampled)
+		}
+		if _, err := h.m.Start(ctx, work); err != nil {
+			t.Fatal(err)
+		}
+		<-running // the run's span has started; the request's is still open
+		request.End()
+		close(release)
+		h.close(t)
+
+		run := h.spanNamed(t, "lro.run")
+		if run.Parent().IsValid() || !run.SpanContext().IsSampled() {
+			t.Errorf("sampled request %v: run span parent %v, sampled %v: want a sampled root", sampledRequest, run.Parent(), run.SpanContext().IsSampled())
+		}
+		want := trace.SpanContextFromContext(ctx)
+		if links := run.Links(); len(links) != 1 || !links[0].SpanContext.Equal(want) {
+			t.Errorf("sampled request %v: run span links %v, want one to %v", sampledRequest, links, want)
+		}
+		if sampledRequest {
+			if n := h.spanNamed(t, "ExportBooks").ChildSpanCount(); n != 0 {
+				t.Errorf("the request span counts %d children, want 0: the run is linked, not its child", n)
+			}
+		}
+	}
+}
+
 // TestRetryTelemetry: a run that fails and is retried counts in
 // lro.retries by kind and code, and its span carries an lro.retry event
 // and the failure; the operation is counted as finished once, when the
