@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lrokit/lro"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
@@ -131,11 +133,73 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		}},
 	}
 	for _, v := range variants {
-		b.Run(v.name, func(b *testing.B) { benchOTel(b, 0, v.opts(b)) })
+		b.Run(v.name, func(b *testing.B) { benchOTel(b, benchSpin(0), v.opts(b)) })
 	}
 	// The sdk variant again, with work that computes benchWork sums on
 	// both sides instead of returning at once.
-	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchWork, variants[3].opts(b)) })
+	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchSpin(benchWork), variants[3].opts(b)) })
+	// The sdk variant's telemetry made by hand instead: both Managers are
+	// uninstrumented, and the work of one of them records what the
+	// observer records for a run, with the same SDK configuration.
+	b.Run("sdk-by-hand", func(b *testing.B) {
+		by := benchByHand(b)
+		benchOTelWork(b, benchSpin(0), by, lro.WithoutTelemetry())
+	})
+}
+
+// benchSpin returns work that computes n SHA-256 sums (none when 0).
+func benchSpin(n int) lro.WorkFunc {
+	return func(context.Context, *lro.Op) (proto.Message, error) {
+		benchCompute(n)
+		return nil, nil
+	}
+}
+
+// benchByHand returns work that makes, with the OTel SDK as in the sdk
+// variant of BenchmarkStartThroughputOTel, the telemetry of one successful
+// run: the started and finished counts in atomics (as the observer keeps
+// them), a root span named lro.run with lro.kind, lro.attempt and
+// lro.operation.name given at its start and a link to the span in the
+// work's context, and the duration measured in the span's context. It is
+// the least any instrumentation of a run can ask of the SDK.
+func benchByHand(b *testing.B) lro.WorkFunc {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+	b.Cleanup(func() {
+		_ = mp.Shutdown(context.Background())
+		_ = tp.Shutdown(context.Background())
+	})
+	tracer := tp.Tracer("bench")
+	duration, err := mp.Meter("bench").Float64Histogram("lro.operation.duration", metric.WithUnit("s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := metric.WithAttributeSet(attribute.NewSet(attribute.String("lro.kind", ""), attribute.String("lro.status_code", "OK")))
+	var started, finished atomic.Int64
+	type startOpts struct {
+		attrs [3]attribute.KeyValue
+		opts  [1]trace.SpanStartOption
+	}
+	pool := sync.Pool{New: func() any {
+		s := new(startOpts)
+		s.opts[0] = trace.WithAttributes(s.attrs[:]...)
+		return s
+	}}
+	return func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		t0 := time.Now()
+		started.Add(1)
+		req := trace.SpanContextFromContext(ctx)
+		s := pool.Get().(*startOpts)
+		s.attrs = [3]attribute.KeyValue{attribute.String("lro.kind", ""), attribute.Int("lro.attempt", op.Attempt()), attribute.String("lro.operation.name", op.Name())}
+		sctx, span := tracer.Start(trace.ContextWithSpan(ctx, nil), "lro.run", s.opts[:]...)
+		s.attrs = [3]attribute.KeyValue{}
+		pool.Put(s)
+		span.AddLink(trace.Link{SpanContext: req})
+		finished.Add(1)
+		duration.Record(sctx, time.Since(t0).Seconds(), rec)
+		span.End()
+		return nil, nil
+	}
 }
 
 // benchSide is one of the two Managers of BenchmarkStartThroughputOTel
@@ -145,6 +209,7 @@ type benchSide struct {
 	store  *benchChunkStore
 	wall   time.Duration
 	cpu    time.Duration
+	work   lro.WorkFunc
 	allocs uint64
 	bytes  uint64
 }
@@ -171,12 +236,18 @@ func BenchmarkOTelWork(b *testing.B) {
 	}
 }
 
-// benchOTel runs work that computes spin SHA-256 sums (none when 0) on
-// an uninstrumented Manager and on one made with opts, in turns.
-func benchOTel(b *testing.B, spin int, opts []lro.Option) {
-	base := &benchSide{store: newBenchChunkStore()}
+// benchOTel runs work on an uninstrumented Manager and on one made with
+// opts, in turns.
+func benchOTel(b *testing.B, work lro.WorkFunc, opts []lro.Option) {
+	benchOTelWork(b, work, work, opts...)
+}
+
+// benchOTelWork runs baseWork on an uninstrumented Manager and work on one
+// made with opts, in turns.
+func benchOTelWork(b *testing.B, baseWork, work lro.WorkFunc, opts ...lro.Option) {
+	base := &benchSide{store: newBenchChunkStore(), work: baseWork}
 	base.m = benchManager(b, lro.WithStore(base.store), lro.WithoutTelemetry())
-	inst := &benchSide{store: newBenchChunkStore()}
+	inst := &benchSide{store: newBenchChunkStore(), work: work}
 	inst.m = benchManager(b, append([]lro.Option{lro.WithStore(inst.store)}, opts...)...)
 
 	// The span of the request that starts each operation.
@@ -186,10 +257,6 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), sc)
-	work := func(context.Context, *lro.Op) (proto.Message, error) {
-		benchCompute(spin)
-		return nil, nil
-	}
 	_, cpuOK := benchRusage()
 
 	var failed atomic.Pointer[error]
@@ -201,7 +268,7 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 		t0 := time.Now()
 		s.store.left.Store(int64(n))
 		benchFanOut(n, func(int64) {
-			if _, err := s.m.Start(ctx, work); err != nil {
+			if _, err := s.m.Start(ctx, s.work); err != nil {
 				failed.CompareAndSwap(nil, &err)
 			}
 		})
@@ -224,7 +291,7 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 		run(base, benchOTelChunk)
 		run(inst, benchOTelChunk)
 	}
-	*base, *inst = benchSide{m: base.m, store: base.store}, benchSide{m: inst.m, store: inst.store}
+	*base, *inst = benchSide{m: base.m, store: base.store, work: baseWork}, benchSide{m: inst.m, store: inst.store, work: work}
 
 	b.ResetTimer()
 	for i, turn := 0, 0; i < b.N; i, turn = i+benchOTelChunk, turn+1 {
