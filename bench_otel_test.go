@@ -71,6 +71,9 @@ const benchOTelWarmChunks = 4
 //   - sdk: the OTel SDK, a meter provider with a manual reader and a
 //     tracer provider that samples every span and batches it to an
 //     exporter that drops it (target ≤ 1.3×);
+//   - sdk-simple: as sdk, with the spans handed to the exporter in End by a
+//     simple span processor instead of a batcher (not a production
+//     setting: it shows what the batcher's hand-off to its goroutine costs);
 //   - sdk-no-exemplars: as sdk, with the meter provider's exemplar filter
 //     off (by default the SDK keeps an exemplar of each measurement made
 //     in a sampled span's context: here, all three per operation);
@@ -79,7 +82,10 @@ const benchOTelWarmChunks = 4
 //   - sdk-sampled-10pct: the SDK as in sdk, sampling one run in ten
 //     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root);
 //   - sdk-work: as sdk, with work that computes a few microseconds (on
-//     both sides; BenchmarkOTelWork) instead of returning at once.
+//     both sides; BenchmarkOTelWork) instead of returning at once;
+//   - sdk-by-hand: no instrumented Manager: the work of one of two
+//     uninstrumented Managers makes the telemetry of its run itself, with
+//     the sdk variant's providers (benchByHand).
 //
 // The Start context carries a sampled span context, so every run span has
 // a link. Both sides first take benchOTelWarmChunks turns that are not
@@ -102,6 +108,15 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		{"sdk", func(b *testing.B) []lro.Option {
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+		}},
+		{"sdk-simple", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(benchDiscard{})))
 			b.Cleanup(func() {
 				_ = mp.Shutdown(context.Background())
 				_ = tp.Shutdown(context.Background())
@@ -321,10 +336,12 @@ func benchOTelWork(b *testing.B, baseWork, work lro.WorkFunc, opts ...lro.Option
 }
 
 // BenchmarkOTelSDKSpanFloor measures what the OTel SDK alone costs for one
-// span like a run's (kind, attempt and operation name given at the start
-// by options built beforehand, and a link) with the sdk variant's tracer
-// provider: the least any recorded span per run can add to
-// BenchmarkStartThroughputOTel/sdk.
+// span like a run's (a root, started from a context whose span is hidden;
+// kind, attempt and operation name given at the start by options built
+// beforehand; and a link) with the sdk variant's tracer provider: the
+// least any recorded span per run can add to
+// BenchmarkStartThroughputOTel/sdk. The new-root sub-benchmark starts it
+// with trace.WithNewRoot instead.
 func BenchmarkOTelSDKSpanFloor(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -335,12 +352,24 @@ func BenchmarkOTelSDKSpanFloor(b *testing.B) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), link)
-	start := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(
-		attribute.String("lro.kind", ""), attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))}
-	b.ReportAllocs()
-	for b.Loop() {
-		_, span := tracer.Start(ctx, "lro.run", start...)
-		span.AddLink(trace.Link{SpanContext: link})
-		span.End()
-	}
+	attrs := trace.WithAttributes(
+		attribute.String("lro.kind", ""), attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))
+	b.Run("hidden", func(b *testing.B) {
+		start := []trace.SpanStartOption{attrs}
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := tracer.Start(trace.ContextWithSpan(ctx, nil), "lro.run", start...)
+			span.AddLink(trace.Link{SpanContext: link})
+			span.End()
+		}
+	})
+	b.Run("new-root", func(b *testing.B) {
+		start := []trace.SpanStartOption{trace.WithNewRoot(), attrs}
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := tracer.Start(ctx, "lro.run", start...)
+			span.AddLink(trace.Link{SpanContext: link})
+			span.End()
+		}
+	})
 }
