@@ -124,25 +124,28 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 
 // runEnd ends the run r of t's work, which returned werr (nil on success)
 // and whose context ended with cause, at now: final is the operation's end
-// and recorded whether the store took it. It counts the operation as
-// finished only when recorded, and ends the span.
+// and recorded whether the store took it. It ends the span, then counts
+// the operation as finished, only when recorded, with its duration in the
+// span's context (an exemplar can point at the run). The span ends first:
+// with the SDK's batching span processor, a span ended just before the
+// worker goes idle wakes the batcher's goroutine for that span alone, and
+// each bit of work after End lets it gather more (BENCHMARKS.md § 6).
 func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, final *longrunningpb.Operation, recorded bool) {
 	if o == nil {
 		return
 	}
 	c := finalCode(final)
+	if r.span != nil {
+		// A recorded success leaves nothing to describe: End alone,
+		// without asking IsRecording (the SDK span's lock) first.
+		if !quietEnd(r, c, werr, final, recorded) && r.span.IsRecording() {
+			describeEnd(r, c, cause, werr, final, recorded)
+		}
+		r.span.End()
+	}
 	if recorded {
 		o.operationFinished(r.ctx, r.k, c, now.Sub(t.created))
 	}
-	if r.span == nil {
-		return
-	}
-	// A recorded success leaves nothing to describe: End alone, without
-	// asking IsRecording (the SDK span's lock) first.
-	if !quietEnd(r, c, werr, final, recorded) && r.span.IsRecording() {
-		describeEnd(r, c, cause, werr, final, recorded)
-	}
-	r.span.End()
 }
 
 // quietEnd reports whether run r ended in a way describeEnd adds nothing

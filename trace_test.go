@@ -1,6 +1,7 @@
 package lro_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/lrokit/lro/lrotest"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -301,6 +303,28 @@ func TestRunSpanIsARoot(t *testing.T) {
 				t.Errorf("the request span counts %d children, want 0: the run is linked, not its child", n)
 			}
 		}
+	}
+}
+
+// TestDurationExemplarIsTheRun: lro.operation.duration is measured in the
+// context of the run's span, so that, with the SDK's default exemplar
+// filter and a sampled run, its data point carries an exemplar pointing at
+// that run, although the span has ended by then.
+func TestDurationExemplarIsTheRun(t *testing.T) {
+	h := newOTelHarness(t)
+	if _, err := h.m.Start(context.Background(), func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	run := h.spanNamed(t, "lro.run").SpanContext()
+	hist, ok := h.collect(t)["lro.operation.duration"].Data.(metricdata.Histogram[float64])
+	if !ok || len(hist.DataPoints) != 1 {
+		t.Fatalf("lro.operation.duration: %+v, want one data point", hist)
+	}
+	exs := hist.DataPoints[0].Exemplars
+	sid, tid := run.SpanID(), run.TraceID()
+	if len(exs) != 1 || !bytes.Equal(exs[0].SpanID, sid[:]) || !bytes.Equal(exs[0].TraceID, tid[:]) {
+		t.Errorf("duration exemplars %+v, want one of the run span %v", exs, run)
 	}
 }
 
