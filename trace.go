@@ -114,6 +114,13 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 	r.ctx, r.span = o.tracer.Start(ctx, r.k.spanName, s.opts[:]...)
 	s.attrs = [3]attribute.KeyValue{} // keeps no operation name alive
 	spanStarts.Put(s)
+	if !r.span.SpanContext().IsValid() {
+		// A tracer that makes no spans of its own, such as the global
+		// one before an SDK is installed, passes the request's span
+		// through: the work keeps it, as it would under that tracer, so
+		// that a host that only propagates trace context still does.
+		r.ctx = t.ctx
+	}
 	// A sampled span records (asking IsRecording would take the SDK span's
 	// lock once more); one that is not may still record (RecordOnly).
 	if req.IsValid() && (r.span.SpanContext().IsSampled() || r.span.IsRecording()) {

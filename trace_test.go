@@ -18,6 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -303,6 +304,47 @@ func TestRunSpanIsARoot(t *testing.T) {
 				t.Errorf("the request span counts %d children, want 0: the run is linked, not its child", n)
 			}
 		}
+	}
+}
+
+// passThroughProvider makes no spans of its own: like the global provider
+// before an SDK is installed, its spans carry the span context of the
+// context they start from.
+type passThroughProvider struct{ embedded.TracerProvider }
+
+func (passThroughProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
+	return passThroughTracer{}
+}
+
+type passThroughTracer struct{ embedded.Tracer }
+
+func (passThroughTracer) Start(ctx context.Context, _ string, _ ...trace.SpanStartOption) (context.Context, trace.Span) {
+	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(ctx))
+	return ctx, trace.SpanFromContext(ctx)
+}
+
+// TestPassThroughTracerKeepsTheRequestSpan: under a tracer that makes no
+// spans of its own, the work's context still carries the span of the
+// request that started it, so a host that only propagates trace context
+// forwards it from the work too.
+func TestPassThroughTracerKeepsTheRequestSpan(t *testing.T) {
+	m := newManager(t, lro.WithTracerProvider(passThroughProvider{}))
+	request := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+		Remote:     true,
+	})
+	got := make(chan trace.SpanContext, 1)
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), request)
+	if _, err := m.Start(ctx, func(ctx context.Context, _ *lro.Op) (proto.Message, error) {
+		got <- trace.SpanContextFromContext(ctx)
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if sc := <-got; !sc.Equal(request) {
+		t.Errorf("the work's context carries span %v, want the request's %v", sc, request)
 	}
 }
 
