@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lrokit/lro"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
@@ -51,6 +53,10 @@ func (benchDiscard) Shutdown(context.Context) error                             
 // the other side's turn.
 const benchOTelChunk = 250
 
+// benchOTelWarmChunks is how many turns each side takes before the
+// measured ones.
+const benchOTelWarmChunks = 4
+
 // BenchmarkStartThroughputOTel measures what OpenTelemetry costs on the
 // Start→done path of no-op operations, against an uninstrumented Manager
 // (one that calls no instrument and starts no span) in the same run: the
@@ -65,6 +71,9 @@ const benchOTelChunk = 250
 //   - sdk: the OTel SDK, a meter provider with a manual reader and a
 //     tracer provider that samples every span and batches it to an
 //     exporter that drops it (target ≤ 1.3×);
+//   - sdk-simple: as sdk, with the spans handed to the exporter in End by a
+//     simple span processor instead of a batcher (not a production
+//     setting: it shows what the batcher's hand-off to its goroutine costs);
 //   - sdk-no-exemplars: as sdk, with the meter provider's exemplar filter
 //     off (by default the SDK keeps an exemplar of each measurement made
 //     in a sampled span's context: here, all three per operation);
@@ -73,15 +82,19 @@ const benchOTelChunk = 250
 //   - sdk-sampled-10pct: the SDK as in sdk, sampling one run in ten
 //     (ParentBased(TraceIDRatioBased(0.1)); a run's span is a root);
 //   - sdk-work: as sdk, with work that computes a few microseconds (on
-//     both sides; BenchmarkOTelWork) instead of returning at once.
+//     both sides; BenchmarkOTelWork) instead of returning at once;
+//   - sdk-by-hand: no instrumented Manager: the work of one of two
+//     uninstrumented Managers makes the telemetry of its run itself, with
+//     the sdk variant's providers (benchByHand).
 //
 // The Start context carries a sampled span context, so every run span has
-// a link. It reports otel/base (wall time) and, where the CPU time can be
+// a link. Both sides first take benchOTelWarmChunks turns that are not
+// counted. It reports otel/base (wall time) and, where the CPU time can be
 // read, otel/base-cpu, with base-ns/op, otel-ns/op, and the heap
-// allocations per operation of each side (base-allocs/op,
-// otel-allocs/op); ns/op is the instrumented side alone. Run it with
-// -run '^$': a test that installs global providers would change the
-// global variant.
+// allocations and bytes allocated per operation of each side
+// (base-allocs/op, otel-allocs/op, base-B/op, otel-B/op); ns/op is the
+// instrumented side alone. Run it with -run '^$': a test that installs
+// global providers would change the global variant.
 func BenchmarkStartThroughputOTel(b *testing.B) {
 	variants := []struct {
 		name string
@@ -95,6 +108,15 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		{"sdk", func(b *testing.B) []lro.Option {
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+			b.Cleanup(func() {
+				_ = mp.Shutdown(context.Background())
+				_ = tp.Shutdown(context.Background())
+			})
+			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+		}},
+		{"sdk-simple", func(b *testing.B) []lro.Option {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(benchDiscard{})))
 			b.Cleanup(func() {
 				_ = mp.Shutdown(context.Background())
 				_ = tp.Shutdown(context.Background())
@@ -126,11 +148,73 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		}},
 	}
 	for _, v := range variants {
-		b.Run(v.name, func(b *testing.B) { benchOTel(b, 0, v.opts(b)) })
+		b.Run(v.name, func(b *testing.B) { benchOTel(b, benchSpin(0), v.opts(b)) })
 	}
 	// The sdk variant again, with work that computes benchWork sums on
 	// both sides instead of returning at once.
-	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchWork, variants[3].opts(b)) })
+	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchSpin(benchWork), variants[3].opts(b)) })
+	// The sdk variant's telemetry made by hand instead: both Managers are
+	// uninstrumented, and the work of one of them records what the
+	// observer records for a run, with the same SDK configuration.
+	b.Run("sdk-by-hand", func(b *testing.B) {
+		by := benchByHand(b)
+		benchOTelWork(b, benchSpin(0), by, lro.WithoutTelemetry())
+	})
+}
+
+// benchSpin returns work that computes n SHA-256 sums (none when 0).
+func benchSpin(n int) lro.WorkFunc {
+	return func(context.Context, *lro.Op) (proto.Message, error) {
+		benchCompute(n)
+		return nil, nil
+	}
+}
+
+// benchByHand returns work that makes, with the OTel SDK as in the sdk
+// variant of BenchmarkStartThroughputOTel, the telemetry of one successful
+// run: the started and finished counts in atomics (as the observer keeps
+// them), a root span named lro.run with lro.kind, lro.attempt and
+// lro.operation.name given at its start and a link to the span in the
+// work's context, and the duration measured in the span's context. It is
+// the least any instrumentation of a run can ask of the SDK.
+func benchByHand(b *testing.B) lro.WorkFunc {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
+	b.Cleanup(func() {
+		_ = mp.Shutdown(context.Background())
+		_ = tp.Shutdown(context.Background())
+	})
+	tracer := tp.Tracer("bench")
+	duration, err := mp.Meter("bench").Float64Histogram("lro.operation.duration", metric.WithUnit("s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := metric.WithAttributeSet(attribute.NewSet(attribute.String("lro.kind", ""), attribute.String("lro.status_code", "OK")))
+	var started, finished atomic.Int64
+	type startOpts struct {
+		attrs [3]attribute.KeyValue
+		opts  [1]trace.SpanStartOption
+	}
+	pool := sync.Pool{New: func() any {
+		s := new(startOpts)
+		s.opts[0] = trace.WithAttributes(s.attrs[:]...)
+		return s
+	}}
+	return func(ctx context.Context, op *lro.Op) (proto.Message, error) {
+		t0 := time.Now()
+		started.Add(1)
+		req := trace.SpanContextFromContext(ctx)
+		s := pool.Get().(*startOpts)
+		s.attrs = [3]attribute.KeyValue{attribute.String("lro.kind", ""), attribute.Int("lro.attempt", op.Attempt()), attribute.String("lro.operation.name", op.Name())}
+		sctx, span := tracer.Start(trace.ContextWithSpan(ctx, nil), "lro.run", s.opts[:]...)
+		s.attrs = [3]attribute.KeyValue{}
+		pool.Put(s)
+		span.AddLink(trace.Link{SpanContext: req})
+		finished.Add(1)
+		duration.Record(sctx, time.Since(t0).Seconds(), rec)
+		span.End()
+		return nil, nil
+	}
 }
 
 // benchSide is one of the two Managers of BenchmarkStartThroughputOTel
@@ -140,7 +224,9 @@ type benchSide struct {
 	store  *benchChunkStore
 	wall   time.Duration
 	cpu    time.Duration
+	work   lro.WorkFunc
 	allocs uint64
+	bytes  uint64
 }
 
 // benchWork is how many SHA-256 sums of a 1 KiB block the work of
@@ -165,12 +251,18 @@ func BenchmarkOTelWork(b *testing.B) {
 	}
 }
 
-// benchOTel runs work that computes spin SHA-256 sums (none when 0) on
-// an uninstrumented Manager and on one made with opts, in turns.
-func benchOTel(b *testing.B, spin int, opts []lro.Option) {
-	base := &benchSide{store: newBenchChunkStore()}
+// benchOTel runs work on an uninstrumented Manager and on one made with
+// opts, in turns.
+func benchOTel(b *testing.B, work lro.WorkFunc, opts []lro.Option) {
+	benchOTelWork(b, work, work, opts...)
+}
+
+// benchOTelWork runs baseWork on an uninstrumented Manager and work on one
+// made with opts, in turns.
+func benchOTelWork(b *testing.B, baseWork, work lro.WorkFunc, opts ...lro.Option) {
+	base := &benchSide{store: newBenchChunkStore(), work: baseWork}
 	base.m = benchManager(b, lro.WithStore(base.store), lro.WithoutTelemetry())
-	inst := &benchSide{store: newBenchChunkStore()}
+	inst := &benchSide{store: newBenchChunkStore(), work: work}
 	inst.m = benchManager(b, append([]lro.Option{lro.WithStore(inst.store)}, opts...)...)
 
 	// The span of the request that starts each operation.
@@ -180,22 +272,18 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), sc)
-	work := func(context.Context, *lro.Op) (proto.Message, error) {
-		benchCompute(spin)
-		return nil, nil
-	}
 	_, cpuOK := benchRusage()
 
 	var failed atomic.Pointer[error]
 	run := func(s *benchSide, n int) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		a0 := ms.Mallocs
+		a0, b0 := ms.Mallocs, ms.TotalAlloc
 		c0, _ := benchRusage()
 		t0 := time.Now()
 		s.store.left.Store(int64(n))
 		benchFanOut(n, func(int64) {
-			if _, err := s.m.Start(ctx, work); err != nil {
+			if _, err := s.m.Start(ctx, s.work); err != nil {
 				failed.CompareAndSwap(nil, &err)
 			}
 		})
@@ -208,7 +296,17 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 		s.cpu += c1 - c0
 		runtime.ReadMemStats(&ms)
 		s.allocs += ms.Mallocs - a0
+		s.bytes += ms.TotalAlloc - b0
 	}
+
+	// Warm up both sides before anything is counted: their worker pools,
+	// the stores' indexes, and on the instrumented side the SDK's first
+	// span batch and the aggregations it makes on first use.
+	for range benchOTelWarmChunks {
+		run(base, benchOTelChunk)
+		run(inst, benchOTelChunk)
+	}
+	*base, *inst = benchSide{m: base.m, store: base.store, work: baseWork}, benchSide{m: inst.m, store: inst.store, work: work}
 
 	b.ResetTimer()
 	for i, turn := 0, 0; i < b.N; i, turn = i+benchOTelChunk, turn+1 {
@@ -233,13 +331,17 @@ func benchOTel(b *testing.B, spin int, opts []lro.Option) {
 	}
 	b.ReportMetric(float64(base.allocs)/float64(b.N), "base-allocs/op")
 	b.ReportMetric(float64(inst.allocs)/float64(b.N), "otel-allocs/op")
+	b.ReportMetric(float64(base.bytes)/float64(b.N), "base-B/op")
+	b.ReportMetric(float64(inst.bytes)/float64(b.N), "otel-B/op")
 }
 
 // BenchmarkOTelSDKSpanFloor measures what the OTel SDK alone costs for one
-// span like a run's (kind, attempt and operation name given at the start
-// by options built beforehand, and a link) with the sdk variant's tracer
-// provider: the least any recorded span per run can add to
-// BenchmarkStartThroughputOTel/sdk.
+// span like a run's (a root, started from a context whose span is hidden;
+// kind, attempt and operation name given at the start by options built
+// beforehand; and a link) with the sdk variant's tracer provider: the
+// least any recorded span per run can add to
+// BenchmarkStartThroughputOTel/sdk. The new-root sub-benchmark starts it
+// with trace.WithNewRoot instead.
 func BenchmarkOTelSDKSpanFloor(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -250,12 +352,24 @@ func BenchmarkOTelSDKSpanFloor(b *testing.B) {
 		TraceFlags: trace.FlagsSampled,
 	})
 	ctx := trace.ContextWithSpanContext(context.Background(), link)
-	start := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(
-		attribute.String("lro.kind", ""), attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))}
-	b.ReportAllocs()
-	for b.Loop() {
-		_, span := tracer.Start(ctx, "lro.run", start...)
-		span.AddLink(trace.Link{SpanContext: link})
-		span.End()
-	}
+	attrs := trace.WithAttributes(
+		attribute.String("lro.kind", ""), attribute.Int("lro.attempt", 1), attribute.String("lro.operation.name", "operations/5zrtchzj665yst3olqyjovcwye"))
+	b.Run("hidden", func(b *testing.B) {
+		start := []trace.SpanStartOption{attrs}
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := tracer.Start(trace.ContextWithSpan(ctx, nil), "lro.run", start...)
+			span.AddLink(trace.Link{SpanContext: link})
+			span.End()
+		}
+	})
+	b.Run("new-root", func(b *testing.B) {
+		start := []trace.SpanStartOption{trace.WithNewRoot(), attrs}
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := tracer.Start(ctx, "lro.run", start...)
+			span.AddLink(trace.Link{SpanContext: link})
+			span.End()
+		}
+	})
 }

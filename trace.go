@@ -69,20 +69,18 @@ type runObs struct {
 	retried bool            // retrying recorded the run's failure
 }
 
-// spanStart holds the options that start a run's span, built once and
+// spanStart holds the option that starts a run's span, built once and
 // reused (spanStarts) so that starting a span allocates nothing of its
-// own: the attributes change from run to run, the options that carry them
-// do not. The SDK copies what the options give it before Start returns.
+// own: the attributes change from run to run, the option that carries them
+// does not. The SDK copies what the option gives it before Start returns.
 type spanStart struct {
-	attrs [3]attribute.KeyValue // lro.kind, lro.attempt, lro.operation.name
-	opts  [2]trace.SpanStartOption
+	attrs [3]attribute.KeyValue    // lro.kind, lro.attempt, lro.operation.name
+	opts  [1]trace.SpanStartOption // passed as a slice: no variadic one to allocate
 }
 
 var spanStarts = sync.Pool{New: func() any {
 	s := new(spanStart)
-	// Of kind internal, the default; a new root (the run links to the
-	// request instead).
-	s.opts = [2]trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(s.attrs[:]...)}
+	s.opts[0] = trace.WithAttributes(s.attrs[:]...) // of kind internal, the default
 	return s
 }}
 
@@ -97,42 +95,71 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 	if o.tracer == nil {
 		return r
 	}
+	// The span is a root: the request that started the work has ended, or
+	// soon will, so the run links to the request's span rather than being
+	// its child. The span starts from the work's context with the
+	// request's span hidden (a nil span is no span to OpenTelemetry): one
+	// small context, where trace.WithNewRoot would make the SDK add a
+	// context and a span of its own, and count the run among the request
+	// span's children.
+	req := trace.SpanContextFromContext(t.ctx)
+	ctx := t.ctx
+	if req.HasTraceID() || req.HasSpanID() {
+		ctx = trace.ContextWithSpan(ctx, nil)
+	}
 	// Every attribute is given at the start, where a sampler sees them and
 	// the SDK stores them in one go.
 	s := spanStarts.Get().(*spanStart)
 	s.attrs = [3]attribute.KeyValue{r.k.kind, attrAttempt.Int(int(op.attempt)), attrOperationName.String(t.name)}
-	r.ctx, r.span = o.tracer.Start(t.ctx, r.k.spanName, s.opts[:]...)
+	r.ctx, r.span = o.tracer.Start(ctx, r.k.spanName, s.opts[:]...)
 	s.attrs = [3]attribute.KeyValue{} // keeps no operation name alive
 	spanStarts.Put(s)
-	// The request that started the work, if it was traced: it has ended,
-	// or soon will, so the run is linked to it rather than its child.
-	if r.span.IsRecording() {
-		if sc := trace.SpanContextFromContext(t.ctx); sc.IsValid() {
-			r.span.AddLink(trace.Link{SpanContext: sc})
-		}
+	if !r.span.SpanContext().IsValid() {
+		// A tracer that makes no spans of its own, such as the global
+		// one before an SDK is installed, passes the request's span
+		// through: the work keeps it, as it would under that tracer, so
+		// that a host that only propagates trace context still does.
+		r.ctx = t.ctx
+	}
+	// A sampled span records (asking IsRecording would take the SDK span's
+	// lock once more); one that is not may still record (RecordOnly).
+	if req.IsValid() && (r.span.SpanContext().IsSampled() || r.span.IsRecording()) {
+		r.span.AddLink(trace.Link{SpanContext: req})
 	}
 	return r
 }
 
 // runEnd ends the run r of t's work, which returned werr (nil on success)
 // and whose context ended with cause, at now: final is the operation's end
-// and recorded whether the store took it. It counts the operation as
-// finished only when recorded, and ends the span.
+// and recorded whether the store took it. It ends the span, then counts
+// the operation as finished, only when recorded, with its duration in the
+// span's context (an exemplar can point at the run). The span ends first:
+// with the SDK's batching span processor, a span ended just before the
+// worker goes idle wakes the batcher's goroutine for that span alone, and
+// each bit of work after End lets it gather more (BENCHMARKS.md § 6).
 func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, final *longrunningpb.Operation, recorded bool) {
 	if o == nil {
 		return
 	}
 	c := finalCode(final)
+	if r.span != nil {
+		// A recorded success leaves nothing to describe: End alone,
+		// without asking IsRecording (the SDK span's lock) first.
+		if !quietEnd(r, c, werr, final, recorded) && r.span.IsRecording() {
+			describeEnd(r, c, cause, werr, final, recorded)
+		}
+		r.span.End()
+	}
 	if recorded {
 		o.operationFinished(r.ctx, r.k, c, now.Sub(t.created))
 	}
-	if r.span == nil {
-		return
-	}
-	if r.span.IsRecording() {
-		describeEnd(r, c, cause, werr, final, recorded)
-	}
-	r.span.End()
+}
+
+// quietEnd reports whether run r ended in a way describeEnd adds nothing
+// for: work that returned without an error and whose successful end was
+// recorded.
+func quietEnd(r runObs, c codes.Code, werr error, final *longrunningpb.Operation, recorded bool) bool {
+	return werr == nil && !r.retried && recorded && final != nil && c == codes.OK
 }
 
 // describeEnd records on r's span how its run ended (see runEnd).

@@ -1,6 +1,7 @@
 package lro_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -13,9 +14,11 @@ import (
 	"github.com/lrokit/lro/lrotest"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -254,6 +257,116 @@ func TestSamplerSeesTheKind(t *testing.T) {
 	}
 	if got := spanNames(spans.Ended()); !cmp.Equal(got, []string{"lro.run export"}) {
 		t.Errorf("recorded spans %v, want only the export's", got)
+	}
+}
+
+// TestRunSpanIsARoot: a run's span is the root of its own trace, whatever
+// the span of the request that started it: a request span still recording
+// when the run begins does not count the run among its children, and a
+// request span that was not sampled does not make a parent-based sampler
+// drop the run. Either way the run links to the request's span.
+func TestRunSpanIsARoot(t *testing.T) {
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:  trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		Remote:  true,
+	})
+	for _, sampledRequest := range []bool{true, false} {
+		h := newOTelHarness(t) // every span sampled, parent-based
+		running, release := make(chan struct{}), make(chan struct{})
+		work := func(context.Context, *lro.Op) (proto.Message, error) {
+			close(running)
+			<-release
+			return nil, nil
+		}
+		ctx, request := h.tp.Tracer("host").Start(context.Background(), "ExportBooks")
+		if !sampledRequest {
+			ctx = trace.ContextWithRemoteSpanContext(context.Background(), unsampled)
+		}
+		if _, err := h.m.Start(ctx, work); err != nil {
+			t.Fatal(err)
+		}
+		<-running // the run's span has started; the request's is still open
+		request.End()
+		close(release)
+		h.close(t)
+
+		run := h.spanNamed(t, "lro.run")
+		if run.Parent().IsValid() || !run.SpanContext().IsSampled() {
+			t.Errorf("sampled request %v: run span parent %v, sampled %v: want a sampled root", sampledRequest, run.Parent(), run.SpanContext().IsSampled())
+		}
+		want := trace.SpanContextFromContext(ctx)
+		if links := run.Links(); len(links) != 1 || !links[0].SpanContext.Equal(want) {
+			t.Errorf("sampled request %v: run span links %v, want one to %v", sampledRequest, links, want)
+		}
+		if sampledRequest {
+			if n := h.spanNamed(t, "ExportBooks").ChildSpanCount(); n != 0 {
+				t.Errorf("the request span counts %d children, want 0: the run is linked, not its child", n)
+			}
+		}
+	}
+}
+
+// passThroughProvider makes no spans of its own: like the global provider
+// before an SDK is installed, its spans carry the span context of the
+// context they start from.
+type passThroughProvider struct{ embedded.TracerProvider }
+
+func (passThroughProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
+	return passThroughTracer{}
+}
+
+type passThroughTracer struct{ embedded.Tracer }
+
+func (passThroughTracer) Start(ctx context.Context, _ string, _ ...trace.SpanStartOption) (context.Context, trace.Span) {
+	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(ctx))
+	return ctx, trace.SpanFromContext(ctx)
+}
+
+// TestPassThroughTracerKeepsTheRequestSpan: under a tracer that makes no
+// spans of its own, the work's context still carries the span of the
+// request that started it, so a host that only propagates trace context
+// forwards it from the work too.
+func TestPassThroughTracerKeepsTheRequestSpan(t *testing.T) {
+	m := newManager(t, lro.WithTracerProvider(passThroughProvider{}))
+	request := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+		Remote:     true,
+	})
+	got := make(chan trace.SpanContext, 1)
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), request)
+	if _, err := m.Start(ctx, func(ctx context.Context, _ *lro.Op) (proto.Message, error) {
+		got <- trace.SpanContextFromContext(ctx)
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if sc := <-got; !sc.Equal(request) {
+		t.Errorf("the work's context carries span %v, want the request's %v", sc, request)
+	}
+}
+
+// TestDurationExemplarIsTheRun: lro.operation.duration is measured in the
+// context of the run's span, so that, with the SDK's default exemplar
+// filter and a sampled run, its data point carries an exemplar pointing at
+// that run, although the span has ended by then.
+func TestDurationExemplarIsTheRun(t *testing.T) {
+	h := newOTelHarness(t)
+	if _, err := h.m.Start(context.Background(), func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	run := h.spanNamed(t, "lro.run").SpanContext()
+	hist, ok := h.collect(t)["lro.operation.duration"].Data.(metricdata.Histogram[float64])
+	if !ok || len(hist.DataPoints) != 1 {
+		t.Fatalf("lro.operation.duration: %+v, want one data point", hist)
+	}
+	exs := hist.DataPoints[0].Exemplars
+	sid, tid := run.SpanID(), run.TraceID()
+	if len(exs) != 1 || !bytes.Equal(exs[0].SpanID, sid[:]) || !bytes.Equal(exs[0].TraceID, tid[:]) {
+		t.Errorf("duration exemplars %+v, want one of the run span %v", exs, run)
 	}
 }
 
