@@ -69,6 +69,10 @@ upd AS (
 	RETURNING o.name, o.done, o.cancel_requested, o.owner, o.kind, o.start_time)
 SELECT upd.name, ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
+// updateBatchPlans is updateBatchSQL for each plan generation (see
+// plannedSQL).
+var updateBatchPlans = newPlanned(updateBatchSQL)
+
 // updateBatch writes one batch of Updates and answers each of its calls.
 func (s *Store) updateBatch(calls []*updateCall) {
 	// One statement writes a row once: a name that comes twice writes
@@ -99,7 +103,7 @@ func (s *Store) updateBatch(calls []*updateCall) {
 		var name string
 		err := row.Scan(&name, nil, nil) // the others are pg_notify's (void) results
 		return name, err
-	}, updateBatchSQL, args...)
+	}, s.planned(ctx, updateBatchPlans), args...)
 	if err != nil {
 		// One failing record (a request id taken, say) must not fail the
 		// others, and must get its own error: each writes alone.
