@@ -126,7 +126,7 @@ func (s *Store) finishBatch(calls []*finishCall) {
 		var name string
 		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
 		return name, err
-	}, s.planned(ctx, finishPlans), append(append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...), attempts)...)
+	}, s.planned(ctx, finishPlans), append(append([]any{s.channel, planPadded(names), owners, ops, nows, expires}, cols.args()...), attempts)...)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, c := range batch {
@@ -148,7 +148,7 @@ func (s *Store) finishBatch(calls []*finishCall) {
 	}
 	// Refused: tell a deleted record from one that is done or owned by
 	// another.
-	found, err := queryRows(ctx, s.pool, pgx.RowTo[string], s.planned(ctx, presentPlans), missed)
+	found, err := queryRows(ctx, s.pool, pgx.RowTo[string], s.planned(ctx, presentPlans), planPadded(missed))
 	present := setOf(found)
 	for _, c := range batch {
 		name := c.req.name

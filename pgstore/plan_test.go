@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/jackc/pgx/v5"
 	"github.com/lrokit/lro"
 )
 
@@ -91,7 +92,7 @@ func TestPlanCheckIsDue(t *testing.T) {
 // TestPlansFollowTheTable: statements whose plans were made while the
 // table was tiny scan the whole table after it grew; once the Store sees
 // the growth, the batch read, update and finish statements use the
-// indexes again. The table's autovacuum is off so that no ANALYZE
+// indexes again, through generic plans that PostgreSQL keeps. The table's autovacuum is off so that no ANALYZE
 // replans them meanwhile; one connection makes the plans and the counts
 // that of one session. Not parallel: other tests' DDL can make PostgreSQL
 // drop every cached plan, which would hide the old plans' scans.
@@ -185,5 +186,27 @@ func TestPlansFollowTheTable(t *testing.T) {
 	run()
 	if got := seqScans() - before; got != 0 {
 		t.Errorf("the new generation's plans made %d sequential scans; want none", got)
+	}
+	// And PostgreSQL keeps their generic plans rather than planning each
+	// run anew (planPad).
+	rows, err := pool.Query(ctx, `SELECT statement, generic_plans FROM pg_prepared_statements WHERE statement LIKE '%-- plan generation 1'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type prepared struct {
+		Statement string
+		Generic   int64
+	}
+	stmts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[prepared])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) != 4 { // read, update, finish, present
+		t.Errorf("%d statements of generation 1 prepared; want 4", len(stmts))
+	}
+	for _, p := range stmts {
+		if p.Generic == 0 {
+			t.Errorf("PostgreSQL planned every run of %.60q… anew", p.Statement)
+		}
 	}
 }

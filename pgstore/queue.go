@@ -155,7 +155,7 @@ func (n *claimNotifier) send(s *Store) {
 		}
 		n.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-		_, err := execCount(ctx, s.pool, s.planned(ctx, claimNotesPlans), s.channel, names)
+		_, err := execCount(ctx, s.pool, s.planned(ctx, claimNotesPlans), s.channel, planPadded(names))
 		cancel()
 		if err != nil {
 			// The watchers' poll (lro.Poller) still sees the change.

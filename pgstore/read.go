@@ -74,7 +74,7 @@ func (s *Store) readBatch(calls []*readCall) {
 		}
 		wanted[c.req]++
 	}
-	recs, err := queryRows(ctx, s.pool, recordRow(), s.planned(ctx, readPlans), names)
+	recs, err := queryRows(ctx, s.pool, recordRow(), s.planned(ctx, readPlans), planPadded(names))
 	if err != nil {
 		for _, c := range calls {
 			c.answer(readAnswer{err: err})

@@ -98,7 +98,7 @@ func (s *Store) updateBatch(calls []*updateCall) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	args := append(append([]any{s.channel}, insertColumns(rows)...), reads)
+	args := append(append([]any{s.channel}, insertColumns(rows)...), planPadded(reads))
 	names, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
 		var name string
 		err := row.Scan(&name, nil, nil) // the others are pg_notify's (void) results
