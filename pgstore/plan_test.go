@@ -14,7 +14,7 @@ import (
 )
 
 // TestNextPlan: the first check notes the size; the generation moves on
-// once the table reaches planFloor and then at each fourfold growth, and
+// once the table reaches planFloor and then at each 16-fold growth, and
 // stops at the last one. A Store that starts on a large table counts from
 // its size.
 func TestNextPlan(t *testing.T) {
@@ -31,12 +31,12 @@ func TestNextPlan(t *testing.T) {
 		{"below the floor", 0, 8192, mb - 1, 0, 8192},
 		{"at the floor", 0, 8192, mb, 1, mb},
 		{"from an empty table", 0, 0, mb, 1, mb},
-		{"grown threefold", 1, mb, 3 * mb, 1, mb},
-		{"grown fourfold", 1, mb, 4 * mb, 2, 4 * mb},
-		{"large at start, grown threefold", 0, 100 * mb, 300 * mb, 0, 100 * mb},
-		{"large at start, grown fourfold", 0, 100 * mb, 400 * mb, 1, 400 * mb},
+		{"grown 15-fold", 1, mb, 15 * mb, 1, mb},
+		{"grown 16-fold", 1, mb, 16 * mb, 2, 16 * mb},
+		{"large at start, grown 15-fold", 0, 100 * mb, 1500 * mb, 0, 100 * mb},
+		{"large at start, grown 16-fold", 0, 100 * mb, 1600 * mb, 1, 1600 * mb},
 		{"last generation", planGens - 1, mb, 1000 * mb, planGens - 1, mb},
-		{"shrunk", 2, 4 * mb, mb, 2, 4 * mb},
+		{"shrunk", 2, 16 * mb, mb, 2, 16 * mb},
 	}
 	for _, tt := range tests {
 		gen, base := nextPlan(tt.gen, tt.base, tt.size)
