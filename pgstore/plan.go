@@ -28,26 +28,25 @@ import (
 // table as it is now. The generation moves on when the table's size, read
 // at most every planCheckEvery by the statement that comes due, has grown
 // to planFloor from the size it had when the Store first looked, and then
-// each time it grows planGrowth-fold. A generic plan made for a table of
-// planFloor or more (half a megabyte, measured) looks rows up by the
-// indexes, and larger tables only favour them more, so later generations
-// are a safeguard, made rarely: each new text is planned for its first five
-// runs on each connection with the batch's own values, and those custom
-// plans scan the table for large batches on a mid-sized one (with a new
-// generation at each fourfold growth, Start → done made 2.5 times the
-// sequential scans of a single one and ran 10 % slower). The size is the table's, not one Store's traffic, so that a
-// replica that only reads moves on as well; a Store that starts on a large
-// table measures its growth from there and does not plan again for
-// nothing.
+// each time it grows planGrowth-fold. The size is the table's, not one
+// Store's traffic, so that a replica that only reads moves on as well; a
+// Store that starts on a large table measures its growth from there and
+// does not plan again for nothing. A generic plan made for a table of half
+// a megabyte or more (measured) looks rows up by the indexes, and larger
+// tables only favour them more, so later generations are a safeguard, made
+// rarely: each new text is planned with the batch's own values for its
+// first five runs on each connection, and those custom plans scan a
+// mid-sized table for large batches (with a generation at each fourfold
+// growth, a Start → done run read 1.75 million rows in sequential scans
+// against 1.18 million with one generation, and ran about 10 % slower).
 //
 // PostgreSQL keeps a statement's generic plan only if it looks cheaper than
 // the custom plans it made for the first five runs, and it estimates an
 // array parameter of the generic plan at ten elements: for batches of fewer
-// names the custom plans look cheaper and it plans every run anew, at a
-// cost that showed (Start → done 10 % slower). So the arrays that decide
-// how many rows such a statement looks up are padded to planPad elements
-// (planPadded) with values that match no row: the padding costs a few
-// index probes that find nothing, and the generic plan is kept.
+// names the custom plans look cheaper, and it plans every run anew. So the
+// arrays that decide how many rows such a statement looks up are padded to
+// planPad elements (planPadded) with values that match no row: the padding
+// costs a few index probes that find nothing, and the generic plan is kept.
 const (
 	planFloor      = 1 << 20 // bytes (a few thousand operations) the first new plans wait for
 	planGrowth     = 16      // growth of the table between two generations
