@@ -43,7 +43,8 @@ type finishCall = batchCall[*finishReq, error]
 
 // finishSQL finishes a batch: $2 to $13 are its columns, one row per
 // operation. It is one flat UPDATE, notifying in its RETURNING list, so
-// that planning it (again at each plan generation, finishPlan) stays cheap.
+// that planning it (again at each plan generation, see plannedSQL) stays
+// cheap.
 var finishSQL = `UPDATE lro_operations o SET operation = i.operation, done = true, update_time = i.update_time,
 	expire_time = i.expire_time, cancel_requested = false, lease_expire_time = NULL, version = o.version + 1,
 	error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
@@ -56,41 +57,11 @@ FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestam
 WHERE o.name = i.name AND o.owner = i.owner AND o.attempt = i.attempt AND NOT o.done
 RETURNING o.name, ` + notifyExpr("o", false)
 
-// A prepared statement switches to a generic plan after five runs, planned
-// for the table as it is then, and keeps it until the table's statistics
-// change. Planned while the table is small (a fresh table, a Store's first
-// batches), that plan joins by a sequential scan, and keeps scanning the
-// whole table as it grows: on durable PostgreSQL a fifth of the finish
-// batches of BenchmarkStartToDone/lro did, each 4 times slower than a batch
-// through an index. Planning each batch anew avoids it but costs a tenth
-// of PostgreSQL's work. So finishSQL is prepared again, under a new text,
-// each time the operations this Store has finished grow fourfold from 4,096
-// on (to 4M): each generic plan is then made for a table at least a
-// quarter of the size it serves, which stays on the index once the table
-// holds a few thousand rows.
-const (
-	finishPlanFirst = 4096 // finishes before the first new plan
-	finishPlanGens  = 6    // plans made over a Store's life, at most
-)
+// finishPlans is finishSQL for each plan generation (see plannedSQL).
+var finishPlans = newPlanned(finishSQL)
 
-// finishPlans holds finishSQL's text for each plan generation.
-var finishPlans = func() []string {
-	texts := make([]string, finishPlanGens)
-	for g := range texts {
-		texts[g] = fmt.Sprintf("%s\n-- plan generation %d", finishSQL, g)
-	}
-	return texts
-}()
-
-// finishPlan returns the text of finishSQL to run once finished
-// operations have been finished by this Store.
-func finishPlan(finished int64) string {
-	g := 0
-	for n := int64(finishPlanFirst); finished >= n && g < finishPlanGens-1; n *= 4 {
-		g++
-	}
-	return finishPlans[g]
-}
+// presentPlans finds which of the names $1 have a record.
+var presentPlans = newPlanned(`SELECT name FROM lro_operations WHERE name = ANY($1)`)
 
 // Finish implements lro.Finisher. Concurrent calls are written together,
 // in batches of up to 256, each one UPDATE statement in its own
@@ -155,7 +126,7 @@ func (s *Store) finishBatch(calls []*finishCall) {
 		var name string
 		err := row.Scan(&name, nil) // the second column is pg_notify's (void) result
 		return name, err
-	}, finishPlan(s.finished.Load()), append(append([]any{s.channel, names, owners, ops, nows, expires}, cols.args()...), attempts)...)
+	}, s.planned(ctx, finishPlans), append(append([]any{s.channel, planPadded(names), owners, ops, nows, expires}, cols.args()...), attempts)...)
 	if err != nil {
 		err = storeErr("finishing a batch of operations", err)
 		for _, c := range batch {
@@ -163,7 +134,6 @@ func (s *Store) finishBatch(calls []*finishCall) {
 		}
 		return
 	}
-	s.finished.Add(int64(len(written)))
 	finished := setOf(written)
 	var missed []string
 	for _, c := range batch {
@@ -178,7 +148,7 @@ func (s *Store) finishBatch(calls []*finishCall) {
 	}
 	// Refused: tell a deleted record from one that is done or owned by
 	// another.
-	found, err := queryRows(ctx, s.pool, pgx.RowTo[string], `SELECT name FROM lro_operations WHERE name = ANY($1)`, missed)
+	found, err := queryRows(ctx, s.pool, pgx.RowTo[string], s.planned(ctx, presentPlans), planPadded(missed))
 	present := setOf(found)
 	for _, c := range batch {
 		name := c.req.name

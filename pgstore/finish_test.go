@@ -10,44 +10,40 @@ import (
 	"github.com/lrokit/lro"
 )
 
-// TestFinishPlan: finishSQL gets a new text (so a new prepared statement and
-// plan) at 4,096 finished operations and each time they grow fourfold, up
-// to finishPlanGens texts.
+// TestFinishPlan: finishSQL has a text of its own (so a prepared
+// statement and plan of its own) for each plan generation, and a Store
+// finishes with its generation's text.
 func TestFinishPlan(t *testing.T) {
-	tests := []struct {
-		finished int64
-		gen      int
-	}{
-		{0, 0}, {4095, 0}, {4096, 1}, {16383, 1}, {16384, 2}, {65536, 3}, {262144, 4},
-		{1 << 20, 5}, {1 << 40, 5},
-	}
-	for _, tt := range tests {
-		if got := finishPlan(tt.finished); got != finishPlans[tt.gen] {
-			t.Errorf("finishPlan(%d) is not generation %d", tt.finished, tt.gen)
-		}
-	}
+	t.Parallel()
+	s := newStore(t, freshSchema(t))
 	seen := map[string]bool{}
-	for _, text := range finishPlans {
+	for g, text := range finishPlans {
 		if seen[text] {
 			t.Error("two generations share a text")
 		}
 		seen[text] = true
+		s.plans.gen.Store(int32(g))
+		if got := s.planned(context.Background(), finishPlans); got != text {
+			t.Errorf("at generation %d, the Store finishes with %q", g, got)
+		}
 	}
 }
 
 // TestFinishEveryPlanGeneration: each generation's statement finishes an
-// operation, and the Store counts what its batches finished.
+// operation, and reading the tiny table's size does not move the Store's
+// generation.
 func TestFinishEveryPlanGeneration(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
 	ctx := context.Background()
 	now := time.Now()
-	for g, n := range []int64{0, 4096, 16384, 65536, 262144, 1 << 20} {
+	for g := range planGens {
 		name := fmt.Sprintf("operations/gen%d", g)
 		if _, _, err := s.Create(ctx, &lro.Record{Operation: &longrunningpb.Operation{Name: name}, CreateTime: now, UpdateTime: now, Owner: "me"}); err != nil {
 			t.Fatal(err)
 		}
-		s.finished.Store(n)
+		s.plans.gen.Store(int32(g))
+		s.plans.next.Store(0) // a size check is due
 		if err := s.Finish(ctx, lro.FinishParams{Owner: "me", Operation: &longrunningpb.Operation{Name: name, Done: true},
 			UpdateTime: now, ExpireTime: now.Add(time.Hour)}); err != nil {
 			t.Fatalf("generation %d: Finish: %v", g, err)
@@ -55,8 +51,8 @@ func TestFinishEveryPlanGeneration(t *testing.T) {
 		if got, err := s.Get(ctx, name); err != nil || !got.Operation.GetDone() {
 			t.Errorf("generation %d: Get = %v, %v; want it done", g, got, err)
 		}
-		if got := s.finished.Load(); got != n+1 {
-			t.Errorf("generation %d: finished %d; want %d", g, got, n+1)
+		if got := s.plans.gen.Load(); got != int32(g) {
+			t.Errorf("generation %d: the Store moved to generation %d", g, got)
 		}
 	}
 }

@@ -107,12 +107,12 @@ type Store struct {
 	secret   []byte
 
 	finishes *batcher[*finishReq, error]        // Finish calls, written together
-	finished atomic.Int64                       // operations the finish batches finished (finishPlan)
 	creates  *batcher[*createReq, createAnswer] // Create calls, inserted together
 	updates  *batcher[*updateReq, updateAnswer] // Update writes, made together
 	// claimNotes sends the notifications of ClaimQueued (queue.go).
 	claimNotes claimNotifier
 	reads      *batcher[string, readAnswer] // Get calls, read together
+	plans      plans                        // the plan generation of the batch statements (plan.go)
 
 	listenerPID atomic.Uint32
 	notifying   atomic.Bool // see Notifying
@@ -250,6 +250,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, err
 	}
+	s.plans.base = -1
 	s.notifying.Store(true)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

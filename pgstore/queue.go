@@ -105,6 +105,10 @@ SELECT ` + columns + ` FROM upd`
 // current state ($1 is the channel).
 var claimNotesSQL = `SELECT ` + notifyExpr("o", false) + ` FROM lro_operations o WHERE o.name = ANY($2)`
 
+// claimNotesPlans is claimNotesSQL for each plan generation (see
+// plannedSQL).
+var claimNotesPlans = newPlanned(claimNotesSQL)
+
 // claimNotifier sends the notifications of claimed operations after their
 // claim has committed, from one goroutine at a time that takes every name
 // gathered meanwhile, so that Watch still reports every claim without the
@@ -151,7 +155,7 @@ func (n *claimNotifier) send(s *Store) {
 		}
 		n.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-		_, err := execCount(ctx, s.pool, claimNotesSQL, s.channel, names)
+		_, err := execCount(ctx, s.pool, s.planned(ctx, claimNotesPlans), s.channel, planPadded(names))
 		cancel()
 		if err != nil {
 			// The watchers' poll (lro.Poller) still sees the change.

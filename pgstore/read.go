@@ -19,6 +19,10 @@ const (
 	readWorkers = 4
 )
 
+// readPlans reads the records named in $1, for each plan generation (see
+// plannedSQL).
+var readPlans = newPlanned(`SELECT ` + columns + ` FROM lro_operations WHERE name = ANY($1)`)
+
 // readAnswer is a Get's answer: the record, or nil when there is none.
 type readAnswer struct {
 	rec *lro.Record
@@ -70,7 +74,7 @@ func (s *Store) readBatch(calls []*readCall) {
 		}
 		wanted[c.req]++
 	}
-	recs, err := queryRows(ctx, s.pool, recordRow(), `SELECT `+columns+` FROM lro_operations WHERE name = ANY($1)`, names)
+	recs, err := queryRows(ctx, s.pool, recordRow(), s.planned(ctx, readPlans), planPadded(names))
 	if err != nil {
 		for _, c := range calls {
 			c.answer(readAnswer{err: err})

@@ -69,6 +69,10 @@ upd AS (
 	RETURNING o.name, o.done, o.cancel_requested, o.owner, o.kind, o.start_time)
 SELECT upd.name, ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
+// updateBatchPlans is updateBatchSQL for each plan generation (see
+// plannedSQL).
+var updateBatchPlans = newPlanned(updateBatchSQL)
+
 // updateBatch writes one batch of Updates and answers each of its calls.
 func (s *Store) updateBatch(calls []*updateCall) {
 	// One statement writes a row once: a name that comes twice writes
@@ -94,12 +98,12 @@ func (s *Store) updateBatch(calls []*updateCall) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	args := append(append([]any{s.channel}, insertColumns(rows)...), reads)
+	args := append(append([]any{s.channel}, insertColumns(rows)...), planPadded(reads))
 	names, err := queryRows(ctx, s.pool, func(row pgx.CollectableRow) (string, error) {
 		var name string
 		err := row.Scan(&name, nil, nil) // the others are pg_notify's (void) results
 		return name, err
-	}, updateBatchSQL, args...)
+	}, s.planned(ctx, updateBatchPlans), args...)
 	if err != nil {
 		// One failing record (a request id taken, say) must not fail the
 		// others, and must get its own error: each writes alone.
