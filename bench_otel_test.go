@@ -105,46 +105,20 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 			return []lro.Option{lro.WithMeterProvider(metricnoop.NewMeterProvider()), lro.WithTracerProvider(tracenoop.NewTracerProvider())}
 		}},
 		{"global", func(*testing.B) []lro.Option { return nil }},
-		{"sdk", func(b *testing.B) []lro.Option {
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
-			b.Cleanup(func() {
-				_ = mp.Shutdown(context.Background())
-				_ = tp.Shutdown(context.Background())
-			})
-			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
-		}},
+		{"sdk", benchSDKDefault},
 		{"sdk-simple", func(b *testing.B) []lro.Option {
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(benchDiscard{})))
-			b.Cleanup(func() {
-				_ = mp.Shutdown(context.Background())
-				_ = tp.Shutdown(context.Background())
-			})
-			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+			// Not a production setting: spans handed to the exporter in End.
+			return benchSDKOptions(b, nil, benchSampleAll, sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(benchDiscard{})))
 		}},
 		{"sdk-no-exemplars", func(b *testing.B) []lro.Option {
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
-			b.Cleanup(func() {
-				_ = mp.Shutdown(context.Background())
-				_ = tp.Shutdown(context.Background())
-			})
-			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+			return benchSDKOptions(b, []sdkmetric.Option{sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)}, benchSampleAll, benchBatched)
 		}},
 		{"sdk-metrics", func(b *testing.B) []lro.Option {
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			mp, _ := benchSDK(b, nil)
 			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tracenoop.NewTracerProvider())}
 		}},
 		{"sdk-sampled-10pct", func(b *testing.B) []lro.Option {
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))), sdktrace.WithBatcher(benchDiscard{}))
-			b.Cleanup(func() {
-				_ = mp.Shutdown(context.Background())
-				_ = tp.Shutdown(context.Background())
-			})
-			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+			return benchSDKOptions(b, nil, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))), benchBatched)
 		}},
 	}
 	for _, v := range variants {
@@ -152,7 +126,7 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 	}
 	// The sdk variant again, with work that computes benchWork sums on
 	// both sides instead of returning at once.
-	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchSpin(benchWork), variants[3].opts(b)) })
+	b.Run("sdk-work", func(b *testing.B) { benchOTel(b, benchSpin(benchWork), benchSDKDefault(b)) })
 	// The sdk variant's telemetry made by hand instead: both Managers are
 	// uninstrumented, and the work of one of them records what the
 	// observer records for a run, with the same SDK configuration.
@@ -160,6 +134,38 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		by := benchByHand(b)
 		benchOTelWork(b, benchSpin(0), by, lro.WithoutTelemetry())
 	})
+}
+
+// The tracer provider options of the sdk variant: every span sampled,
+// and batched to an exporter that drops it.
+var (
+	benchSampleAll = sdktrace.WithSampler(sdktrace.AlwaysSample())
+	benchBatched   = sdktrace.WithBatcher(benchDiscard{})
+)
+
+// benchSDK returns OTel SDK providers shut down when b ends: a meter
+// provider with a manual reader and mopts, and a tracer provider made
+// with topts.
+func benchSDK(b *testing.B, mopts []sdkmetric.Option, topts ...sdktrace.TracerProviderOption) (*sdkmetric.MeterProvider, *sdktrace.TracerProvider) {
+	mp := sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithReader(sdkmetric.NewManualReader())}, mopts...)...)
+	tp := sdktrace.NewTracerProvider(topts...)
+	b.Cleanup(func() {
+		_ = mp.Shutdown(context.Background())
+		_ = tp.Shutdown(context.Background())
+	})
+	return mp, tp
+}
+
+// benchSDKOptions returns benchSDK's providers as a Manager's options.
+func benchSDKOptions(b *testing.B, mopts []sdkmetric.Option, topts ...sdktrace.TracerProviderOption) []lro.Option {
+	mp, tp := benchSDK(b, mopts, topts...)
+	return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tp)}
+}
+
+// benchSDKDefault returns the sdk variant's options: the SDK's default
+// configuration with every span sampled.
+func benchSDKDefault(b *testing.B) []lro.Option {
+	return benchSDKOptions(b, nil, benchSampleAll, benchBatched)
 }
 
 // benchSpin returns work that computes n SHA-256 sums (none when 0).
@@ -178,12 +184,7 @@ func benchSpin(n int) lro.WorkFunc {
 // work's context, and the duration measured in the span's context. It is
 // the least any instrumentation of a run can ask of the SDK.
 func benchByHand(b *testing.B) lro.WorkFunc {
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
-	b.Cleanup(func() {
-		_ = mp.Shutdown(context.Background())
-		_ = tp.Shutdown(context.Background())
-	})
+	mp, tp := benchSDK(b, nil, benchSampleAll, benchBatched)
 	tracer := tp.Tracer("bench")
 	duration, err := mp.Meter("bench").Float64Histogram("lro.operation.duration", metric.WithUnit("s"))
 	if err != nil {
@@ -343,8 +344,7 @@ func benchOTelWork(b *testing.B, baseWork, work lro.WorkFunc, opts ...lro.Option
 // BenchmarkStartThroughputOTel/sdk. The new-root sub-benchmark starts it
 // with trace.WithNewRoot instead.
 func BenchmarkOTelSDKSpanFloor(b *testing.B) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(benchDiscard{}))
-	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	_, tp := benchSDK(b, nil, benchSampleAll, benchBatched)
 	tracer := tp.Tracer("bench")
 	link := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
