@@ -44,29 +44,41 @@ func waitQueued(b *batcher[int, int], n int) {
 	}
 }
 
+// goDo calls b.do(i) on a goroutine; its answer comes on the channel
+// returned.
+func goDo(b *batcher[int, int], i int) <-chan int {
+	answer := make(chan int, 1)
+	go func() {
+		a, _ := b.do(context.Background(), i)
+		answer <- a
+	}()
+	return answer
+}
+
+// doEach calls b.do(i) for each i from first to last, each on a goroutine
+// counted by wg, and checks that each gets i back.
+func doEach(t *testing.T, wg *sync.WaitGroup, b *batcher[int, int], first, last int) {
+	for i := first; i <= last; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a, err := b.do(context.Background(), i); err != nil || a != i {
+				t.Errorf("do(%d) = %d, %v; want %d", i, a, err, i)
+			}
+		}()
+	}
+}
+
 // TestBatcherCoalesces: a lone call is written at once, alone; calls that
 // arrive while the worker writes are written together, in one batch.
 func TestBatcherCoalesces(t *testing.T) {
 	r := &sizeRecorder{entered: make(chan struct{}), hold: make(chan struct{})}
 	b := newBatcher(1, 8, r.write)
 	defer b.close()
-	ctx := context.Background()
-	first := make(chan int)
-	go func() {
-		a, _ := b.do(ctx, 0)
-		first <- a
-	}()
+	first := goDo(b, 0)
 	<-r.entered // the lone call is being written without waiting for more
 	var wg sync.WaitGroup
-	for i := 1; i <= 5; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if a, err := b.do(ctx, i); err != nil || a != i {
-				t.Errorf("do(%d) = %d, %v; want %d", i, a, err, i)
-			}
-		}()
-	}
+	doEach(t, &wg, b, 1, 5)
 	waitQueued(b, 5)
 	close(r.hold)
 	if a := <-first; a != 0 {
@@ -187,23 +199,10 @@ func TestBatcherGathers(t *testing.T) {
 	r := &sizeRecorder{entered: make(chan struct{}), hold: make(chan struct{})}
 	b := newGatheringBatcher(2, 8, gathering{small: 3, calm: 1}, r.write)
 	defer b.close()
-	ctx := context.Background()
-	first := make(chan int)
-	go func() {
-		a, _ := b.do(ctx, 0)
-		first <- a
-	}()
+	first := goDo(b, 0)
 	<-r.entered // the lone call is being written without waiting for more
 	var wg sync.WaitGroup
-	for i := 1; i <= 3; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if a, err := b.do(ctx, i); err != nil || a != i {
-				t.Errorf("do(%d) = %d, %v; want %d", i, a, err, i)
-			}
-		}()
-	}
+	doEach(t, &wg, b, 1, 3)
 	wg.Wait() // written while the first batch is still held
 	r.mu.Lock()
 	sizes := slices.Clone(r.sizes)
@@ -213,11 +212,7 @@ func TestBatcherGathers(t *testing.T) {
 	}
 	// A single call now waits for the held batch to end (or, if the batch
 	// ends first, goes at once): either way it is written alone.
-	last := make(chan int)
-	go func() {
-		a, _ := b.do(ctx, 4)
-		last <- a
-	}()
+	last := goDo(b, 4)
 	close(r.hold)
 	if a := <-first; a != 0 {
 		t.Errorf("do(0) = %d; want 0", a)
