@@ -59,16 +59,8 @@ func (q *query) filterCond(f *filter.Filter) sqlCond {
 // cond translates a restriction (filter.TranslateSQL combines them).
 func (q *query) cond(c filter.Cond, pins []string) sqlCond {
 	switch c.Kind {
-	case filter.CondDone:
-		if c.Bool == (c.Op == filter.OpEq) {
-			return exact("o.done")
-		}
-		return exact("NOT o.done")
-	case filter.CondQueued:
-		if c.Bool == (c.Op == filter.OpEq) {
-			return exact("(NOT o.done AND o.start_time IS NULL)")
-		}
-		return exact("(o.done OR o.start_time IS NOT NULL)")
+	case filter.CondDone, filter.CondQueued:
+		return exact(filter.StateSQL(c, "o."))
 	case filter.CondName:
 		if e := q.textTest("o.name", c.Op, c.Parts, c.Presence); e != "" {
 			return exact(e)

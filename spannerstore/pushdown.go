@@ -68,16 +68,8 @@ func filterCond(f *filter.Filter, p params) sqlCond {
 // cond translates a restriction (filter.TranslateSQL combines them).
 func (p params) cond(c filter.Cond) sqlCond {
 	switch c.Kind {
-	case filter.CondDone:
-		if c.Bool == (c.Op == filter.OpEq) {
-			return exact("done")
-		}
-		return exact("NOT done")
-	case filter.CondQueued:
-		if c.Bool == (c.Op == filter.OpEq) {
-			return exact("(NOT done AND start_time IS NULL)")
-		}
-		return exact("(done OR start_time IS NOT NULL)")
+	case filter.CondDone, filter.CondQueued:
+		return exact(filter.StateSQL(c, ""))
 	case filter.CondName:
 		if e := p.textTest("name", c.Op, c.Parts, c.Presence); e != "" {
 			return exact(e)

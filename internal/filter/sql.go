@@ -81,6 +81,23 @@ func LikePattern(parts []string) string {
 	return strings.Join(esc, "%")
 }
 
+// StateSQL is the SQL condition of a done or queued restriction c, on
+// columns named after prefix (a table alias and a dot, or ""): done is the
+// done column; queued is not done and not yet started (no start_time).
+func StateSQL(c Cond, prefix string) string {
+	want := c.Bool == (c.Op == OpEq)
+	switch {
+	case c.Kind == CondDone && want:
+		return prefix + "done"
+	case c.Kind == CondDone:
+		return "NOT " + prefix + "done"
+	case want:
+		return "(NOT " + prefix + "done AND " + prefix + "start_time IS NULL)"
+	default:
+		return "(" + prefix + "done OR " + prefix + "start_time IS NOT NULL)"
+	}
+}
+
 // TypeColumn is the name of the derived column that holds a side's type
 // URL (metadata_type or response_type), after prefix (a table alias and
 // a dot, or "").

@@ -67,3 +67,29 @@ func TestTranslateSQL(t *testing.T) {
 		}
 	}
 }
+
+// TestStateSQL: done and queued restrictions, with = and !=, true and
+// false, and a table prefix.
+func TestStateSQL(t *testing.T) {
+	cases := []struct {
+		c    Cond
+		want string
+	}{
+		{Cond{Kind: CondDone, Op: OpEq, Bool: true}, "o.done"},
+		{Cond{Kind: CondDone, Op: OpNe, Bool: false}, "o.done"},
+		{Cond{Kind: CondDone, Op: OpEq, Bool: false}, "NOT o.done"},
+		{Cond{Kind: CondDone, Op: OpNe, Bool: true}, "NOT o.done"},
+		{Cond{Kind: CondQueued, Op: OpEq, Bool: true}, "(NOT o.done AND o.start_time IS NULL)"},
+		{Cond{Kind: CondQueued, Op: OpNe, Bool: false}, "(NOT o.done AND o.start_time IS NULL)"},
+		{Cond{Kind: CondQueued, Op: OpEq, Bool: false}, "(o.done OR o.start_time IS NOT NULL)"},
+		{Cond{Kind: CondQueued, Op: OpNe, Bool: true}, "(o.done OR o.start_time IS NOT NULL)"},
+	}
+	for _, tc := range cases {
+		if got := StateSQL(tc.c, "o."); got != tc.want {
+			t.Errorf("StateSQL(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+	if got := StateSQL(Cond{Kind: CondDone, Op: OpEq, Bool: true}, ""); got != "done" {
+		t.Errorf("StateSQL without a prefix = %q, want done", got)
+	}
+}
