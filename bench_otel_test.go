@@ -43,11 +43,15 @@ func (s *benchChunkStore) Finish(ctx context.Context, p lro.FinishParams) error 
 	return err
 }
 
-// benchDiscard is a span exporter that drops what it is given.
-type benchDiscard struct{}
+// benchDiscard is a span exporter that counts the spans it is given and
+// drops them.
+type benchDiscard struct{ spans atomic.Int64 }
 
-func (benchDiscard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (benchDiscard) Shutdown(context.Context) error                             { return nil }
+func (d *benchDiscard) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	d.spans.Add(int64(len(spans)))
+	return nil
+}
+func (*benchDiscard) Shutdown(context.Context) error { return nil }
 
 // benchOTelChunk is how many operations each side starts in a row before
 // the other side's turn.
@@ -108,17 +112,17 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 		{"sdk", benchSDKDefault},
 		{"sdk-simple", func(b *testing.B) []lro.Option {
 			// Not a production setting: spans handed to the exporter in End.
-			return benchSDKOptions(b, nil, benchSampleAll, sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(benchDiscard{})))
+			return benchSDKOptions(b, nil, benchSampleAll, sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(new(benchDiscard))))
 		}},
 		{"sdk-no-exemplars", func(b *testing.B) []lro.Option {
-			return benchSDKOptions(b, []sdkmetric.Option{sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)}, benchSampleAll, benchBatched)
+			return benchSDKOptions(b, []sdkmetric.Option{sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)}, benchSampleAll, benchBatched(b))
 		}},
 		{"sdk-metrics", func(b *testing.B) []lro.Option {
 			mp, _ := benchSDK(b, nil)
 			return []lro.Option{lro.WithMeterProvider(mp), lro.WithTracerProvider(tracenoop.NewTracerProvider())}
 		}},
 		{"sdk-sampled-10pct", func(b *testing.B) []lro.Option {
-			return benchSDKOptions(b, nil, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))), benchBatched)
+			return benchSDKOptions(b, nil, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))), benchBatched(b))
 		}},
 	}
 	for _, v := range variants {
@@ -136,12 +140,25 @@ func BenchmarkStartThroughputOTel(b *testing.B) {
 	})
 }
 
-// The tracer provider options of the sdk variant: every span sampled,
-// and batched to an exporter that drops it.
-var (
-	benchSampleAll = sdktrace.WithSampler(sdktrace.AlwaysSample())
-	benchBatched   = sdktrace.WithBatcher(benchDiscard{})
-)
+// benchSampleAll is the sampler option of the sdk variant: every span
+// sampled.
+var benchSampleAll = sdktrace.WithSampler(sdktrace.AlwaysSample())
+
+// benchBatched returns the span processor option of the sdk variant: a
+// new batching span processor, and an exporter that drops the spans,
+// which fails b if none reached it by the time the provider was shut
+// down. Each tracer provider needs its own: shutting a provider down shuts
+// its processors down, and a stopped batcher drops every span at End
+// without the hand-off to its goroutine that is part of what is measured.
+func benchBatched(b *testing.B) sdktrace.TracerProviderOption {
+	d := new(benchDiscard)
+	b.Cleanup(func() { // after benchSDK's, which shuts the provider down
+		if d.spans.Load() == 0 {
+			b.Error("no span reached the exporter: was the batching processor stopped?")
+		}
+	})
+	return sdktrace.WithBatcher(d)
+}
 
 // benchSDK returns OTel SDK providers shut down when b ends: a meter
 // provider with a manual reader and mopts, and a tracer provider made
@@ -165,7 +182,7 @@ func benchSDKOptions(b *testing.B, mopts []sdkmetric.Option, topts ...sdktrace.T
 // benchSDKDefault returns the sdk variant's options: the SDK's default
 // configuration with every span sampled.
 func benchSDKDefault(b *testing.B) []lro.Option {
-	return benchSDKOptions(b, nil, benchSampleAll, benchBatched)
+	return benchSDKOptions(b, nil, benchSampleAll, benchBatched(b))
 }
 
 // benchSpin returns work that computes n SHA-256 sums (none when 0).
@@ -184,7 +201,7 @@ func benchSpin(n int) lro.WorkFunc {
 // work's context, and the duration measured in the span's context. It is
 // the least any instrumentation of a run can ask of the SDK.
 func benchByHand(b *testing.B) lro.WorkFunc {
-	mp, tp := benchSDK(b, nil, benchSampleAll, benchBatched)
+	mp, tp := benchSDK(b, nil, benchSampleAll, benchBatched(b))
 	tracer := tp.Tracer("bench")
 	duration, err := mp.Meter("bench").Float64Histogram("lro.operation.duration", metric.WithUnit("s"))
 	if err != nil {
@@ -344,7 +361,7 @@ func benchOTelWork(b *testing.B, baseWork, work lro.WorkFunc, opts ...lro.Option
 // BenchmarkStartThroughputOTel/sdk. The new-root sub-benchmark starts it
 // with trace.WithNewRoot instead.
 func BenchmarkOTelSDKSpanFloor(b *testing.B) {
-	_, tp := benchSDK(b, nil, benchSampleAll, benchBatched)
+	_, tp := benchSDK(b, nil, benchSampleAll, benchBatched(b))
 	tracer := tp.Tracer("bench")
 	link := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
