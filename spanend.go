@@ -28,10 +28,12 @@ const spanEndBatch = 32
 // spanEndWait is how long a span is held back at most.
 const spanEndWait = time.Millisecond
 
-// heldSpan is the span of a run that has ended, and when it ended.
+// heldSpan is the span of a run that has ended, and the option that ends
+// it at the time its run ended (kept as an array: ending it passes a slice
+// of it, not a new one).
 type heldSpan struct {
 	span trace.Span
-	at   time.Time
+	end  [1]trace.SpanEndOption
 }
 
 // spanEnds ends the spans of runs, gathering those that end while others
@@ -67,7 +69,7 @@ func (e *spanEnds) end(span trace.Span) {
 		span.End()
 		return
 	}
-	e.held = append(e.held, heldSpan{span: span, at: time.Now()})
+	e.held = append(e.held, heldSpan{span: span, end: [1]trace.SpanEndOption{trace.WithTimestamp(time.Now())}})
 	if others > 0 && len(e.held) < spanEndBatch {
 		e.armLocked()
 		e.mu.Unlock()
@@ -107,8 +109,8 @@ func (e *spanEnds) takeLocked() []heldSpan {
 // endAll ends the spans of batch at their end times, then keeps batch
 // for reuse.
 func (e *spanEnds) endAll(batch []heldSpan) {
-	for i, h := range batch {
-		h.span.End(trace.WithTimestamp(h.at))
+	for i := range batch {
+		batch[i].span.End(batch[i].end[:]...)
 		batch[i] = heldSpan{}
 	}
 	e.mu.Lock()
