@@ -135,6 +135,7 @@ type observer struct {
 	retries     metric.Int64Counter
 
 	tracer trace.Tracer // nil when spans are off (a no-op TracerProvider)
+	ends   *spanEnds    // ends the sampled spans of runs (spanend.go)
 	meter  metric.Meter
 	reg    metric.Registration // of the callback observing running work; nil before observeRunning
 	// The callback observing the counts is never unregistered: the counts
@@ -236,6 +237,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, store string)
 	o := &observer{
 		meter:       meter,
 		tracer:      newTracer(tp),
+		ends:        newSpanEnds(spanEndWait),
 		store:       store,
 		storeAttrs:  []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrStore.String(store)))},
 		methodAttrs: make(map[string][]metric.AddOption, len(storeMethods)),
@@ -348,7 +350,11 @@ func (o *observer) observeRunning(count func() map[string]int64) error {
 // close stops observing running work, so that the provider lets go of
 // the closed Manager.
 func (o *observer) close() {
-	if o == nil || o.reg == nil {
+	if o == nil {
+		return
+	}
+	o.ends.close()
+	if o.reg == nil {
 		return
 	}
 	if err := o.reg.Unregister(); err != nil {

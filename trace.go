@@ -38,7 +38,10 @@ import (
 // "lro.deadline_exceeded" and "lro.shutdown" events; an "lro.retry" event
 // when the work is queued to run again (KindRetry); and
 // "lro.result_dropped" when the result could not be recorded (another
-// replica took the operation over).
+// replica took the operation over). A sampled span whose run ends while
+// other sampled runs go on is handed to the span processors up to 1 ms
+// later, with theirs, and with its run's end as its end time; Close hands
+// over every one held (docs/OBSERVABILITY.md, "When a run's span ends").
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {
@@ -65,6 +68,7 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 type runObs struct {
 	ctx     context.Context // the work's context: the task's, with the span
 	span    trace.Span      // nil without spans
+	sampled bool            // span is sampled: o.ends ends it
 	k       *kindAttrs      // nil without an observer
 	retried bool            // retrying recorded the run's failure
 }
@@ -123,8 +127,12 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 	}
 	// A sampled span records (asking IsRecording would take the SDK span's
 	// lock once more); one that is not may still record (RecordOnly).
-	if req.IsValid() && (r.span.SpanContext().IsSampled() || r.span.IsRecording()) {
+	r.sampled = r.span.SpanContext().IsSampled()
+	if req.IsValid() && (r.sampled || r.span.IsRecording()) {
 		r.span.AddLink(trace.Link{SpanContext: req})
+	}
+	if r.sampled {
+		o.ends.begin()
 	}
 	return r
 }
@@ -133,10 +141,9 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 // and whose context ended with cause, at now: final is the operation's end
 // and recorded whether the store took it. It ends the span, then counts
 // the operation as finished, only when recorded, with its duration in the
-// span's context (an exemplar can point at the run). The span ends first:
-// with the SDK's batching span processor, a span ended just before the
-// worker goes idle wakes the batcher's goroutine for that span alone, and
-// each bit of work after End lets it gather more (BENCHMARKS.md § 6).
+// span's context (an exemplar can point at the run). A sampled span's end
+// goes through o.ends, which hands it over with others while other runs
+// go on (spanend.go).
 func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, final *longrunningpb.Operation, recorded bool) {
 	if o == nil {
 		return
@@ -148,7 +155,11 @@ func (o *observer) runEnd(r runObs, t *task, now time.Time, cause, werr error, f
 		if !quietEnd(r, c, werr, final, recorded) && r.span.IsRecording() {
 			describeEnd(r, c, cause, werr, final, recorded)
 		}
-		r.span.End()
+		if r.sampled {
+			o.ends.end(r.span)
+		} else {
+			r.span.End()
+		}
 	}
 	if recorded {
 		o.operationFinished(r.ctx, r.k, c, now.Sub(t.created))

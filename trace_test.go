@@ -494,3 +494,64 @@ func TestDeadlineTelemetry(t *testing.T) {
 		t.Errorf("run span lro.status_code %q, want DEADLINE_EXCEEDED", got)
 	}
 }
+
+// endSignal is a span processor that sends the name of each span that
+// ends.
+type endSignal struct {
+	sdktrace.SpanProcessor // the rest do nothing: a recorder's
+	ended                  chan sdktrace.ReadOnlySpan
+}
+
+func (s endSignal) OnEnd(span sdktrace.ReadOnlySpan) { s.ended <- span }
+
+// TestRunSpanEndsWhileOtherWorkRuns: a run that ends while other work
+// still runs has its span's end held back to be handed over with theirs
+// (docs/OBSERVABILITY.md), but only for a moment: it reaches the span
+// processors while the other work is still running; the other run's span
+// ends when it does. (TestSpanEndsKeepTheEndTime checks the end time a
+// held span is given.)
+func TestRunSpanEndsWhileOtherWorkRuns(t *testing.T) {
+	sig := endSignal{SpanProcessor: tracetest.NewSpanRecorder(), ended: make(chan sdktrace.ReadOnlySpan, 2)}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sig))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	m := newManager(t, lro.WithTracerProvider(tp))
+
+	running, release := make(chan struct{}), make(chan struct{})
+	long, err := m.Start(context.Background(), func(context.Context, *lro.Op) (proto.Message, error) {
+		close(running)
+		<-release
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	short, err := m.Start(context.Background(), func(context.Context, *lro.Op) (proto.Message, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := waitDone(t, m, short.GetName())
+	var span sdktrace.ReadOnlySpan
+	select {
+	case span = <-sig.ended:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the span of %s has not ended %v after its run, while other work runs", short.GetName(), waitTimeout)
+	}
+	received := time.Now()
+	if got := spanAttrs(span)["lro.operation.name"].AsString(); got != short.GetName() {
+		t.Fatalf("ended the span of %q first, want %q's", got, short.GetName())
+	}
+	if !ended.GetDone() || span.EndTime().Before(span.StartTime()) || span.EndTime().After(received) {
+		t.Errorf("span of the short run: start %v, end %v, want an end between its start and %v", span.StartTime(), span.EndTime(), received)
+	}
+
+	close(release)
+	select {
+	case span = <-sig.ended:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the span of %s has not ended %v after its run", long.GetName(), waitTimeout)
+	}
+	if got := spanAttrs(span)["lro.operation.name"].AsString(); got != long.GetName() {
+		t.Errorf("then ended the span of %q, want %q's", got, long.GetName())
+	}
+}
