@@ -14,8 +14,9 @@ import (
 // Ending a span hands it to the tracer provider's span processors. The
 // SDK's batching processor takes it over a channel to a goroutine of its
 // own, which waits there between spans: each span that ends on its own
-// wakes that goroutine for that span alone, and on a busy replica that
-// wake-up cost as much as the rest of the span (BENCHMARKS.md § 6). So
+// wakes that goroutine for that span alone, and on a busy replica those
+// wake-ups cost close to a third of what the span costs (BENCHMARKS.md
+// § 6). So
 // while other runs are still going, a run's span is held back, with its
 // end time, and handed over with theirs: when the last of them ends, when
 // spanEndBatch are held, or spanEndWait after the first was held back,
