@@ -113,3 +113,31 @@ func FuzzFilter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTraceParent: a stored trace context (Record.TraceParent) comes from
+// a store, which may hold anything; parsing it never panics, and what it
+// accepts is a valid span context that reads back the same once written.
+func FuzzTraceParent(f *testing.F) {
+	for _, s := range []string{"", testTraceParent, "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", "ff-" + testTraceParent[3:], testTraceParent[:54], "00-0-0-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc := parseTraceParent(s)
+		if !sc.IsValid() {
+			if sc.IsRemote() || sc.IsSampled() {
+				t.Fatalf("parseTraceParent(%q) = %v: an invalid one, not zero", s, sc)
+			}
+			return
+		}
+		if !sc.IsRemote() {
+			t.Errorf("parseTraceParent(%q) = %v, not remote", s, sc)
+		}
+		back := string(appendTraceParent(nil, sc))
+		if again := parseTraceParent(back); !again.Equal(sc) {
+			t.Errorf("parseTraceParent(%q) = %v, written %q, read back %v", s, sc, back, again)
+		}
+		if len(s) == traceParentLen && s[:2] == "00" && (s[53:] == "00" || s[53:] == "01") && back != s {
+			t.Errorf("parseTraceParent(%q) written back as %q", s, back)
+		}
+	})
+}

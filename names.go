@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.einride.tech/aip/resourcename"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const (
@@ -24,6 +25,27 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return idEncoding.EncodeToString(b[:])
+}
+
+// newOperationName returns the name of a new operation under parent, with
+// a random id as newID makes it, and sc as a traceparent
+// (appendTraceParent; "" when sc is not valid). Both come from one
+// string, so that keeping the request's trace context costs a Start no
+// allocation of its own.
+func newOperationName(parent string, sc trace.SpanContext) (name, traceParent string) {
+	var buf [160]byte // most names and a traceparent fit
+	b := buf[:0]
+	if parent != "" {
+		b = append(append(b, parent...), '/')
+	}
+	b = append(b, collectionID+"/"...)
+	var id [16]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on supported platforms
+	b = idEncoding.AppendEncode(b, id[:])
+	n := len(b)
+	b = appendTraceParent(b, sc)
+	s := string(b)
+	return s[:n], s[n:]
 }
 
 // operationName joins parent and id into an operation name.

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -26,8 +27,11 @@ type task struct {
 	launched  bool        // given to a pool worker; guarded by Manager.mu
 	abandoned atomic.Bool // Close gave up on it: its result is dropped
 	kind      string      // the operation's kind, for metrics and spans
-	created   time.Time   // the operation's create time, for its duration
-	k         *kindInfo   // the registered kind; nil for a work function
+	// traceParent is the record's (Record.TraceParent): what the run's
+	// span links to when ctx carries no span (runBegin).
+	traceParent string
+	created     time.Time // the operation's create time, for its duration
+	k           *kindInfo // the registered kind; nil for a work function
 	// stopDeadline stops the deadline timer; guarded by Manager.mu.
 	stopDeadline func()
 	slotFreed    bool // its slot was given back (freeSlot); guarded by Manager.mu
@@ -106,8 +110,8 @@ func (m *Manager) start(ctx context.Context, work WorkFunc, k *kindInfo, req *an
 
 // newRecord checks ctx and opts and builds the record of a new operation
 // of kind k (nil for a work function or Create) with the stored request
-// req: named, stamped with its creation, deadline, request id and
-// RunAfter (WithStartAfter), and queued (StartTime zero, no owner,
+// req: named, stamped with its creation, deadline, request id, RunAfter
+// (WithStartAfter) and the trace context of ctx's span, and queued (StartTime zero, no owner,
 // attempt 0) until start decides how it runs. It fails with
 // INVALID_ARGUMENT for a nil ctx, an option that refused its value, an
 // invalid parent, metadata over the payload cap, or a WithStartAfter that
@@ -135,7 +139,7 @@ func (m *Manager) newRecord(ctx context.Context, k *kindInfo, req *anypb.Any, op
 		kind = k.name
 	}
 	now := m.now()
-	name := operationName(sc.parent, newID())
+	name, traceParent := newOperationName(sc.parent, trace.SpanContextFromContext(ctx))
 	md = m.stampMetadata(md, stdStamp{created: now})
 	rec := &Record{
 		Operation:  &longrunningpb.Operation{Name: name, Metadata: md},
@@ -145,6 +149,8 @@ func (m *Manager) newRecord(ctx context.Context, k *kindInfo, req *anypb.Any, op
 		RequestID:  sc.requestID,
 		Kind:       kind,
 		Request:    req,
+		// Runs the store hands out link to it (runBegin).
+		TraceParent: traceParent,
 	}
 	if d := timeoutFor(sc, k); d > 0 {
 		rec.Deadline = now.Add(d).Truncate(time.Microsecond) // as stores keep it
@@ -246,6 +252,7 @@ func (m *Manager) launch(t *task, work WorkFunc, r *Record) {
 	if t.created.IsZero() {
 		t.created = r.CreateTime
 	}
+	t.traceParent = r.TraceParent
 	op := &Op{m: m, name: t.name, attempt: r.Attempt, md: r.Operation.GetMetadata(), lost: t.cancel}
 	m.workers.goRun(func() { m.run(t, work, op) })
 }

@@ -83,6 +83,17 @@ type Record struct {
 	// RunAfter is the earliest time a queued operation may be claimed (the
 	// backoff before a retry, WithStartAfter); zero for at once.
 	RunAfter time.Time
+	// TraceParent is the trace context of the span in the context given
+	// to Start, StartKind, Create or NewKindRecord (pgstore.StartKindTx),
+	// as a W3C Trace Context traceparent
+	// ("00-{trace id}-{span id}-{flags}", lowercase hex), or "" when that
+	// context had no valid span. The Manager writes it when it creates the
+	// record and never changes it; every run of the work, wherever it
+	// runs (a retry, work claimed from the store's queue, work taken over
+	// from another replica), links its span to it. A store keeps it as
+	// written, like the other text fields; a store that does not keep it,
+	// or gives back a malformed value, costs only that link, never a run.
+	TraceParent string
 	// Version is assigned by the store and grows with every write.
 	Version int64
 }

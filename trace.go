@@ -30,8 +30,10 @@ import (
 // lro.status_code when it fails. Its context is the work's, so spans the
 // work starts are its children. It is the root of a new trace and links to
 // the span in the context given to Start: that request has usually ended
-// by the time the work runs. Work taken over from another replica, or
-// claimed from the store's queue, has no link. The span records how the
+// by the time the work runs. Every run links to it, wherever it runs:
+// a retry, work claimed from the store's queue and work taken over from
+// another replica link to the span the record keeps (Record.TraceParent).
+// The span records how the
 // run ended: an error status "CODE: message" for an operation error, for
 // the deadline passing while the work runs, and for a failure that is
 // retried; an "exception" event for a panic; "lro.cancelled",
@@ -110,6 +112,13 @@ func (o *observer) runBegin(t *task, op *Op) runObs {
 	ctx := t.ctx
 	if req.HasTraceID() || req.HasSpanID() {
 		ctx = trace.ContextWithSpan(ctx, nil)
+	}
+	if !req.IsValid() {
+		// A run the store handed out (a retry, a claim from the queue, a
+		// takeover) has no request context: its record keeps the
+		// request's span (Record.TraceParent). Parsed only here, so the
+		// run of a Start in this process pays nothing for it.
+		req = parseTraceParent(t.traceParent)
 	}
 	// Every attribute is given at the start, where a sampler sees them and
 	// the SDK stores them in one go.

@@ -328,6 +328,7 @@ func scribble(r *lro.Record) {
 		}
 	}
 	r.Attempt += 7
+	r.TraceParent += "-changed"
 	r.Version += 100
 }
 

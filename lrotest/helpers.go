@@ -90,8 +90,14 @@ func fullRecord(t *testing.T, name string, created time.Time) *lro.Record {
 	r.StartTime = created.Add(2 * time.Millisecond)
 	r.Deadline = created.Add(time.Hour)
 	r.RunAfter = created.Add(time.Minute)
+	r.TraceParent = TraceParent
 	return r
 }
+
+// TraceParent is the Record.TraceParent of the suite's records: a store
+// keeps it as written, through every write and claim, and gives it back
+// with every record it returns.
+const TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 // finish marks r done with a response and the given expire time.
 func finish(t *testing.T, r *lro.Record, expire time.Time) *lro.Record {

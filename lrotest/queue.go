@@ -19,6 +19,7 @@ func queued(name, kind string, created time.Time) *lro.Record {
 	r := NewRecord(name, created)
 	r.Kind = kind
 	r.Request = &anypb.Any{TypeUrl: "type.googleapis.com/google.protobuf.StringValue"}
+	r.TraceParent = TraceParent
 	return r
 }
 
@@ -56,6 +57,9 @@ func testClaimQueuedSelects(t *testing.T, s lro.Store) {
 	for _, r := range got {
 		if r.Owner != "me" || !r.StartTime.Equal(now) || r.Attempt != 1 {
 			t.Errorf("claimed %q: owner %q start %v attempt %d; want me, now, 1", r.Operation.GetName(), r.Owner, r.StartTime, r.Attempt)
+		}
+		if r.TraceParent != TraceParent {
+			t.Errorf("claimed %q: TraceParent %q; want %q as created", r.Operation.GetName(), r.TraceParent, TraceParent)
 		}
 		if stored := get(t, s, r.Operation.GetName()); stored.Owner != "me" || !stored.StartTime.Equal(now) || stored.Queued() {
 			t.Errorf("stored %q: owner %q start %v", r.Operation.GetName(), stored.Owner, stored.StartTime)

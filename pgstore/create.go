@@ -50,27 +50,27 @@ type createAnswer struct {
 // createCall is a Create call in a batch.
 type createCall = batchCall[*createReq, createAnswer]
 
-// insertBatchRows inserts the records of many Create calls: $1 to $24 are
+// insertBatchRows inserts the records of many Create calls: $1 to $25 are
 // arrays of the insertSQL columns, in order.
 const insertBatchRows = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
 	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
-	start_time, deadline, run_after)
+	start_time, deadline, run_after, trace_parent)
 SELECT name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
 	error_code, metadata_type, response_type, metadata_json::jsonb, metadata_schema, derived_version,
-	start_time, deadline, run_after
+	start_time, deadline, run_after, trace_parent
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::text[],
 	$7::bool[], $8::text[], $9::timestamptz[], $10::text[], $11::bytea[], $12::int4[], $13::int8[], $14::bool[],
 	$15::bytea[], $16::int4[], $17::text[], $18::text[], $19::text[], $20::bytea[], $21::int8[],
-	$22::timestamptz[], $23::timestamptz[], $24::timestamptz[])
+	$22::timestamptz[], $23::timestamptz[], $24::timestamptz[], $25::text[])
 	AS t(name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
 	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
-	start_time, deadline, run_after)`
+	start_time, deadline, run_after, trace_parent)`
 
 // insertBatchSQL is insertSQL for many records at once (insertBatchRows),
-// with $25 the notification channel. It returns the names it inserted;
+// with $26 the notification channel. It returns the names it inserted;
 // records that conflict on the name or on the parent and request id are
 // left out. A queued operation of a kind wakes the replicas that may claim
 // it, as insertQueuedSQL does (PostgreSQL sends one notification of a
@@ -78,7 +78,7 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::ti
 var insertBatchSQL = `WITH ins AS (` + insertBatchRows + `
 ON CONFLICT DO NOTHING
 RETURNING name, done, owner, kind, start_time)
-SELECT ins.name, ` + strings.ReplaceAll(notifyQueuedExpr("ins"), "$1", "$25") + ` FROM ins`
+SELECT ins.name, ` + strings.ReplaceAll(notifyQueuedExpr("ins"), "$1", "$26") + ` FROM ins`
 
 // plainInsertBatchSQL inserts a batch that holds no queued operation, and
 // fails as a whole when a name or a request id is taken: most batches
@@ -274,7 +274,7 @@ func insertColumns(rows [][]any) []any {
 		column[int64](rows, 12), column[bool](rows, 13), column[[]byte](rows, 14), column[*int32](rows, 15),
 		column[*string](rows, 16), column[*string](rows, 17), column[*string](rows, 18), column[[]byte](rows, 19),
 		column[*int64](rows, 20), column[*time.Time](rows, 21), column[*time.Time](rows, 22),
-		column[*time.Time](rows, 23),
+		column[*time.Time](rows, 23), column[string](rows, 24),
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // columns are the lro_operations columns scanRecord reads, in order.
-const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation, start_time, deadline, run_after`
+const columns = `name, parent, create_time, update_time, expire_time, request_id, cancel_requested, owner, lease_expire_time, kind, request, attempt, version, operation, start_time, deadline, run_after, trace_parent`
 
 // maxInlineName is the longest name sent as it is in a notification
 // payload; longer ones are sent as a SHA-256 hash, since PostgreSQL limits
@@ -71,24 +71,24 @@ var (
 	insertSQL = `INSERT INTO lro_operations (name, parent, create_time, update_time, expire_time, request_id,
 	cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
 	error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
-	start_time, deadline, run_after)
+	start_time, deadline, run_after, trace_parent)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text::jsonb, $20, $21,
-	$22, $23, $24)
+	$22, $23, $24, $25)
 ON CONFLICT DO NOTHING`
 
 	// insertQueuedSQL inserts a queued operation of a kind and wakes the
-	// replicas that may claim it (see queue.go). $25 is the channel.
+	// replicas that may claim it (see queue.go). $26 is the channel.
 	insertQueuedSQL = `WITH ins AS (` + insertSQL + `
 	RETURNING name)
-SELECT pg_notify($25, '` + queuePayload + `') FROM ins`
+SELECT pg_notify($26, '` + queuePayload + `') FROM ins`
 
 	updateSQL = `WITH upd AS (
 	UPDATE lro_operations SET parent = $3, create_time = $4, update_time = $5, expire_time = $6, request_id = $7,
 		cancel_requested = $8, owner = $9, lease_expire_time = $10, kind = $11, request = $12, attempt = $13,
 		version = $14, done = $15, operation = $16, error_code = $17, metadata_type = $18, response_type = $19,
 		metadata_json = $20::text::jsonb, metadata_schema = $21, derived_version = $22,
-		start_time = $23, deadline = $24, run_after = $25
-	WHERE name = $2 AND version = $26
+		start_time = $23, deadline = $24, run_after = $25, trace_parent = $26
+	WHERE name = $2 AND version = $27
 	RETURNING name, done, cancel_requested, owner, kind, start_time)
 SELECT ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`
 
@@ -159,7 +159,7 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 	}
 	for _, f := range []struct{ what, v string }{
 		{"name", name}, {"parent", rec.Parent}, {"request id", rec.RequestID},
-		{"owner", rec.Owner}, {"kind", rec.Kind},
+		{"owner", rec.Owner}, {"kind", rec.Kind}, {"trace parent", rec.TraceParent},
 	} {
 		if !validText(f.v) {
 			return nil, invalid(fmt.Sprintf("the %s is not valid UTF-8 text without NUL bytes", f.what))
@@ -182,7 +182,7 @@ func (s *Store) recordArgs(rec *lro.Record, version int64) ([]any, error) {
 		rec.CancelRequested, rec.Owner, dbTime(rec.LeaseExpireTime), rec.Kind, req, rec.Attempt,
 		version, rec.Operation.GetDone(), op,
 		d.errorCode, d.metadataType, d.responseType, d.metadataJSON, d.metadataSchema, derivedVersion,
-		dbTime(rec.StartTime), dbTime(rec.Deadline), dbTime(rec.RunAfter),
+		dbTime(rec.StartTime), dbTime(rec.Deadline), dbTime(rec.RunAfter), rec.TraceParent,
 	}, nil
 }
 
@@ -205,7 +205,7 @@ func scanRecord(row pgx.Row, extra ...any) (*lro.Record, error) {
 	)
 	dest := append([]any{&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &r.RequestID,
 		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &r.Attempt, &r.Version, &op,
-		&start, &deadline, &runAfter}, extra...)
+		&start, &deadline, &runAfter, &r.TraceParent}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

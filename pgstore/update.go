@@ -45,18 +45,18 @@ type updateAnswer struct{ written, alone bool }
 type updateCall = batchCall[*updateReq, updateAnswer]
 
 // updateBatchSQL is updateSQL for many records: $1 is the channel, $2 to
-// $25 arrays of the record columns in insertSQL order, and $26 the versions
+// $26 arrays of the record columns in insertSQL order, and $27 the versions
 // read. It returns the names it wrote. Like updateSQL, it wakes the
 // replicas that may claim an operation put back in the queue.
 var updateBatchSQL = `WITH i AS (
 	SELECT * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[],
 		$8::bool[], $9::text[], $10::timestamptz[], $11::text[], $12::bytea[], $13::int4[], $14::int8[], $15::bool[],
 		$16::bytea[], $17::int4[], $18::text[], $19::text[], $20::text[], $21::bytea[], $22::int8[],
-		$23::timestamptz[], $24::timestamptz[], $25::timestamptz[], $26::int8[])
+		$23::timestamptz[], $24::timestamptz[], $25::timestamptz[], $26::text[], $27::int8[])
 	AS t(name, parent, create_time, update_time, expire_time, request_id,
 		cancel_requested, owner, lease_expire_time, kind, request, attempt, version, done, operation,
 		error_code, metadata_type, response_type, metadata_json, metadata_schema, derived_version,
-		start_time, deadline, run_after, read)),
+		start_time, deadline, run_after, trace_parent, read)),
 upd AS (
 	UPDATE lro_operations o SET parent = i.parent, create_time = i.create_time, update_time = i.update_time,
 		expire_time = i.expire_time, request_id = i.request_id, cancel_requested = i.cancel_requested,
@@ -64,7 +64,7 @@ upd AS (
 		attempt = i.attempt, version = i.version, done = i.done, operation = i.operation,
 		error_code = i.error_code, metadata_type = i.metadata_type, response_type = i.response_type,
 		metadata_json = i.metadata_json::jsonb, metadata_schema = i.metadata_schema, derived_version = i.derived_version,
-		start_time = i.start_time, deadline = i.deadline, run_after = i.run_after
+		start_time = i.start_time, deadline = i.deadline, run_after = i.run_after, trace_parent = i.trace_parent
 	FROM i WHERE o.name = i.name AND o.version = i.read
 	RETURNING o.name, o.done, o.cancel_requested, o.owner, o.kind, o.start_time)
 SELECT upd.name, ` + notifyExpr("upd", false) + `, ` + notifyQueuedExpr("upd") + ` FROM upd`

@@ -15,7 +15,7 @@ import (
 // recordValues and scanRecord.
 var columns = []string{"name", "parent", "create_time", "update_time", "expire_time", "request_id",
 	"cancel_requested", "owner", "lease_expire_time", "kind", "request", "attempt", "version", "done", "operation",
-	"start_time", "deadline", "run_after"}
+	"start_time", "deadline", "run_after", "trace_parent"}
 
 // writeColumns are the columns a full write of a record sets: columns, and
 // the derived columns of the filter pushdown (see recordValues).
@@ -76,7 +76,7 @@ func recordValues(rec *lro.Record, version int64) ([]any, error) {
 	}
 	for _, f := range []struct{ what, v string }{
 		{"name", name}, {"parent", rec.Parent}, {"request id", rec.RequestID},
-		{"owner", rec.Owner}, {"kind", rec.Kind},
+		{"owner", rec.Owner}, {"kind", rec.Kind}, {"trace parent", rec.TraceParent},
 	} {
 		if !utf8.ValidString(f.v) {
 			return nil, invalid("the %s of %q is not valid UTF-8", f.what, name)
@@ -92,7 +92,7 @@ func recordValues(rec *lro.Record, version int64) ([]any, error) {
 	return append([]any{name, rec.Parent, rec.CreateTime, rec.UpdateTime, nullTime(rec.ExpireTime), reqID,
 		rec.CancelRequested, rec.Owner, nullTime(rec.LeaseExpireTime), rec.Kind, req, int64(rec.Attempt),
 		version, rec.Operation.GetDone(), op,
-		nullTime(rec.StartTime), nullTime(rec.Deadline), nullTime(rec.RunAfter),
+		nullTime(rec.StartTime), nullTime(rec.Deadline), nullTime(rec.RunAfter), rec.TraceParent,
 	}, derivedValues(rec.Operation, version)...), nil
 }
 
@@ -105,13 +105,14 @@ func scanRecord(row *spanner.Row) (*lro.Record, error) {
 		start, deadline  spanner.NullTime
 		runAfter         spanner.NullTime
 		reqID            spanner.NullString
+		traceParent      spanner.NullString // NULL in rows written before schema version 6
 		request, op      []byte
 		attempt, version int64
 		done             bool
 	)
 	if err := row.Columns(&name, &r.Parent, &r.CreateTime, &r.UpdateTime, &expire, &reqID,
 		&r.CancelRequested, &r.Owner, &lease, &r.Kind, &request, &attempt, &version, &done, &op,
-		&start, &deadline, &runAfter); err != nil {
+		&start, &deadline, &runAfter, &traceParent); err != nil {
 		return nil, fmt.Errorf("spannerstore: reading a record: %w", err)
 	}
 	r.CreateTime = normTime(r.CreateTime)
@@ -126,6 +127,7 @@ func scanRecord(row *spanner.Row) (*lro.Record, error) {
 	r.Deadline = nullOrZero(deadline)
 	r.RunAfter = nullOrZero(runAfter)
 	r.RequestID = reqID.StringVal
+	r.TraceParent = traceParent.StringVal
 	r.Attempt = int32(attempt)
 	r.Version = version
 	if err := r.UnmarshalPayload(op, request); err != nil {

@@ -127,6 +127,14 @@ var migrations = []migration{{
 		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS response_type STRING(MAX)`,
 		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS derived_version INT64`,
 	},
+}, {
+	version: 6,
+	ddl: []string{
+		// The trace context of the request that started the operation
+		// (lro.Record.TraceParent). NULL, read as "", in the rows
+		// written before it: adding it rewrites nothing.
+		`ALTER TABLE lro_operations ADD COLUMN IF NOT EXISTS trace_parent STRING(MAX)`,
+	},
 }}
 
 // changeStream names the change stream on lro_operations.
