@@ -1,10 +1,16 @@
 package lro
 
 import (
+	"context"
 	"encoding/hex"
 
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// traceParentHeader is the carrier key of a traceparent for the W3C
+// propagator.
+const traceParentHeader = "traceparent"
 
 // The trace context a record keeps (Record.TraceParent): the span of the
 // request that started the operation, as a W3C Trace Context traceparent
@@ -34,64 +40,14 @@ func appendTraceParent(b []byte, sc trace.SpanContext) []byte {
 // parseTraceParent returns the span context a stored traceparent s
 // describes, marked remote, or an invalid (zero) one when s is empty or
 // malformed: a stored value never fails a run, a malformed one only costs
-// the link. It accepts what the W3C specification asks a parser to
-// accept: lowercase hex, version 00 of exactly traceParentLen bytes, a
-// later version (not ff) longer than that only after a '-', non-zero ids.
+// the link. It reads s with OpenTelemetry's W3C Trace Context propagator,
+// which accepts what the specification asks a parser to accept. Only runs
+// the store hands out parse one, so its allocations (a map, a context)
+// stay off the path of a Start's own run.
 func parseTraceParent(s string) trace.SpanContext {
-	if len(s) < traceParentLen || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+	if s == "" {
 		return trace.SpanContext{}
 	}
-	var version [1]byte
-	if !decodeLowerHex(version[:], s[0:2]) || version[0] == 0xff {
-		return trace.SpanContext{}
-	}
-	if len(s) > traceParentLen && (version[0] == 0 || s[traceParentLen] != '-') {
-		return trace.SpanContext{}
-	}
-	var (
-		tid   trace.TraceID
-		sid   trace.SpanID
-		flags [1]byte
-	)
-	if !decodeLowerHex(tid[:], s[3:35]) || !decodeLowerHex(sid[:], s[36:52]) || !decodeLowerHex(flags[:], s[53:55]) {
-		return trace.SpanContext{}
-	}
-	sc := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID:    tid,
-		SpanID:     sid,
-		TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, // other bits are not defined for version 00
-		Remote:     true,
-	})
-	if !sc.IsValid() {
-		return trace.SpanContext{}
-	}
-	return sc
-}
-
-// decodeLowerHex decodes s, lowercase hex of exactly 2*len(dst) digits,
-// into dst, and reports whether it was.
-func decodeLowerHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := lowerHexDigit(s[2*i])
-		lo, ok2 := lowerHexDigit(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-// lowerHexDigit returns the value of the lowercase hex digit c.
-func lowerHexDigit(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{traceParentHeader: s})
+	return trace.SpanContextFromContext(ctx)
 }

@@ -23,8 +23,8 @@ func TestParseTraceParent(t *testing.T) {
 	}{
 		{testTraceParent, testSpanContext},
 		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", unsampled},
-		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", testSpanContext},      // undefined flags dropped
-		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more", testSpanContext}, // a later version may add fields
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", testSpanContext.WithTraceFlags(3)}, // flags kept as given (Trace Context level 2's random bit)
+		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more", testSpanContext},              // a later version may add fields
 		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", testSpanContext},
 		{"", trace.SpanContext{}},
 		{"garbage", trace.SpanContext{}},
