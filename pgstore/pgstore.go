@@ -34,10 +34,7 @@
 // lro_schema_migrations. Create them with Migrate, or pass WithAutoMigrate
 // to New. Migrate to a new schema version with every replica running the
 // same version of this package: migration 2 moved leases from operations
-// to owners, and a replica running older code would not keep them. Each
-// migration runs in one transaction; migration 6 rebuilds the list
-// indexes, blocking writes while it does, unless they were built
-// beforehand with CREATE INDEX CONCURRENTLY (its file shows how).
+// to owners, and a replica running older code would not keep them.
 //
 // Times are stored as timestamptz and therefore truncated to microseconds;
 // the records a Store returns carry the stored, truncated times, in UTC.

@@ -11,14 +11,11 @@
 -- new indexes as it read the old ones.
 --
 -- Migrate runs each migration in a transaction, where CREATE INDEX
--- CONCURRENTLY cannot run. So this one builds the new indexes first,
--- under temporary names, with plain CREATE INDEX, which blocks writes to
--- lro_operations (Start, Update, ...) while it builds, not reads; then it
--- drops the old indexes and renames the new ones, which blocks reads too,
--- but only from there to the commit right after. On a large table, build
--- them beforehand without blocking, under the same names; this migration
--- checks each definition and leaves an index alone when it is already the
--- one it would build:
+-- CONCURRENTLY cannot run: the plain CREATE INDEX below blocks writes to
+-- lro_operations (not reads) while it builds each index. On a large
+-- table, build them beforehand without blocking, under the same names;
+-- this migration checks each definition and leaves an index alone when it
+-- is already the one it would build:
 --
 --   CREATE INDEX CONCURRENTLY lro_operations_parent_list_idx_new
 --       ON lro_operations (parent, create_time, name DESC);
@@ -27,8 +24,6 @@
 --
 -- and the same for lro_operations_list_idx (create_time, name DESC) and
 -- lro_operations_running_list_idx (create_time, name DESC) WHERE NOT done.
--- Only List reads these indexes, and List's statements do not change: a
--- List between two of these steps reads whichever index is there.
 DO $$
 DECLARE
     want text[][] := ARRAY[
@@ -37,20 +32,18 @@ DECLARE
         ['lro_operations_running_list_idx', '(create_time, name DESC)', ' WHERE (NOT done)']];
     i int;
     idx regclass;
-    todo int[] := '{}';
 BEGIN
     FOR i IN 1 .. array_length(want, 1) LOOP
         -- Resolved through the search_path, as every other statement here.
         idx := to_regclass(quote_ident(want[i][1]));
-        IF idx IS NULL OR substring(pg_get_indexdef(idx) FROM ' USING .*$')
-                IS DISTINCT FROM ' USING btree ' || want[i][2] || want[i][3] THEN
-            EXECUTE format('CREATE INDEX %I ON lro_operations %s%s', want[i][1] || '_0006', want[i][2], want[i][3]);
-            todo := todo || i;
+        IF idx IS NOT NULL AND substring(pg_get_indexdef(idx) FROM ' USING .*$')
+                = ' USING btree ' || want[i][2] || want[i][3] THEN
+            CONTINUE;
         END IF;
-    END LOOP;
-    FOREACH i IN ARRAY todo LOOP
-        EXECUTE format('DROP INDEX IF EXISTS %I', want[i][1]);
-        EXECUTE format('ALTER INDEX %I RENAME TO %I', want[i][1] || '_0006', want[i][1]);
+        IF idx IS NOT NULL THEN
+            EXECUTE format('DROP INDEX %s', idx);
+        END IF;
+        EXECUTE format('CREATE INDEX %I ON lro_operations %s%s', want[i][1], want[i][2], want[i][3]);
     END LOOP;
 END
 $$;
