@@ -17,9 +17,7 @@ import (
 // key), the rows of one parent (lro_operations_parent_list_idx), of the
 // running operations when the query asks for done = false
 // (lro_operations_running_list_idx), or of every operation
-// (lro_operations_list_idx), from the cursor on; the indexes ascend on
-// create_time, so that new rows land on their right edge, and are walked
-// backward (migration 0006). Every other condition (a
+// (lro_operations_list_idx), from the cursor on. Every other condition (a
 // wildcard parent, done, the pushed-down filter; see pushdown.go) is a
 // test on the rows of the range, never a condition the planner could turn
 // into a scan of unbounded length. The Go side decodes only the rows that
