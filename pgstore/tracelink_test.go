@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/lrokit/lro"
 	"github.com/lrokit/lro/lrotest"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -89,5 +91,63 @@ func TestQueuedRunLinksToRequest(t *testing.T) {
 		if len(links) != 1 || links[0].SpanContext.TraceID() != request.TraceID() || links[0].SpanContext.SpanID() != request.SpanID() {
 			t.Errorf("%s: the claimed run links to %v, want the request span %v", name, links, request)
 		}
+	}
+}
+
+// TestTakenOverRunLinksToRequest: a replica that died left a running
+// operation whose record keeps the request's span; another replica takes
+// it over once the dead one's lease has lapsed (ClaimExpired, in
+// PostgreSQL) and runs it again, and that run's span links to the request.
+func TestTakenOverRunLinksToRequest(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, freshSchema(t))
+	ctx := context.Background()
+	if err := s.RegisterOwner(ctx, lro.LeaseParams{Owner: "pod-0", Token: "dead", Lease: -time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := anypb.New(wrapperspb.String("books"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	r := rec("", "left", 0)
+	r.Owner, r.Kind, r.Request, r.Attempt = "pod-0", "echo", req, 1
+	r.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	mustCreate(t, s, r)
+
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	m := lrotest.NewManager(t, s, lro.WithOwner("pod-1"), lro.WithLease(3*time.Second),
+		lro.WithTracerProvider(tp), lro.WithMeterProvider(metricnoop.NewMeterProvider()))
+	if err := lro.Register(m, "echo", func(context.Context, *lro.Op, *wrapperspb.StringValue) (proto.Message, error) {
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	name := r.Operation.GetName()
+	lrotest.WaitDone(t, m, name)
+	if got, err := s.Get(ctx, name); err != nil || got.Owner != "pod-1" || got.Attempt != 2 {
+		t.Fatalf("after the takeover: %+v, %v; want owner pod-1 at attempt 2", got, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, lrotest.WatchTimeout)
+	defer cancel()
+	if err := m.Close(cctx); err != nil { // every run's span has ended
+		t.Fatal(err)
+	}
+	var links []sdktrace.Link
+	for _, span := range spans.Ended() {
+		for _, kv := range span.Attributes() {
+			if kv.Key == "lro.operation.name" && kv.Value.AsString() == name {
+				links = append(links, span.Links()...)
+			}
+		}
+	}
+	if len(links) != 1 || !links[0].SpanContext.Equal(request.WithRemote(true)) {
+		t.Errorf("the run taken over links to %v, want only the request span %v", links, request)
 	}
 }
