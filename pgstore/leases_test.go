@@ -219,18 +219,7 @@ func TestRestartedReplicaTakesBackItsWork(t *testing.T) {
 	t.Parallel()
 	schema := freshSchema(t)
 	s := newStore(t, schema)
-	ctx := context.Background()
-	// The replica that died: its lease has lapsed, its operation runs on.
-	if err := s.RegisterOwner(ctx, lro.LeaseParams{Owner: "pod-0", Token: "before", Lease: -time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	req, err := anypb.New(wrapperspb.String("books"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rec("", "left", 0)
-	r.Owner, r.Kind, r.Request, r.Attempt = "pod-0", "echo", req, 1
-	mustCreate(t, s, r)
+	r := leftByDeadReplica(t, s, "pod-0", nil)
 
 	m := lrotest.NewManager(t, s, lro.WithOwner("pod-0"), lro.WithLease(3*time.Second)) // first round after 1 s, after Register
 	if err := lro.Register(m, "echo", func(ctx context.Context, op *lro.Op, req *wrapperspb.StringValue) (proto.Message, error) {
@@ -243,4 +232,27 @@ func TestRestartedReplicaTakesBackItsWork(t *testing.T) {
 	if err := done.GetResponse().UnmarshalTo(&got); err != nil || got.GetValue() != "books#2" {
 		t.Errorf("the work the id held ended with %v; want it run again as attempt 2", done.GetResult())
 	}
+}
+
+// leftByDeadReplica records in s, as a replica called owner that died
+// would leave it, a running operation of the registered kind "echo"
+// (request "books", attempt 1) whose owner's lease has lapsed, after
+// change, if not nil, has been applied to the record; it returns the
+// record.
+func leftByDeadReplica(t *testing.T, s *Store, owner string, change func(*lro.Record)) *lro.Record {
+	t.Helper()
+	if err := s.RegisterOwner(context.Background(), lro.LeaseParams{Owner: owner, Token: "dead", Lease: -time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := anypb.New(wrapperspb.String("books"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("", "left", 0)
+	r.Owner, r.Kind, r.Request, r.Attempt = owner, "echo", req, 1
+	if change != nil {
+		change(r)
+	}
+	mustCreate(t, s, r)
+	return r
 }

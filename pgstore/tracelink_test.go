@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -102,22 +101,14 @@ func TestTakenOverRunLinksToRequest(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, freshSchema(t))
 	ctx := context.Background()
-	if err := s.RegisterOwner(ctx, lro.LeaseParams{Owner: "pod-0", Token: "dead", Lease: -time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	req, err := anypb.New(wrapperspb.String("books"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	request := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
 		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
 		TraceFlags: trace.FlagsSampled,
 	})
-	r := rec("", "left", 0)
-	r.Owner, r.Kind, r.Request, r.Attempt = "pod-0", "echo", req, 1
-	r.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	mustCreate(t, s, r)
+	r := leftByDeadReplica(t, s, "pod-0", func(r *lro.Record) {
+		r.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	})
 
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
