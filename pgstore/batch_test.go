@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -53,6 +54,21 @@ func goDo(b *batcher[int, int], i int) <-chan int {
 		answer <- a
 	}()
 	return answer
+}
+
+// goDoErr calls b.do(i) on a goroutine and returns where its outcome
+// arrives: nil for the answer i, else the call's error (or one saying the
+// answer was wrong).
+func goDoErr(b *batcher[int, int], i int) <-chan error {
+	outcome := make(chan error, 1)
+	go func() {
+		a, err := b.do(context.Background(), i)
+		if err == nil && a != i {
+			err = fmt.Errorf("do(%d) answered %d", i, a)
+		}
+		outcome <- err
+	}()
+	return outcome
 }
 
 // doEach calls b.do(i) for each i from first to last, each on a goroutine
@@ -161,20 +177,9 @@ func TestBatcherClose(t *testing.T) {
 	r := &sizeRecorder{entered: make(chan struct{}), hold: make(chan struct{})}
 	b := newBatcher(1, 8, r.write)
 	ctx := context.Background()
-	inFlight := make(chan error)
-	go func() {
-		a, err := b.do(ctx, 1)
-		if err == nil && a != 1 {
-			err = errors.New("wrong answer")
-		}
-		inFlight <- err
-	}()
+	inFlight := goDoErr(b, 1)
 	<-r.entered
-	queued := make(chan error)
-	go func() {
-		_, err := b.do(ctx, 2)
-		queued <- err
-	}()
+	queued := goDoErr(b, 2)
 	waitQueued(b, 1)
 	closed := make(chan struct{})
 	go func() { b.close(); close(closed) }()
@@ -233,21 +238,9 @@ func TestBatcherGathers(t *testing.T) {
 func TestGatheringBatcherClose(t *testing.T) {
 	r := &sizeRecorder{entered: make(chan struct{}), hold: make(chan struct{})}
 	b := newGatheringBatcher(2, 8, gathering{small: 4, calm: 1}, r.write)
-	ctx := context.Background()
-	inFlight := make(chan error)
-	go func() {
-		_, err := b.do(ctx, 1)
-		inFlight <- err
-	}()
+	inFlight := goDoErr(b, 1)
 	<-r.entered
-	held := make(chan error)
-	go func() {
-		a, err := b.do(ctx, 2)
-		if err == nil && a != 2 {
-			err = errors.New("wrong answer")
-		}
-		held <- err
-	}()
+	held := goDoErr(b, 2)
 	closed := make(chan struct{})
 	go func() { b.close(); close(closed) }()
 	if err := <-held; err != nil && !errors.Is(err, errBatcherClosed) {
