@@ -114,6 +114,10 @@ func FuzzFilter(f *testing.F) {
 	})
 }
 
+// traceParentLen is the length of a version 00 traceparent:
+// "00-{32 hex trace id}-{16 hex span id}-{2 hex flags}".
+const traceParentLen = 2 + 1 + 32 + 1 + 16 + 1 + 2
+
 // FuzzTraceParent: a stored trace context (Record.TraceParent) comes from
 // a store, which may hold anything; parsing it never panics, and what it
 // accepts is a valid span context that reads back the same once written.

@@ -8,18 +8,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// traceParentHeader is the carrier key of a traceparent for the W3C
-// propagator.
-const traceParentHeader = "traceparent"
-
 // The trace context a record keeps (Record.TraceParent): the span of the
 // request that started the operation, as a W3C Trace Context traceparent
 // (https://www.w3.org/TR/trace-context/#traceparent-header), so that every
 // run of the work links to it, wherever and whenever it runs.
 
-// traceParentLen is the length of a version 00 traceparent:
-// "00-{32 hex trace id}-{16 hex span id}-{2 hex flags}".
-const traceParentLen = 2 + 1 + 32 + 1 + 16 + 1 + 2
+// traceParentHeader is the carrier key of a traceparent for the W3C
+// propagator.
+const traceParentHeader = "traceparent"
 
 // appendTraceParent appends sc as a version 00 traceparent to b, or
 // nothing when sc is not valid. The trace state is not kept.
