@@ -125,9 +125,8 @@ func (e *spanEnds) endAll(batch []heldSpan) {
 func (e *spanEnds) flushLater() {
 	defer e.late.Done()
 	e.mu.Lock()
-	e.armed = false
-	batch := e.held
-	e.held, e.spare = e.spare, nil
+	e.armed = false // fired: takeLocked has no timer to stop
+	batch := e.takeLocked()
 	e.mu.Unlock()
 	e.endAll(batch)
 }
