@@ -22,13 +22,18 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // newID returns a random operation id: 128 bits as 26 lowercase letters and
 // digits, safe in URLs and resource names.
 func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return idEncoding.EncodeToString(b[:])
+	return string(appendNewID(nil))
+}
+
+// appendNewID appends a random id, as newID returns it, to b.
+func appendNewID(b []byte) []byte {
+	var id [16]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on supported platforms
+	return idEncoding.AppendEncode(b, id[:])
 }
 
 // newOperationName returns the name of a new operation under parent, with
-// a random id as newID makes it, and sc as a traceparent
+// a random id (appendNewID), and sc as a traceparent
 // (appendTraceParent; "" when sc is not valid). Both come from one
 // string, so that keeping the request's trace context costs a Start no
 // allocation of its own.
@@ -38,10 +43,7 @@ func newOperationName(parent string, sc trace.SpanContext) (name, traceParent st
 	if parent != "" {
 		b = append(append(b, parent...), '/')
 	}
-	b = append(b, collectionID+"/"...)
-	var id [16]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on supported platforms
-	b = idEncoding.AppendEncode(b, id[:])
+	b = appendNewID(append(b, collectionID+"/"...))
 	n := len(b)
 	b = appendTraceParent(b, sc)
 	s := string(b)
